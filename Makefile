@@ -1,0 +1,23 @@
+# lab5: `make run` (main job) and `make test` (whole suite) set up what is missing first.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+
+.PHONY: setup run test lab notebooks bench clean-runs
+
+setup:           ## install/reuse venv, weights, evcxr kernel; build lab5 (release)
+	@scripts/setup.sh
+
+run: setup       ## the whole lab, headless: lab5 run with config.json
+	@$(ENV) "$$LAB5_BIN" run
+
+test: setup      ## fmt, clippy, all tests (incl. notebooks executed headless)
+	@scripts/test.sh
+
+lab: setup       ## JupyterLab on notebooks/ with the "Rust (lab5)" kernel
+	@$(ENV) jupyter lab --notebook-dir notebooks
+
+notebooks: setup ## execute every notebook with the full config, HTML into reports/
+	@scripts/notebooks.sh
+
+bench: setup     ## lab5 vs PyTorch training throughput (prints a table)
+	@scripts/bench.sh

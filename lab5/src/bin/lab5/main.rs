@@ -1,0 +1,102 @@
+//! The `lab5` command line: a thin layer over the `lab5` library.
+//!
+//! Exit status: 0 on success, 1 when a step failed, 2 for a bad config or bad arguments.
+
+mod data_cmds;
+mod report_cmds;
+mod train_cmds;
+
+use clap::{Parser, Subcommand};
+use lab5::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Cats vs dogs lab: data, CNN, transfer learning, embeddings, reports.
+#[derive(Parser)]
+#[command(name = "lab5", version, about)]
+struct Cli {
+    /// Config file (default: $LAB5_CONFIG, else config.json in this or a parent folder).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Download images from The Cat API / The Dog API into data/raw (resumable).
+    Collect(data_cmds::CollectArgs),
+    /// Import an ImageFolder directory (DIR/<class>/*.jpg|png, optional labels.csv).
+    Import(data_cmds::ImportArgs),
+    /// Print the data-set summary (counts per class and split, breeds, sizes).
+    Summary,
+    /// Check labels with the pretrained ImageNet head; --apply excludes flagged images.
+    Audit(train_cmds::AuditArgs),
+    /// Train a model: `cnn` (from scratch) or `transfer` (frozen pretrained backbone).
+    Train(train_cmds::TrainArgs),
+    /// Evaluate a run on an ImageFolder directory.
+    Evaluate(train_cmds::EvaluateArgs),
+    /// Predict cat/dog for image files with a trained run.
+    Predict(train_cmds::PredictArgs),
+    /// Compute embeddings of a run and their t-SNE / UMAP maps.
+    Embed(report_cmds::EmbedArgs),
+    /// Compare the CNN and transfer runs (table, charts, verdict).
+    Compare(report_cmds::CompareArgs),
+    /// The whole lab end to end, skipping steps whose outputs are up to date.
+    Run(report_cmds::RunArgs),
+}
+
+/// `lab5 config ...`
+#[derive(Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the config and print the effective values.
+    Check,
+}
+
+fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    let path = Config::locate(explicit);
+    Config::load(&path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Config { cmd: ConfigCmd::Check } => {
+            println!("{}", cfg.to_pretty_json());
+            Ok(())
+        }
+        Cmd::Collect(a) => data_cmds::collect(cfg, a),
+        Cmd::Import(a) => data_cmds::import(cfg, a),
+        Cmd::Summary => data_cmds::summary(cfg),
+        Cmd::Audit(a) => train_cmds::audit(cfg, a),
+        Cmd::Train(a) => train_cmds::train(cfg, a),
+        Cmd::Evaluate(a) => train_cmds::evaluate(cfg, a),
+        Cmd::Predict(a) => train_cmds::predict(cfg, a),
+        Cmd::Embed(a) => report_cmds::embed(cfg, a),
+        Cmd::Compare(a) => report_cmds::compare(cfg, a),
+        Cmd::Run(a) => report_cmds::run(cfg, a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match dispatch(&cfg, cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

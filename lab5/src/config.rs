@@ -1,0 +1,638 @@
+//! The lab's one typed configuration, read from `config.json`.
+//!
+//! Every constant of the lab lives here: paths, API settings, data-set size, image size,
+//! split ratios, hyper-parameters, augmentation, embedding settings, device and threads.
+//! Unknown keys are rejected; [`Config::validate`] names the key, the bad value and the
+//! allowed range.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Environment variable that selects another config file.
+pub const CONFIG_ENV: &str = "LAB5_CONFIG";
+
+/// An error in the configuration file, naming what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The JSON did not parse or did not match the schema (unknown key, wrong type).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// A value is outside its allowed range.
+    #[error("config key `{key}`: value {value} is not allowed (allowed: {allowed})")]
+    Invalid {
+        /// Dotted key path, e.g. `cnn.epochs`.
+        key: String,
+        /// The offending value.
+        value: String,
+        /// What would be accepted.
+        allowed: String,
+    },
+}
+
+/// Where data, runs, reports and pretrained weights live.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// Images, manifest and caches (relative paths are relative to the config file).
+    pub data_dir: PathBuf,
+    /// Training runs: checkpoints, TensorBoard events, metrics, figures.
+    pub runs_dir: PathBuf,
+    /// Rendered notebooks and reports.
+    pub reports_dir: PathBuf,
+    /// Pretrained weights; `null` means `$LAB5_HOME/weights`.
+    pub weights_dir: Option<PathBuf>,
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The Cat API and The Dog API.
+    Api,
+    /// An ImageFolder-style directory (`data.folder`).
+    Folder,
+}
+
+/// Train/validation/test fractions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// Fraction for training.
+    pub train: f64,
+    /// Fraction for validation (early stopping, model choice).
+    pub val: f64,
+    /// Fraction held out for the final test.
+    pub test: f64,
+}
+
+/// The data set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// `api` or `folder`.
+    pub source: Source,
+    /// The ImageFolder directory used when `source` is `folder` (and by `lab5 import`).
+    pub folder: PathBuf,
+    /// Images per class (cat, dog).
+    pub per_class: usize,
+    /// Split ratios, summing to 1.
+    pub split: Split,
+    /// Seed of the stratified split.
+    pub seed: u64,
+}
+
+/// One API host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiHost {
+    /// Base URL, e.g. `https://api.thecatapi.com/v1`.
+    pub base_url: String,
+    /// Name of the environment variable holding the key (never the key itself).
+    pub key_env: String,
+}
+
+/// The Cat API / The Dog API client settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// The Cat API.
+    pub cat: ApiHost,
+    /// The Dog API.
+    pub dog: ApiHost,
+    /// `limit` per search request (the server may return fewer).
+    pub page_size: usize,
+    /// `RANDOM`, `ASC` or `DESC`.
+    pub order: String,
+    /// `thumb`, `small`, `med` or `full`.
+    pub size: String,
+    /// `mime_types` query value.
+    pub mime_types: String,
+    /// Ask only for images with breed information.
+    pub has_breeds: bool,
+    /// Concurrent downloads.
+    pub concurrency: usize,
+    /// Per-request timeout in seconds.
+    pub timeout_secs: u64,
+    /// Retries per request on timeouts, 429 and 5xx.
+    pub retries: u32,
+    /// First back-off delay in milliseconds (doubled each retry, with jitter).
+    pub backoff_ms: u64,
+    /// Longest back-off delay (also caps `Retry-After`).
+    pub max_backoff_ms: u64,
+    /// Largest accepted image body in bytes.
+    pub max_image_bytes: u64,
+    /// Most search requests per class before giving up.
+    pub request_budget: usize,
+}
+
+/// Decoding and resizing, done once into the tensor cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Side of the square network input in pixels.
+    pub image_size: i64,
+    /// Shorter side after resizing (keeping aspect), before the centre crop.
+    pub resize_shorter: i64,
+}
+
+/// On-the-fly augmentation of training batches.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Random horizontal flip.
+    pub hflip: bool,
+    /// Smallest area fraction of a random resized crop (1 disables cropping).
+    pub crop_scale_min: f64,
+    /// Smallest aspect ratio of the crop.
+    pub crop_ratio_min: f64,
+    /// Largest aspect ratio of the crop.
+    pub crop_ratio_max: f64,
+    /// Brightness jitter strength (0 disables).
+    pub brightness: f64,
+    /// Contrast jitter strength (0 disables).
+    pub contrast: f64,
+    /// Saturation jitter strength (0 disables).
+    pub saturation: f64,
+}
+
+/// The CNN trained from scratch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cnn {
+    /// Output channels of each conv block (at least 4 blocks).
+    pub channels: Vec<i64>,
+    /// Size of the penultimate linear layer (the embedding).
+    pub embedding_dim: i64,
+    /// Dropout probability before the linear layers.
+    pub dropout: f64,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Peak learning rate of the one-cycle schedule.
+    pub max_lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Early-stopping patience in epochs (validation loss).
+    pub patience: usize,
+}
+
+/// The transfer-learning model: frozen backbone plus our head.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// `efficientnet_lite0` or `resnet18`.
+    pub backbone: String,
+    /// Weights file (safetensors); `null` means the default under `weights_dir`.
+    pub weights: Option<PathBuf>,
+    /// Input side in pixels.
+    pub image_size: i64,
+    /// Hidden linear layer of the head.
+    pub hidden: i64,
+    /// Penultimate linear layer of the head (the embedding).
+    pub embedding_dim: i64,
+    /// Dropout in the head.
+    pub dropout: f64,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub max_lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Early-stopping patience in epochs.
+    pub patience: usize,
+    /// Backbone blocks to unfreeze for fine-tuning (0 = fully frozen).
+    pub unfreeze_blocks: usize,
+}
+
+/// The automatic label check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// A label is flagged when the other class wins by at least this probability margin.
+    pub min_margin: f64,
+    /// An image is flagged as "neither" when p_neither exceeds this.
+    pub neither_threshold: f64,
+}
+
+/// 2-D projections of the embeddings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Embed {
+    /// t-SNE perplexity.
+    pub tsne_perplexity: f64,
+    /// Barnes-Hut theta.
+    pub tsne_theta: f64,
+    /// t-SNE iterations.
+    pub tsne_epochs: usize,
+    /// UMAP neighbours.
+    pub umap_neighbors: usize,
+    /// UMAP minimum distance.
+    pub umap_min_dist: f64,
+    /// UMAP optimisation epochs.
+    pub umap_epochs: usize,
+    /// k of the k-NN separation score.
+    pub knn_k: usize,
+    /// Seed of both projections.
+    pub seed: u64,
+}
+
+/// TensorBoard output.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TensorBoard {
+    /// Sub-folder of each run holding the event files.
+    pub subdir: String,
+}
+
+/// Device, threads and the global seed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Intra-op threads for libtorch.
+    pub threads: usize,
+    /// Seed for weights, shuffling and augmentation.
+    pub seed: u64,
+}
+
+/// Every constant of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folders.
+    pub paths: Paths,
+    /// Data set.
+    pub data: Data,
+    /// API client.
+    pub api: Api,
+    /// Preprocessing.
+    pub preprocess: Preprocess,
+    /// Augmentation.
+    pub augment: Augment,
+    /// CNN from scratch.
+    pub cnn: Cnn,
+    /// Transfer learning.
+    pub transfer: Transfer,
+    /// Label check.
+    pub audit: Audit,
+    /// Embedding projections.
+    pub embed: Embed,
+    /// TensorBoard.
+    pub tensorboard: TensorBoard,
+    /// Device and threads.
+    pub runtime: Runtime,
+    /// Folder of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn invalid(key: &str, value: impl std::fmt::Display, allowed: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        allowed: allowed.to_string(),
+    }
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ConfigError> {
+    if v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(invalid(key, &v, &format!("{lo} ..= {hi}")))
+    }
+}
+
+fn check_one_of(key: &str, v: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v:?}"), &allowed.join(", ")))
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::from_json(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        cfg.base_dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.to_path_buf()
+        };
+        Ok(cfg)
+    }
+
+    /// Parses and validates JSON text (relative paths resolve against the current folder).
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let mut cfg: Config = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string(),
+        })?;
+        cfg.base_dir = PathBuf::from(".");
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Finds the config file: `explicit`, else `$LAB5_CONFIG`, else `config.json` in the
+    /// current folder or the nearest ancestor that has one.
+    pub fn locate(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_path_buf();
+        }
+        if let Some(p) = std::env::var_os(CONFIG_ENV) {
+            return PathBuf::from(p);
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        cwd.ancestors()
+            .map(|d| d.join("config.json"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("config.json"))
+    }
+
+    /// Checks every value against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_data()?;
+        self.validate_api()?;
+        self.validate_images()?;
+        self.validate_cnn()?;
+        self.validate_transfer()?;
+        self.validate_rest()
+    }
+
+    fn validate_data(&self) -> Result<(), ConfigError> {
+        check_range("data.per_class", self.data.per_class, 1, 100_000)?;
+        let s = self.data.split;
+        check_range("data.split.train", s.train, 0.05, 0.98)?;
+        check_range("data.split.val", s.val, 0.01, 0.9)?;
+        check_range("data.split.test", s.test, 0.01, 0.9)?;
+        let sum = s.train + s.val + s.test;
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(invalid("data.split", sum, "train + val + test = 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_api(&self) -> Result<(), ConfigError> {
+        let a = &self.api;
+        for (key, host) in [("api.cat", &a.cat), ("api.dog", &a.dog)] {
+            let url = host.base_url.as_str();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(&format!("{key}.base_url"), url, "an http(s) URL"));
+            }
+            let env_ok = !host.key_env.is_empty()
+                && host.key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !env_ok {
+                let k = format!("{key}.key_env");
+                return Err(invalid(&k, &host.key_env, "a variable name [A-Za-z0-9_]+"));
+            }
+        }
+        check_range("api.page_size", a.page_size, 1, 100)?;
+        check_one_of("api.order", &a.order, &["RANDOM", "ASC", "DESC"])?;
+        check_one_of("api.size", &a.size, &["thumb", "small", "med", "full"])?;
+        check_range("api.concurrency", a.concurrency, 1, 64)?;
+        check_range("api.timeout_secs", a.timeout_secs, 1, 600)?;
+        check_range("api.retries", a.retries, 0, 20)?;
+        check_range("api.backoff_ms", a.backoff_ms, 1, 60_000)?;
+        check_range("api.max_backoff_ms", a.max_backoff_ms, a.backoff_ms, 600_000)?;
+        check_range("api.max_image_bytes", a.max_image_bytes, 1024, 1 << 30)?;
+        check_range("api.request_budget", a.request_budget, 1, 100_000)
+    }
+
+    fn validate_images(&self) -> Result<(), ConfigError> {
+        let p = &self.preprocess;
+        check_range("preprocess.image_size", p.image_size, 16, 1024)?;
+        check_range("preprocess.resize_shorter", p.resize_shorter, p.image_size, 2048)?;
+        let a = &self.augment;
+        check_range("augment.crop_scale_min", a.crop_scale_min, 0.05, 1.0)?;
+        check_range("augment.crop_ratio_min", a.crop_ratio_min, 0.2, 1.0)?;
+        check_range("augment.crop_ratio_max", a.crop_ratio_max, 1.0, 5.0)?;
+        check_range("augment.brightness", a.brightness, 0.0, 1.0)?;
+        check_range("augment.contrast", a.contrast, 0.0, 1.0)?;
+        check_range("augment.saturation", a.saturation, 0.0, 1.0)
+    }
+
+    fn validate_cnn(&self) -> Result<(), ConfigError> {
+        let c = &self.cnn;
+        if c.channels.len() < 4 || c.channels.len() > 8 {
+            let v = format!("{:?}", c.channels);
+            return Err(invalid("cnn.channels", v, "4 to 8 conv blocks"));
+        }
+        for (i, ch) in c.channels.iter().enumerate() {
+            check_range(&format!("cnn.channels[{i}]"), *ch, 4, 1024)?;
+        }
+        check_range("cnn.embedding_dim", c.embedding_dim, 2, 4096)?;
+        check_train("cnn", c.dropout, c.epochs, c.batch_size, c.max_lr, c.weight_decay)?;
+        check_range("cnn.patience", c.patience, 1, 1000)
+    }
+
+    fn validate_transfer(&self) -> Result<(), ConfigError> {
+        let t = &self.transfer;
+        check_one_of(
+            "transfer.backbone",
+            &t.backbone,
+            &["efficientnet_lite0", "resnet18"],
+        )?;
+        check_range("transfer.image_size", t.image_size, 32, 1024)?;
+        check_range("transfer.hidden", t.hidden, 2, 8192)?;
+        check_range("transfer.embedding_dim", t.embedding_dim, 2, 4096)?;
+        check_train("transfer", t.dropout, t.epochs, t.batch_size, t.max_lr, t.weight_decay)?;
+        check_range("transfer.patience", t.patience, 1, 1000)?;
+        check_range("transfer.unfreeze_blocks", t.unfreeze_blocks, 0, 16)
+    }
+
+    fn validate_rest(&self) -> Result<(), ConfigError> {
+        check_range("audit.min_margin", self.audit.min_margin, 0.0, 1.0)?;
+        check_range("audit.neither_threshold", self.audit.neither_threshold, 0.0, 1.0)?;
+        let e = &self.embed;
+        check_range("embed.tsne_perplexity", e.tsne_perplexity, 2.0, 100.0)?;
+        check_range("embed.tsne_theta", e.tsne_theta, 0.0, 1.0)?;
+        check_range("embed.tsne_epochs", e.tsne_epochs, 50, 10_000)?;
+        check_range("embed.umap_neighbors", e.umap_neighbors, 2, 200)?;
+        check_range("embed.umap_min_dist", e.umap_min_dist, 0.0, 1.0)?;
+        check_range("embed.umap_epochs", e.umap_epochs, 10, 10_000)?;
+        check_range("embed.knn_k", e.knn_k, 1, 100)?;
+        if self.tensorboard.subdir.is_empty() || self.tensorboard.subdir.contains("..") {
+            let v = &self.tensorboard.subdir;
+            return Err(invalid("tensorboard.subdir", v, "a plain folder name"));
+        }
+        self.validate_runtime()
+    }
+
+    fn validate_runtime(&self) -> Result<(), ConfigError> {
+        let d = self.runtime.device.as_str();
+        let cuda_n = d
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+        if !(matches!(d, "auto" | "cpu" | "cuda") || cuda_n) {
+            return Err(invalid("runtime.device", d, "auto, cpu, cuda, cuda:N"));
+        }
+        check_range("runtime.threads", self.runtime.threads, 1, 256)
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The data folder (images, manifest, caches).
+    pub fn data_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.data_dir)
+    }
+
+    /// The runs folder.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.runs_dir)
+    }
+
+    /// The reports folder.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.reports_dir)
+    }
+
+    /// The folder of pretrained weights: `paths.weights_dir` or `$LAB5_HOME/weights`.
+    pub fn weights_dir(&self) -> PathBuf {
+        match &self.paths.weights_dir {
+            Some(p) => self.resolve(p),
+            None => lab5_home().join("weights"),
+        }
+    }
+
+    /// The config as pretty JSON (what `lab5 config check` prints).
+    pub fn to_pretty_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn check_train(
+    prefix: &str,
+    dropout: f64,
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+    wd: f64,
+) -> Result<(), ConfigError> {
+    check_range(&format!("{prefix}.dropout"), dropout, 0.0, 0.95)?;
+    check_range(&format!("{prefix}.epochs"), epochs, 1, 10_000)?;
+    check_range(&format!("{prefix}.batch_size"), batch, 1, 4096)?;
+    check_range(&format!("{prefix}.max_lr"), lr, 1e-7, 1.0)?;
+    check_range(&format!("{prefix}.weight_decay"), wd, 0.0, 1.0)
+}
+
+/// `$LAB5_HOME`, or `~/.cache/lab5`: where the setup keeps the venv, weights and caches.
+pub fn lab5_home() -> PathBuf {
+    if let Some(p) = std::env::var_os("LAB5_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    home.join(".cache").join("lab5")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap()
+    }
+
+    fn with(path: &[&str], value: serde_json::Value) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        let mut cur = &mut v;
+        for k in &path[..path.len() - 1] {
+            cur = cur.get_mut(*k).unwrap();
+        }
+        cur[path[path.len() - 1]] = value;
+        v.to_string()
+    }
+
+    #[test]
+    fn shipped_config_is_valid_with_lab_defaults() {
+        let c = Config::from_json(&shipped()).unwrap();
+        assert_eq!(c.data.per_class, 1050);
+        assert!(c.cnn.epochs >= 30 && c.transfer.epochs >= 30);
+        assert!(c.cnn.channels.len() >= 4);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::from_json(&with(&["cnn", "epoch"], 3.into())).unwrap_err();
+        assert!(err.to_string().contains("unknown field `epoch`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected() {
+        let err = Config::from_json(&with(&["cnn", "epochs"], "many".into())).unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_value_and_range() {
+        let err = Config::from_json(&with(&["cnn", "epochs"], 0.into())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`cnn.epochs`") && msg.contains("value 0"), "{msg}");
+        assert!(msg.contains("1 ..= 10000"), "{msg}");
+    }
+
+    #[test]
+    fn split_must_sum_to_one() {
+        let err = Config::from_json(&with(&["data", "split", "test"], 0.3.into())).unwrap_err();
+        assert!(err.to_string().contains("`data.split`"), "{err}");
+    }
+
+    #[test]
+    fn enum_values_are_checked() {
+        let err = Config::from_json(&with(&["runtime", "device"], "tpu".into())).unwrap_err();
+        assert!(err.to_string().contains("auto, cpu, cuda"), "{err}");
+        let err = Config::from_json(&with(&["data", "source"], "ftp".into())).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_folder() {
+        let dir = std::env::temp_dir().join(format!("lab5-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.json");
+        std::fs::write(&p, shipped()).unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.data_dir(), dir.join("data"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

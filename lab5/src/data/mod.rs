@@ -1,0 +1,27 @@
+//! Data: the API client and downloader, folder import, the manifest and its splits,
+//! the label check, the preprocessing cache and the batch loader.
+
+pub mod manifest;
+
+pub use manifest::{Class, Manifest, Origin, Record, SplitName};
+
+/// True when `id` can be used as a file name: non-empty, at most 128 characters of
+/// `[A-Za-z0-9_-]` (so no `..`, no separators, nothing hidden).
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn safe_ids() {
+        assert!(super::is_safe_id("abys_01-X"));
+        for bad in ["", "../x", "a/b", ".hidden", "a b", "ü"] {
+            assert!(!super::is_safe_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! lab5: the "cats vs dogs" deep-learning lab as a library.
+//!
+//! The notebooks in `notebooks/` and the `lab5` command line are thin layers over this
+//! crate. Data flows one way: collect/import -> manifest + splits -> tensor cache ->
+//! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod data;
+pub mod pipeline;
+pub mod runtime;
+pub mod util;
+
+pub use config::Config;

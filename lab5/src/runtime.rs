@@ -1,0 +1,62 @@
+//! Device, threads and seeding for libtorch.
+//!
+//! `auto` picks CUDA when libtorch can see a GPU. Because rustc links with `--as-needed`,
+//! `libtorch_cuda` may not be loaded in a notebook kernel; [`load_cuda`] loads it by hand.
+
+use crate::config::Config;
+use anyhow::{bail, Result};
+use tch::Device;
+
+/// Loads `libtorch_cuda` into the process when it sits next to `libtorch_cpu`, so that
+/// `tch::Cuda::is_available()` can answer truthfully. Harmless where it is absent.
+pub fn load_cuda() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for name in ["libtorch_cuda.so\0", "libtorch_cuda.dylib\0"] {
+            // SAFETY: dlopen with a NUL-terminated name; the handle is kept for the
+            // life of the process on purpose.
+            let h = unsafe { libc::dlopen(name.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if !h.is_null() {
+                break;
+            }
+        }
+    });
+}
+
+/// Parses a device setting: `auto`, `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    load_cuda();
+    Ok(match s {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" => cuda_or_fail(0)?,
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => cuda_or_fail(n)?,
+            None => bail!("runtime.device: {other:?} is not one of auto, cpu, cuda, cuda:N"),
+        },
+    })
+}
+
+fn cuda_or_fail(n: usize) -> Result<Device> {
+    if !tch::Cuda::is_available() {
+        bail!("runtime.device asks for CUDA but libtorch sees no GPU; use \"auto\" or \"cpu\"");
+    }
+    if n >= tch::Cuda::device_count() as usize {
+        bail!("runtime.device: cuda:{n} does not exist");
+    }
+    Ok(Device::Cuda(n))
+}
+
+/// Applies threads and seed from the config and returns the device to use.
+///
+/// Sets `OMP_WAIT_POLICY=PASSIVE` when unset (before libtorch starts its thread pool):
+/// on shared 2-core machines busy-waiting OpenMP threads halve throughput.
+pub fn init(cfg: &Config) -> Result<Device> {
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        // SAFETY: called before any other thread of ours reads the environment.
+        unsafe { std::env::set_var("OMP_WAIT_POLICY", "PASSIVE") };
+    }
+    tch::set_num_threads(cfg.runtime.threads as i32);
+    tch::manual_seed(cfg.runtime.seed as i64);
+    parse_device(&cfg.runtime.device)
+}

