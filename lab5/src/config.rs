@@ -200,6 +200,9 @@ pub struct Transfer {
     pub weights: Option<PathBuf>,
     /// Input side in pixels.
     pub image_size: i64,
+    /// Shorter side after resizing, before the centre crop (256 for 224: the ImageNet
+    /// evaluation protocol the backbone was trained for).
+    pub resize_shorter: i64,
     /// Hidden linear layer of the head.
     pub hidden: i64,
     /// Penultimate linear layer of the head (the embedding).
@@ -218,15 +221,24 @@ pub struct Transfer {
     pub patience: usize,
     /// Backbone blocks to unfreeze for fine-tuning (0 = fully frozen).
     pub unfreeze_blocks: usize,
+    /// Train on images through the backbone with `augment` applied, instead of on the
+    /// features computed once (much slower; implied by `unfreeze_blocks > 0`).
+    pub augment: bool,
 }
 
 /// The automatic label check.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Audit {
-    /// A label is flagged when the other class wins by at least this probability margin.
+    /// A suspected mislabel needs the ImageNet head to favour the other class by more
+    /// than this probability margin (0: any disagreement)...
     pub min_margin: f64,
-    /// An image is flagged as "neither" when p_neither exceeds this.
+    /// ...and at least this share of the image's nearest neighbours (backbone features)
+    /// to carry the other label.
+    pub min_neighbour_share: f64,
+    /// Nearest neighbours consulted per image (cosine similarity of backbone features).
+    pub neighbours: usize,
+    /// An image is flagged as "neither" when p_neither is at least this.
     pub neither_threshold: f64,
 }
 
@@ -414,7 +426,10 @@ impl Config {
                 return Err(invalid(&format!("{key}.base_url"), url, "an http(s) URL"));
             }
             let env_ok = !host.key_env.is_empty()
-                && host.key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && host
+                    .key_env
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !env_ok {
                 let k = format!("{key}.key_env");
                 return Err(invalid(&k, &host.key_env, "a variable name [A-Za-z0-9_]+"));
@@ -427,7 +442,12 @@ impl Config {
         check_range("api.timeout_secs", a.timeout_secs, 1, 600)?;
         check_range("api.retries", a.retries, 0, 20)?;
         check_range("api.backoff_ms", a.backoff_ms, 1, 60_000)?;
-        check_range("api.max_backoff_ms", a.max_backoff_ms, a.backoff_ms, 600_000)?;
+        check_range(
+            "api.max_backoff_ms",
+            a.max_backoff_ms,
+            a.backoff_ms,
+            600_000,
+        )?;
         check_range("api.max_image_bytes", a.max_image_bytes, 1024, 1 << 30)?;
         check_range("api.request_budget", a.request_budget, 1, 100_000)
     }
@@ -435,7 +455,12 @@ impl Config {
     fn validate_images(&self) -> Result<(), ConfigError> {
         let p = &self.preprocess;
         check_range("preprocess.image_size", p.image_size, 16, 1024)?;
-        check_range("preprocess.resize_shorter", p.resize_shorter, p.image_size, 2048)?;
+        check_range(
+            "preprocess.resize_shorter",
+            p.resize_shorter,
+            p.image_size,
+            2048,
+        )?;
         let a = &self.augment;
         check_range("augment.crop_scale_min", a.crop_scale_min, 0.05, 1.0)?;
         check_range("augment.crop_ratio_min", a.crop_ratio_min, 0.2, 1.0)?;
@@ -455,7 +480,14 @@ impl Config {
             check_range(&format!("cnn.channels[{i}]"), *ch, 4, 1024)?;
         }
         check_range("cnn.embedding_dim", c.embedding_dim, 2, 4096)?;
-        check_train("cnn", c.dropout, c.epochs, c.batch_size, c.max_lr, c.weight_decay)?;
+        check_train(
+            "cnn",
+            c.dropout,
+            c.epochs,
+            c.batch_size,
+            c.max_lr,
+            c.weight_decay,
+        )?;
         check_range("cnn.patience", c.patience, 1, 1000)
     }
 
@@ -467,16 +499,41 @@ impl Config {
             &["efficientnet_lite0", "resnet18"],
         )?;
         check_range("transfer.image_size", t.image_size, 32, 1024)?;
+        check_range(
+            "transfer.resize_shorter",
+            t.resize_shorter,
+            t.image_size,
+            2048,
+        )?;
         check_range("transfer.hidden", t.hidden, 2, 8192)?;
         check_range("transfer.embedding_dim", t.embedding_dim, 2, 4096)?;
-        check_train("transfer", t.dropout, t.epochs, t.batch_size, t.max_lr, t.weight_decay)?;
+        check_train(
+            "transfer",
+            t.dropout,
+            t.epochs,
+            t.batch_size,
+            t.max_lr,
+            t.weight_decay,
+        )?;
         check_range("transfer.patience", t.patience, 1, 1000)?;
         check_range("transfer.unfreeze_blocks", t.unfreeze_blocks, 0, 16)
     }
 
     fn validate_rest(&self) -> Result<(), ConfigError> {
         check_range("audit.min_margin", self.audit.min_margin, 0.0, 1.0)?;
-        check_range("audit.neither_threshold", self.audit.neither_threshold, 0.0, 1.0)?;
+        check_range(
+            "audit.neither_threshold",
+            self.audit.neither_threshold,
+            0.0,
+            1.0,
+        )?;
+        check_range(
+            "audit.min_neighbour_share",
+            self.audit.min_neighbour_share,
+            0.0,
+            1.0,
+        )?;
+        check_range("audit.neighbours", self.audit.neighbours, 1, 100)?;
         let e = &self.embed;
         check_range("embed.tsne_perplexity", e.tsne_perplexity, 2.0, 100.0)?;
         check_range("embed.tsne_theta", e.tsne_theta, 0.0, 1.0)?;
@@ -561,7 +618,9 @@ pub fn lab5_home() -> PathBuf {
     if let Some(p) = std::env::var_os("LAB5_HOME").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache").join("lab5")
 }
 
@@ -607,7 +666,10 @@ mod tests {
     fn out_of_range_names_key_value_and_range() {
         let err = Config::from_json(&with(&["cnn", "epochs"], 0.into())).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("`cnn.epochs`") && msg.contains("value 0"), "{msg}");
+        assert!(
+            msg.contains("`cnn.epochs`") && msg.contains("value 0"),
+            "{msg}"
+        );
         assert!(msg.contains("1 ..= 10000"), "{msg}");
     }
 

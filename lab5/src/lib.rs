@@ -7,8 +7,15 @@
 
 pub mod config;
 pub mod data;
+pub mod embed;
+pub mod models;
 pub mod pipeline;
+pub mod plot;
 pub mod runtime;
+pub mod theory;
+pub mod train;
 pub mod util;
 
 pub use config::Config;
+/// Re-exported so notebooks reach libtorch without a second `:dep` (same version).
+pub use tch;

@@ -3,7 +3,7 @@
 
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
-use polars::prelude::*;
+use polars::prelude::{df, CsvReadOptions, CsvWriter, DataFrame, SerReader, SerWriter};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -167,8 +167,19 @@ pub struct Manifest {
 }
 
 const COLUMNS: [&str; 13] = [
-    "id", "label", "breed_id", "breed_name", "source", "url", "path", "width", "height",
-    "bytes", "sha256", "split", "excluded",
+    "id",
+    "label",
+    "breed_id",
+    "breed_name",
+    "source",
+    "url",
+    "path",
+    "width",
+    "height",
+    "bytes",
+    "sha256",
+    "split",
+    "excluded",
 ];
 
 fn opt(s: &Option<String>) -> String {
@@ -215,7 +226,9 @@ impl Manifest {
         let mut df = self.to_frame()?;
         with_atomic(path, |tmp| {
             let mut f = std::fs::File::create(tmp)?;
-            CsvWriter::new(&mut f).include_header(true).finish(&mut df)?;
+            CsvWriter::new(&mut f)
+                .include_header(true)
+                .finish(&mut df)?;
             f.sync_all()?;
             Ok(())
         })
@@ -245,7 +258,9 @@ impl Manifest {
     fn from_frame(df: &DataFrame) -> Result<Self> {
         let mut cols = Vec::new();
         for name in COLUMNS {
-            let c = df.column(name).with_context(|| format!("missing column `{name}`"))?;
+            let c = df
+                .column(name)
+                .with_context(|| format!("missing column `{name}`"))?;
             cols.push(c.str()?.clone());
         }
         let mut records = Vec::with_capacity(df.height());
@@ -284,7 +299,10 @@ fn parse_row(v: &[String]) -> Result<Record> {
         bail!("column `label`: {:?} is not cat or dog", v[1]);
     };
     let Some(source) = Origin::parse(&v[4]) else {
-        bail!("column `source`: {:?} is not cat-api, dog-api or folder", v[4]);
+        bail!(
+            "column `source`: {:?} is not cat-api, dog-api or folder",
+            v[4]
+        );
     };
     if !crate::data::is_safe_id(&v[0]) {
         bail!("column `id`: {:?} is not made of [A-Za-z0-9_-]", v[0]);
@@ -356,7 +374,10 @@ mod tests {
         let p = Manifest::path_in(&dir);
         Manifest { records: vec![bad] }.save(&p).unwrap();
         let err = format!("{:#}", Manifest::load(&p).unwrap_err());
-        assert!(err.contains("row 2") && err.contains("column `id`"), "{err}");
+        assert!(
+            err.contains("row 2") && err.contains("column `id`"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

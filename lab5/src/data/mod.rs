@@ -1,7 +1,21 @@
 //! Data: the API client and downloader, folder import, the manifest and its splits,
 //! the label check, the preprocessing cache and the batch loader.
 
+pub mod api;
+pub mod audit;
+pub mod cache;
+pub mod collect;
+pub mod features;
+pub mod http;
+pub mod images;
+pub mod import;
+pub mod keys;
+pub mod loader;
 pub mod manifest;
+pub mod preprocess;
+pub mod split;
+pub mod store;
+pub mod summary;
 
 pub use manifest::{Class, Manifest, Origin, Record, SplitName};
 

@@ -1,31 +1,81 @@
 //! `lab5 collect`, `lab5 import`, `lab5 summary`.
 
 use clap::Args;
+use lab5::data::collect::{collect_with, CollectOptions};
+use lab5::data::import::{import_folder_with, ImportOptions};
+use lab5::data::{summary, Class, Manifest};
 use lab5::Config;
 use std::path::PathBuf;
 
 /// Arguments of `lab5 collect`.
 #[derive(Args)]
-pub struct CollectArgs {}
+pub struct CollectArgs {
+    /// Images per class (default: `data.per_class` from the config).
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Collect only this class (`cat` or `dog`); default both.
+    #[arg(long, value_parser = parse_class)]
+    pub class: Option<Class>,
+    /// Print the report as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Arguments of `lab5 import`.
 #[derive(Args)]
 pub struct ImportArgs {
     /// The ImageFolder directory (default: `data.folder` from the config).
     pub dir: Option<PathBuf>,
+    /// Print the report as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `lab5 collect`.
-pub fn collect(_cfg: &Config, _a: CollectArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 collect` is not available in this build yet")
+fn parse_class(s: &str) -> Result<Class, String> {
+    Class::parse(s).ok_or_else(|| format!("{s:?} is not a class: use cat or dog"))
 }
 
-/// Runs `lab5 import`.
-pub fn import(_cfg: &Config, _a: ImportArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 import` is not available in this build yet")
+/// Runs `lab5 collect`: downloads, then prints the report and the data-set summary.
+pub fn collect(cfg: &Config, a: CollectArgs) -> anyhow::Result<()> {
+    let opts = CollectOptions {
+        per_class: a.per_class,
+        classes: a.class.map_or(Class::ALL.to_vec(), |c| vec![c]),
+        progress: !a.json,
+        cancel: None,
+    };
+    let report = collect_with(cfg, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print!("{report}");
+    summary(cfg)
 }
 
-/// Runs `lab5 summary`.
-pub fn summary(_cfg: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 summary` is not available in this build yet")
+/// Runs `lab5 import`: imports the folder, then prints the report and the summary.
+pub fn import(cfg: &Config, a: ImportArgs) -> anyhow::Result<()> {
+    let dir = a.dir.unwrap_or_else(|| cfg.resolve(&cfg.data.folder));
+    let report = import_folder_with(cfg, &dir, &ImportOptions { progress: !a.json })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print!("{report}");
+    summary(cfg)
+}
+
+/// Runs `lab5 summary`: counts per class and split, sources, sizes, breeds.
+pub fn summary(cfg: &Config) -> anyhow::Result<()> {
+    let data_dir = cfg.data_dir();
+    let path = Manifest::path_in(&data_dir);
+    if !path.is_file() {
+        anyhow::bail!(
+            "no data set yet ({} is missing): run `lab5 collect` or `lab5 import DIR` first",
+            path.display()
+        );
+    }
+    let m = Manifest::load(&path)?;
+    println!("data set {}:", data_dir.display());
+    print!("{}", summary::summarize(&m));
+    Ok(())
 }

@@ -1,0 +1,562 @@
+//! `lab5 collect`: fills `data/raw/{cat,dog}` from The Cat API / The Dog API up to the
+//! per-class target, resumably.
+//!
+//! Search pages are read one at a time; the new images of a page are downloaded by a
+//! bounded pool of threads, each checked ([`images::inspect`]), de-duplicated by SHA-256
+//! across the whole data set and stored atomically; the manifest is saved after every
+//! batch. A re-run skips ids already recorded and takes files an interrupted run left
+//! on disk without downloading them again.
+
+use crate::config::Config;
+use crate::data::api::{ApiItem, Catalog, SearchPage};
+use crate::data::http::{Http, Url};
+use crate::data::images::{self, ImageInfo, Reason, Rejection};
+use crate::data::store::{Housekeeping, Store};
+use crate::data::{split, Class, Origin, Record};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How many rejection details a report keeps as examples.
+const MAX_EXAMPLES: usize = 8;
+
+/// Options of [`collect_with`].
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// Images per class; `None` means `data.per_class` from the config.
+    pub per_class: Option<usize>,
+    /// Classes to collect.
+    pub classes: Vec<Class>,
+    /// Draw progress bars on stderr (the CLI does; notebooks do not).
+    pub progress: bool,
+    /// Set to true from another thread to stop after the running downloads.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            per_class: None,
+            classes: Class::ALL.to_vec(),
+            progress: false,
+            cancel: None,
+        }
+    }
+}
+
+/// What happened for one class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassReport {
+    /// The class.
+    pub class: Class,
+    /// No key was found: results were random and repeating.
+    pub keyless: bool,
+    /// Wanted images.
+    pub target: usize,
+    /// Images of this class before the run.
+    pub before: usize,
+    /// Images of this class after the run.
+    pub after: usize,
+    /// Search requests sent.
+    pub searches: usize,
+    /// Items the searches returned.
+    pub offered: usize,
+    /// Offered ids already in the data set or seen earlier in this run.
+    pub repeats: usize,
+    /// Images requested from their url.
+    pub requested: usize,
+    /// Images downloaded and stored.
+    pub downloaded: usize,
+    /// Bytes of the downloaded images.
+    pub downloaded_bytes: u64,
+    /// Complete files of an interrupted run taken without downloading again.
+    pub resumed: usize,
+    /// Downloads whose content was already in the data set.
+    pub duplicates: usize,
+    /// Rejections by reason.
+    pub rejected: BTreeMap<Reason, usize>,
+    /// A few rejections in detail (id: what was wrong).
+    pub examples: Vec<String>,
+    /// The API had no more images to offer.
+    pub exhausted: bool,
+    /// `api.request_budget` was spent before the target was reached.
+    pub budget_spent: bool,
+}
+
+/// What a collect run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectReport {
+    /// One entry per class.
+    pub classes: Vec<ClassReport>,
+    /// Retries of all requests (timeouts, 429, 5xx, cut bodies).
+    pub retries: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Leftovers of earlier runs that were cleaned up.
+    pub housekeeping: Housekeeping,
+    /// Rows that got a split in this run.
+    pub newly_split: usize,
+    /// The run was cancelled before the targets were reached.
+    pub cancelled: bool,
+}
+
+/// Collects up to `data.per_class` images of each class (see [`collect_with`]).
+pub fn collect(cfg: &Config) -> Result<CollectReport> {
+    collect_with(cfg, &CollectOptions::default())
+}
+
+struct Ctx<'a> {
+    cfg: &'a Config,
+    http: Http,
+    pool: rayon::ThreadPool,
+    opts: &'a CollectOptions,
+    target: usize,
+    requested: AtomicUsize,
+}
+
+impl Ctx<'_> {
+    fn cancelled(&self) -> bool {
+        self.opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn new(cfg: &'a Config, opts: &'a CollectOptions) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.api.concurrency)
+            .build()
+            .context("cannot start the download threads")?;
+        Ok(Ctx {
+            cfg,
+            http: Http::new(&cfg.api)?,
+            pool,
+            opts,
+            target: opts.per_class.unwrap_or(cfg.data.per_class),
+            requested: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// Collects images for `opts.classes`, then assigns splits to new rows. Errors (bad key,
+/// unreachable API, disk full) keep everything stored so far; a re-run resumes.
+pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport> {
+    let start = Instant::now();
+    let ctx = Ctx::new(cfg, opts)?;
+    let (mut store, mut housekeeping) = Store::open(&cfg.data_dir())?;
+    let classes = opts
+        .classes
+        .iter()
+        .map(|&class| collect_class(&ctx, &mut store, class))
+        .collect::<Result<Vec<_>>>()?;
+    if !ctx.cancelled() {
+        for &class in &opts.classes {
+            housekeeping.orphans += store.remove_orphans(class)?;
+        }
+    }
+    let newly_split = split::assign(&mut store.manifest, &cfg.data.split, cfg.data.seed);
+    store.save()?;
+    Ok(CollectReport {
+        classes,
+        retries: ctx.http.retries_done(),
+        seconds: start.elapsed().as_secs_f64(),
+        housekeeping,
+        newly_split,
+        cancelled: ctx.cancelled(),
+    })
+}
+
+/// Items waiting to be downloaded, and the ids already seen in this run.
+struct Queue {
+    items: VecDeque<ApiItem>,
+    seen: HashSet<String>,
+    page: usize,
+}
+
+fn collect_class(ctx: &Ctx, store: &mut Store, class: Class) -> Result<ClassReport> {
+    let api = Catalog::new(ctx.cfg, class, &ctx.http)?;
+    let mut rep = ClassReport::new(class, ctx.target, store.count(class), !api.has_key());
+    let mut queue = Queue {
+        items: VecDeque::new(),
+        seen: HashSet::new(),
+        page: 0,
+    };
+    let bar = progress_bar(ctx, class, store.count(class));
+    while store.count(class) < ctx.target && !ctx.cancelled() {
+        if queue.items.is_empty() {
+            if !search_more(ctx, &api, store, &mut queue, &mut rep)? {
+                break;
+            }
+            continue;
+        }
+        let need = ctx.target - store.count(class);
+        let batch: Vec<ApiItem> = queue.items.drain(..need.min(queue.items.len())).collect();
+        download_batch(ctx, api.origin(), store, &batch, &mut rep, &bar)?;
+        store.save()?;
+    }
+    bar.finish_and_clear();
+    rep.after = store.count(class);
+    Ok(rep)
+}
+
+fn progress_bar(ctx: &Ctx, class: Class, have: usize) -> ProgressBar {
+    if !ctx.opts.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = crate::util::progress(ctx.target as u64, class.name());
+    bar.set_position(have.min(ctx.target) as u64);
+    bar
+}
+
+/// Requests the next page and queues its new items; false when the API has no more
+/// images or the request budget is spent.
+fn search_more(
+    ctx: &Ctx,
+    api: &Catalog,
+    store: &Store,
+    q: &mut Queue,
+    rep: &mut ClassReport,
+) -> Result<bool> {
+    if rep.exhausted {
+        return Ok(false);
+    }
+    if rep.searches >= ctx.cfg.api.request_budget {
+        rep.budget_spent = true;
+        return Ok(false);
+    }
+    let page = api.search(q.page)?;
+    q.page += 1;
+    rep.searches += 1;
+    rep.exhausted = is_last_page(&page, q.page, ctx.cfg.api.page_size);
+    enqueue(store, q, page, rep);
+    Ok(true)
+}
+
+fn is_last_page(page: &SearchPage, pages_read: usize, page_size: usize) -> bool {
+    let limit = page.limit.filter(|l| *l > 0).unwrap_or(page_size);
+    page.items.is_empty() || page.total.is_some_and(|t| pages_read * limit >= t)
+}
+
+fn enqueue(store: &Store, q: &mut Queue, page: SearchPage, rep: &mut ClassReport) {
+    rep.offered += page.items.len();
+    for item in page.items {
+        match item {
+            Err(r) => rep.reject(&r, "(item)"),
+            Ok(it) => {
+                let fresh = q.seen.insert(it.id.clone());
+                if !fresh || store.has_id(&images::file_id(&it.id)) {
+                    rep.repeats += 1;
+                } else {
+                    q.items.push_back(it);
+                }
+            }
+        }
+    }
+}
+
+/// What happened to one queued item.
+enum Outcome {
+    Added { record: Box<Record>, resumed: bool },
+    Duplicate,
+    Rejected(Rejection),
+    Skipped,
+}
+
+fn download_batch(
+    ctx: &Ctx,
+    origin: Origin,
+    store: &mut Store,
+    batch: &[ApiItem],
+    rep: &mut ClassReport,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let before = ctx.requested.load(Ordering::Relaxed);
+    let shared: &Store = store;
+    let outcomes: Vec<Result<Outcome>> = ctx.pool.install(|| {
+        let fetch = |it| fetch_one(ctx, shared, origin, it);
+        batch.par_iter().map(fetch).collect()
+    });
+    rep.requested += ctx.requested.load(Ordering::Relaxed) - before;
+    for (item, outcome) in batch.iter().zip(outcomes) {
+        match outcome? {
+            Outcome::Added { record, resumed } => {
+                rep.count_added(&record, resumed);
+                bar.inc(1);
+                store.add(*record);
+            }
+            Outcome::Duplicate => rep.duplicates += 1,
+            Outcome::Rejected(r) => rep.reject(&r, &item.id),
+            Outcome::Skipped => {}
+        }
+    }
+    Ok(())
+}
+
+fn class_of(origin: Origin) -> Class {
+    match origin {
+        Origin::DogApi => Class::Dog,
+        _ => Class::Cat,
+    }
+}
+
+/// A checked image file in `data/raw`.
+struct Stored {
+    id: String,
+    path: PathBuf,
+    info: ImageInfo,
+    bytes: u64,
+    sha256: String,
+}
+
+/// Takes one item: from a file an interrupted run left, else by downloading it.
+fn fetch_one(ctx: &Ctx, store: &Store, origin: Origin, item: &ApiItem) -> Result<Outcome> {
+    if ctx.cancelled() {
+        return Ok(Outcome::Skipped);
+    }
+    let id = images::file_id(&item.id);
+    if let Some(outcome) = resume_from_disk(store, origin, item, &id)? {
+        return Ok(outcome);
+    }
+    ctx.requested.fetch_add(1, Ordering::Relaxed);
+    let (bytes, info) = match download_checked(&ctx.http, &item.url) {
+        Ok(x) => x,
+        Err(r) => return Ok(Outcome::Rejected(r)),
+    };
+    let sha256 = images::sha256_hex(&bytes);
+    if !store.claim_sha(&sha256) {
+        return Ok(Outcome::Duplicate);
+    }
+    let path = images::store(store.data_dir(), class_of(origin), &id, &info, &bytes)?;
+    let bytes = bytes.len() as u64;
+    Ok(added(
+        origin,
+        item,
+        Stored {
+            id,
+            path,
+            info,
+            bytes,
+            sha256,
+        },
+        false,
+    ))
+}
+
+/// Downloads `url` and checks that the body is an image.
+fn download_checked(http: &Http, url: &str) -> Result<(Vec<u8>, ImageInfo), Rejection> {
+    let parsed =
+        Url::parse(url).map_err(|e| Rejection::new(Reason::BadUrl, format!("{url:?}: {e}")))?;
+    let fetched = http.get(&parsed, None)?;
+    if fetched.status != 200 {
+        let msg = format!("HTTP {} for {url}", fetched.status);
+        return Err(Rejection::new(Reason::HttpStatus, msg));
+    }
+    let info = images::inspect(&fetched.body)?;
+    Ok((fetched.body, info))
+}
+
+/// A file named like this item from an interrupted run: taken when it is a valid image
+/// with new content, else removed (and downloaded again when invalid).
+fn resume_from_disk(
+    store: &Store,
+    origin: Origin,
+    item: &ApiItem,
+    id: &str,
+) -> Result<Option<Outcome>> {
+    let Some(path) = images::find_stored(store.data_dir(), class_of(origin), id) else {
+        return Ok(None);
+    };
+    let full = store.data_dir().join(&path);
+    let bytes = std::fs::read(&full).with_context(|| format!("cannot read {}", full.display()))?;
+    let sha256 = images::sha256_hex(&bytes);
+    match images::inspect(&bytes) {
+        Ok(info) if store.claim_sha(&sha256) => {
+            let (id, bytes) = (id.to_string(), bytes.len() as u64);
+            Ok(Some(added(
+                origin,
+                item,
+                Stored {
+                    id,
+                    path,
+                    info,
+                    bytes,
+                    sha256,
+                },
+                true,
+            )))
+        }
+        valid => {
+            std::fs::remove_file(&full)
+                .with_context(|| format!("cannot remove {}", full.display()))?;
+            Ok(valid.is_ok().then_some(Outcome::Duplicate))
+        }
+    }
+}
+
+fn added(origin: Origin, item: &ApiItem, s: Stored, resumed: bool) -> Outcome {
+    let record = Record {
+        id: s.id,
+        label: class_of(origin),
+        breed_id: item.breed_id.clone(),
+        breed_name: item.breed_name.clone(),
+        source: origin,
+        url: item.url.clone(),
+        path: s.path,
+        width: s.info.width,
+        height: s.info.height,
+        bytes: s.bytes,
+        sha256: s.sha256,
+        split: None,
+        excluded: false,
+    };
+    Outcome::Added {
+        record: Box::new(record),
+        resumed,
+    }
+}
+
+impl ClassReport {
+    fn new(class: Class, target: usize, before: usize, keyless: bool) -> Self {
+        ClassReport {
+            class,
+            keyless,
+            target,
+            before,
+            after: before,
+            searches: 0,
+            offered: 0,
+            repeats: 0,
+            requested: 0,
+            downloaded: 0,
+            downloaded_bytes: 0,
+            resumed: 0,
+            duplicates: 0,
+            rejected: BTreeMap::new(),
+            examples: Vec::new(),
+            exhausted: false,
+            budget_spent: false,
+        }
+    }
+
+    fn count_added(&mut self, r: &Record, resumed: bool) {
+        if resumed {
+            self.resumed += 1;
+        } else {
+            self.downloaded += 1;
+            self.downloaded_bytes += r.bytes;
+        }
+    }
+
+    fn reject(&mut self, r: &Rejection, id: &str) {
+        *self.rejected.entry(r.reason).or_default() += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(format!("{id:?}: {}", r.detail));
+        }
+    }
+
+    /// Total rejections.
+    pub fn rejected_total(&self) -> usize {
+        self.rejected.values().sum()
+    }
+}
+
+/// `1.2 MB`-style size.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `3 not a decodable image, 1 url is not http(s)` (or `none`).
+pub(crate) fn reasons_line(rejected: &BTreeMap<Reason, usize>) -> String {
+    if rejected.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = rejected.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    parts.join(", ")
+}
+
+impl std::fmt::Display for ClassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (c, n) = (self.class, self.after);
+        writeln!(f, "{c}: {n} of {} (had {})", self.target, self.before)?;
+        self.fmt_counts(f)?;
+        let rejected = reasons_line(&self.rejected);
+        writeln!(f, "  rejected {}: {rejected}", self.rejected_total())?;
+        for e in &self.examples {
+            writeln!(f, "    {e}")?;
+        }
+        self.fmt_notes(f)
+    }
+}
+
+impl ClassReport {
+    fn fmt_counts(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self;
+        write!(f, "  searches {}, offered {}", s.searches, s.offered)?;
+        write!(f, ", repeats {}, requested {}", s.repeats, s.requested)?;
+        let size = human_bytes(s.downloaded_bytes);
+        write!(f, ", downloaded {} ({size})", s.downloaded)?;
+        writeln!(
+            f,
+            ", resumed from disk {}, duplicates {}",
+            s.resumed, s.duplicates
+        )
+    }
+
+    fn fmt_notes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.keyless {
+            writeln!(
+                f,
+                "  note: no API key, so results were random and repeating"
+            )?;
+        }
+        if self.after < self.target && self.exhausted {
+            writeln!(f, "  note: the API had no more images to offer")?;
+        }
+        if self.after < self.target && self.budget_spent {
+            writeln!(
+                f,
+                "  note: api.request_budget was spent; run again or raise it"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for CollectReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let got: usize = self.classes.iter().map(|c| c.downloaded).sum();
+        let rate = got as f64 / self.seconds.max(f64::EPSILON);
+        writeln!(
+            f,
+            "collect: {got} images downloaded in {:.1} s ({rate:.1} images/s), {} retries",
+            self.seconds, self.retries
+        )?;
+        for c in &self.classes {
+            write!(f, "{c}")?;
+        }
+        write!(f, "{}", self.housekeeping)?;
+        if self.cancelled {
+            writeln!(f, "cancelled: run `lab5 collect` again to resume")?;
+        }
+        writeln!(f, "split: {} new rows assigned", self.newly_split)
+    }
+}

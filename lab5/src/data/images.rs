@@ -1,0 +1,296 @@
+//! Image bytes: format detection from the bytes, validation by a full decode, SHA-256,
+//! safe file names, and atomic storage under `data/raw/<class>/`.
+//!
+//! Everything that lands in `data/raw` passes through [`inspect`] (a decodable JPEG, PNG
+//! or WebP) and [`store`] (a safe name, a temp file and a rename).
+
+use crate::data::{is_safe_id, Class};
+use crate::util::with_atomic;
+use anyhow::{bail, Context, Result};
+use image::{ImageFormat, ImageReader, Limits};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+/// Largest accepted image side in pixels (guards against decompression bombs).
+pub const MAX_SIDE: u32 = 20_000;
+/// Largest decoded image in bytes the decoder may allocate.
+pub const MAX_DECODED_BYTES: u64 = 512 << 20;
+/// Formats the data set accepts, with the file extension each is stored under.
+pub const FORMATS: [(ImageFormat, &str); 3] = [
+    (ImageFormat::Jpeg, "jpg"),
+    (ImageFormat::Png, "png"),
+    (ImageFormat::WebP, "webp"),
+];
+/// Length of the hex digest used when an id is replaced by its hash.
+const HASHED_ID_HEX: usize = 24;
+/// Prefix of ids made from a hash (so they never look like an API id).
+const HASHED_ID_PREFIX: &str = "h_";
+
+/// Why an image (or an API item) was not taken into the data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The API item had no usable id or url.
+    BadItem,
+    /// The url is not http(s).
+    BadUrl,
+    /// The server answered with an error status (after retries for 429/5xx).
+    HttpStatus,
+    /// The body is larger than `api.max_image_bytes`.
+    TooLarge,
+    /// The download took longer than `api.timeout_secs` on every try.
+    Timeout,
+    /// The connection failed or the body ended early on every try.
+    Network,
+    /// The bytes are an image format the lab does not use (e.g. GIF).
+    Unsupported,
+    /// The bytes are not a decodable image (HTML, truncated file, ...).
+    NotImage,
+    /// A file could not be read (import).
+    Unreadable,
+}
+
+impl Reason {
+    /// A short human description, used in reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::BadItem => "API item without id or url",
+            Reason::BadUrl => "url is not http(s)",
+            Reason::HttpStatus => "HTTP error status",
+            Reason::TooLarge => "larger than api.max_image_bytes",
+            Reason::Timeout => "timed out",
+            Reason::Network => "network error or body cut short",
+            Reason::Unsupported => "not JPEG, PNG or WebP",
+            Reason::NotImage => "not a decodable image",
+            Reason::Unreadable => "file could not be read",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A rejection: the reason and a one-line detail (never containing a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The category.
+    pub reason: Reason,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+impl Rejection {
+    /// A rejection with a detail message.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What [`inspect`] learned from valid image bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The format detected from the bytes.
+    pub format: ImageFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// The file extension for an accepted format.
+pub fn extension(format: ImageFormat) -> Option<&'static str> {
+    FORMATS.iter().find(|(f, _)| *f == format).map(|(_, e)| *e)
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Detects the format from the bytes, reads the size and decodes the whole image; any
+/// failure is a [`Rejection`] saying why.
+pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, Rejection> {
+    let format = detect(bytes)?;
+    let reader = || {
+        let mut r = ImageReader::with_format(Cursor::new(bytes), format);
+        r.limits(limits());
+        r
+    };
+    let (width, height) = reader()
+        .into_dimensions()
+        .map_err(|e| Rejection::new(Reason::NotImage, format!("bad header: {e}")))?;
+    reader()
+        .decode()
+        .map_err(|e| Rejection::new(Reason::NotImage, format!("does not decode: {e}")))?;
+    check_complete(format, bytes)?;
+    Ok(ImageInfo {
+        format,
+        width,
+        height,
+    })
+}
+
+fn limits() -> Limits {
+    let mut l = Limits::default();
+    l.max_image_width = Some(MAX_SIDE);
+    l.max_image_height = Some(MAX_SIDE);
+    l.max_alloc = Some(MAX_DECODED_BYTES);
+    l
+}
+
+fn detect(bytes: &[u8]) -> Result<ImageFormat, Rejection> {
+    let Ok(format) = image::guess_format(bytes) else {
+        let what = if bytes.is_empty() {
+            "empty body"
+        } else {
+            "unknown bytes"
+        };
+        return Err(Rejection::new(Reason::NotImage, what));
+    };
+    if extension(format).is_none() {
+        return Err(Rejection::new(Reason::Unsupported, format!("{format:?}")));
+    }
+    Ok(format)
+}
+
+/// The JPEG decoder fills a cut-off scan with grey instead of failing, so a JPEG must
+/// also carry its end-of-image marker (`FF D9`) near its end.
+fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), Rejection> {
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    const TAIL: usize = 4096;
+    if format != ImageFormat::Jpeg {
+        return Ok(());
+    }
+    let tail = &bytes[bytes.len().saturating_sub(TAIL)..];
+    if tail.windows(2).any(|w| w == EOI) {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Reason::NotImage,
+            "JPEG is truncated (no end marker)",
+        ))
+    }
+}
+
+/// The id used for the file name: `raw` itself when it is safe (`[A-Za-z0-9_-]`, see
+/// [`is_safe_id`]), else `h_` and a hash of it, so nothing can escape `data/raw/<class>`.
+pub fn file_id(raw: &str) -> String {
+    if is_safe_id(raw) {
+        raw.to_string()
+    } else {
+        let h = sha256_hex(raw.as_bytes());
+        format!("{HASHED_ID_PREFIX}{}", &h[..HASHED_ID_HEX])
+    }
+}
+
+/// `raw/<class>` relative to the data folder.
+pub fn class_dir(class: Class) -> PathBuf {
+    Path::new("raw").join(class.name())
+}
+
+/// The path, relative to the data folder, of image `id` of `class` in `format`.
+pub fn relative_path(class: Class, id: &str, format: ImageFormat) -> Result<PathBuf> {
+    if !is_safe_id(id) {
+        bail!("refusing unsafe file id {id:?}");
+    }
+    let Some(ext) = extension(format) else {
+        bail!("refusing image format {format:?}");
+    };
+    Ok(class_dir(class).join(format!("{id}.{ext}")))
+}
+
+/// Writes validated image bytes to `data_dir/raw/<class>/<id>.<ext>` through a temp file
+/// and a rename; returns the path relative to `data_dir`.
+pub fn store(
+    data_dir: &Path,
+    class: Class,
+    id: &str,
+    info: &ImageInfo,
+    bytes: &[u8],
+) -> Result<PathBuf> {
+    let rel = relative_path(class, id, info.format)?;
+    with_atomic(&data_dir.join(&rel), |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })?;
+    Ok(rel)
+}
+
+/// An image of `class` named `id` already in `data_dir` (any accepted extension), as a
+/// path relative to `data_dir`.
+pub fn find_stored(data_dir: &Path, class: Class, id: &str) -> Option<PathBuf> {
+    if !is_safe_id(id) {
+        return None;
+    }
+    FORMATS
+        .iter()
+        .map(|(_, ext)| class_dir(class).join(format!("{id}.{ext}")))
+        .find(|rel| data_dir.join(rel).is_file())
+}
+
+/// True for names written by `util::with_atomic` while a write is in progress.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Removes temp files an interrupted run left in `data_dir/raw/<class>/`; returns how many.
+pub fn remove_temp_files(data_dir: &Path, class: Class) -> Result<usize> {
+    let dir = data_dir.join(class_dir(class));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        if is_temp_name(&e.file_name().to_string_lossy()) {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pets_photo() -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/pets/cat");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+        files.sort_by_key(|e| e.file_name());
+        std::fs::read(files[0].path()).unwrap()
+    }
+
+    #[test]
+    fn real_photo_passes_and_damage_is_rejected_with_reason() {
+        let bytes = pets_photo();
+        let info = inspect(&bytes).unwrap();
+        assert_eq!(info.format, ImageFormat::Jpeg);
+        assert!(info.width > 0 && info.height > 0);
+        let cut = inspect(&bytes[..bytes.len() / 2]).unwrap_err();
+        assert_eq!(cut.reason, Reason::NotImage, "{cut:?}");
+        let html = inspect(b"<html><body>not found</body></html>").unwrap_err();
+        assert_eq!(html.reason, Reason::NotImage);
+        let gif = inspect(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap_err();
+        assert_eq!(gif.reason, Reason::Unsupported);
+    }
+
+    #[test]
+    fn unsafe_ids_become_hashes() {
+        assert_eq!(file_id("abc_1-X"), "abc_1-X");
+        let h = file_id("../../etc/passwd");
+        assert!(is_safe_id(&h) && h.starts_with(HASHED_ID_PREFIX), "{h}");
+        assert_eq!(h, file_id("../../etc/passwd"));
+        assert!(relative_path(Class::Cat, "../x", ImageFormat::Png).is_err());
+    }
+}

@@ -1,0 +1,418 @@
+//! `lab5 import DIR`: brings an ImageFolder directory (`DIR/<class>/*`, optional
+//! `DIR/labels.csv` with `id,species,breed,...`) into the data set with the same checks as
+//! collect: decode check, SHA-256 de-duplication, atomic copies into `data/raw/<class>/`,
+//! manifest rows with source `folder`, and splits. Importing again changes nothing.
+
+use crate::config::Config;
+use crate::data::collect::{human_bytes, reasons_line};
+use crate::data::images::{self, ImageInfo, Reason, Rejection};
+use crate::data::store::{Housekeeping, Store};
+use crate::data::{split, Class, Origin, Record};
+use crate::util::with_atomic;
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use polars::prelude::{CsvReadOptions, DataFrame, SerReader, StringChunked};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Name of the optional labels file in the imported folder.
+pub const LABELS_FILE: &str = "labels.csv";
+/// The folder layout import expects, for error messages.
+const LAYOUT: &str = "expected DIR/cat/*.jpg and DIR/dog/*.jpg";
+/// How many rejection details a report keeps as examples.
+const MAX_EXAMPLES: usize = 8;
+/// Hex digits of the content hash appended to an id that is already taken.
+const ID_SUFFIX_HEX: usize = 8;
+
+/// Options of [`import_folder_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Draw a progress bar on stderr (the CLI does; notebooks do not).
+    pub progress: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// The imported folder.
+    pub dir: PathBuf,
+    /// Files found in the class folders.
+    pub files: usize,
+    /// New rows per class.
+    pub imported: BTreeMap<Class, usize>,
+    /// Bytes copied.
+    pub imported_bytes: u64,
+    /// Files already in the data set under the same id (a re-import).
+    pub already_present: usize,
+    /// Files whose content is already in the data set under another id.
+    pub duplicates: usize,
+    /// Rejections by reason.
+    pub rejected: BTreeMap<Reason, usize>,
+    /// A few rejections in detail (file: what was wrong).
+    pub examples: Vec<String>,
+    /// New rows that got a breed from `labels.csv`.
+    pub with_breed: usize,
+    /// `labels.csv` rows whose species disagrees with the folder (folder wins).
+    pub label_conflicts: usize,
+    /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), ignored.
+    pub ignored_dirs: Vec<String>,
+    /// Leftovers of earlier runs that were cleaned up.
+    pub housekeeping: Housekeeping,
+    /// Rows that got a split in this run.
+    pub newly_split: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// One `labels.csv` row.
+#[derive(Debug, Clone, PartialEq)]
+struct Label {
+    species: Option<Class>,
+    breed: Option<String>,
+}
+
+/// A file to import: its class, path and id (from the file stem).
+struct Candidate {
+    class: Class,
+    path: PathBuf,
+    stem: String,
+}
+
+/// What the parallel check learned about a file.
+struct Checked {
+    info: ImageInfo,
+    sha: String,
+    bytes: u64,
+}
+
+/// A new row and the file to copy for it.
+struct Planned {
+    source: PathBuf,
+    record: Record,
+}
+
+/// Imports `dir` into the data folder of `cfg` (see [`import_folder_with`]).
+pub fn import_folder(cfg: &Config, dir: &Path) -> Result<ImportReport> {
+    import_folder_with(cfg, dir, &ImportOptions::default())
+}
+
+/// Imports `dir`: checks every file in parallel, adds the new ones to the manifest,
+/// copies them into `data/raw/<class>/`, assigns splits and saves the manifest.
+pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Result<ImportReport> {
+    let start = Instant::now();
+    let (candidates, ignored_dirs) = list_files(dir)?;
+    let labels = read_labels(&dir.join(LABELS_FILE))?;
+    let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
+    let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
+    let checked = check_all(&candidates, opts.progress);
+    let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
+    copy_all(store.data_dir(), &plans)?;
+    for p in plans {
+        *rep.imported.entry(p.record.label).or_default() += 1;
+        rep.imported_bytes += p.record.bytes;
+        store.add(p.record);
+    }
+    rep.newly_split = split::assign(&mut store.manifest, &cfg.data.split, cfg.data.seed);
+    store.save()?;
+    rep.seconds = start.elapsed().as_secs_f64();
+    Ok(rep)
+}
+
+/// The files of every class folder, sorted, and the names of ignored sub-folders.
+fn list_files(dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {} ({LAYOUT})", dir.display()))?;
+    let (mut files, mut ignored) = (Vec::new(), Vec::new());
+    for e in entries.flatten().filter(|e| e.path().is_dir()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        match Class::parse(&name) {
+            Some(class) => files.extend(class_files(class, &e.path())?),
+            None => ignored.push(name),
+        }
+    }
+    if files.is_empty() {
+        bail!(
+            "{} has no images in class folders ({LAYOUT})",
+            dir.display()
+        );
+    }
+    files.sort_by(|a, b| (a.class, &a.path).cmp(&(b.class, &b.path)));
+    ignored.sort();
+    Ok((files, ignored))
+}
+
+fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !e.path().is_file() {
+            continue;
+        }
+        let stem = Path::new(&name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
+        out.push(Candidate {
+            class,
+            path: e.path(),
+            stem: stem.unwrap_or(name),
+        });
+    }
+    Ok(out)
+}
+
+/// `labels.csv` as id -> label; an absent file gives an empty map.
+fn read_labels(path: &Path) -> Result<HashMap<String, Label>> {
+    if !path.is_file() {
+        return Ok(HashMap::new());
+    }
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    labels_from_frame(&df).with_context(|| {
+        format!(
+            "{}: expected the columns id,species,breed (as in the pets folder)",
+            path.display()
+        )
+    })
+}
+
+fn labels_from_frame(df: &DataFrame) -> Result<HashMap<String, Label>> {
+    let (ids, breeds) = (text_column(df, "id")?, text_column(df, "breed")?);
+    let species = text_column(df, "species").ok();
+    let mut out = HashMap::new();
+    for i in 0..df.height() {
+        let Some(id) = ids.get(i).map(str::trim).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let breed = breeds
+            .get(i)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let species = species
+            .as_ref()
+            .and_then(|s| s.get(i))
+            .and_then(Class::parse);
+        out.insert(id.to_string(), Label { species, breed });
+    }
+    Ok(out)
+}
+
+fn text_column(df: &DataFrame, name: &str) -> Result<StringChunked> {
+    let c = df
+        .column(name)
+        .with_context(|| format!("missing column `{name}`"))?;
+    Ok(c.str()?.clone())
+}
+
+/// Reads, hashes and decodes every file, in parallel.
+fn check_all(files: &[Candidate], progress: bool) -> Vec<Result<Checked, Rejection>> {
+    let bar = if progress {
+        crate::util::progress(files.len() as u64, "checking")
+    } else {
+        ProgressBar::hidden()
+    };
+    let out = files
+        .par_iter()
+        .map(|c| {
+            let r = check_file(&c.path);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
+fn check_file(path: &Path) -> Result<Checked, Rejection> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Rejection::new(Reason::Unreadable, e.to_string()))?;
+    let info = images::inspect(&bytes)?;
+    Ok(Checked {
+        info,
+        sha: images::sha256_hex(&bytes),
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Decides, in file order, which files become new rows.
+fn plan(
+    store: &mut Store,
+    files: &[Candidate],
+    checked: Vec<Result<Checked, Rejection>>,
+    labels: &HashMap<String, Label>,
+    rep: &mut ImportReport,
+) -> Vec<Planned> {
+    let mut plans: Vec<Planned> = Vec::new();
+    let mut planned_ids = HashSet::new();
+    for (c, result) in files.iter().zip(checked) {
+        let ck = match result {
+            Ok(ck) => ck,
+            Err(r) => {
+                rep.reject(&r, &c.path);
+                continue;
+            }
+        };
+        if let Some(id) = new_id(store, &planned_ids, c, &ck, rep) {
+            planned_ids.insert(id.clone());
+            let breed = breed_of(c, labels.get(&c.stem), rep);
+            let record = folder_record(c, id, ck, breed);
+            plans.push(Planned {
+                source: c.path.clone(),
+                record,
+            });
+        }
+    }
+    plans
+}
+
+/// The id of a new row for this file, or `None` when its content is already in the
+/// data set (counted as present or duplicate). An id already taken gets a hash suffix.
+fn new_id(
+    store: &Store,
+    planned: &HashSet<String>,
+    c: &Candidate,
+    ck: &Checked,
+    rep: &mut ImportReport,
+) -> Option<String> {
+    let id = images::file_id(&c.stem);
+    if !store.claim_sha(&ck.sha) {
+        let same = store.has_id(&id);
+        *(if same {
+            &mut rep.already_present
+        } else {
+            &mut rep.duplicates
+        }) += 1;
+        return None;
+    }
+    if store.has_id(&id) || planned.contains(&id) {
+        return Some(format!("{id}_{}", &ck.sha[..ID_SUFFIX_HEX]));
+    }
+    Some(id)
+}
+
+/// The breed from `labels.csv`, unless its species contradicts the folder.
+fn breed_of(c: &Candidate, label: Option<&Label>, rep: &mut ImportReport) -> Option<String> {
+    let conflict = label.is_some_and(|l| l.species.is_some_and(|s| s != c.class));
+    rep.label_conflicts += usize::from(conflict);
+    let breed = label.filter(|_| !conflict).and_then(|l| l.breed.clone());
+    rep.with_breed += usize::from(breed.is_some());
+    breed
+}
+
+fn folder_record(c: &Candidate, id: String, ck: Checked, breed: Option<String>) -> Record {
+    let ext = images::extension(ck.info.format).unwrap_or("img");
+    Record {
+        path: images::class_dir(c.class).join(format!("{id}.{ext}")),
+        id,
+        label: c.class,
+        breed_id: None,
+        breed_name: breed,
+        source: Origin::Folder,
+        url: c.path.to_string_lossy().into_owned(),
+        width: ck.info.width,
+        height: ck.info.height,
+        bytes: ck.bytes,
+        sha256: ck.sha,
+        split: None,
+        excluded: false,
+    }
+}
+
+/// Copies the planned files into the data folder (temp name + rename), in parallel;
+/// a file already there with the right size is kept.
+fn copy_all(data_dir: &Path, plans: &[Planned]) -> Result<()> {
+    plans.par_iter().try_for_each(|p| {
+        let dest = data_dir.join(&p.record.path);
+        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == p.record.bytes) {
+            return Ok(());
+        }
+        with_atomic(&dest, |tmp| {
+            std::fs::copy(&p.source, tmp)?;
+            Ok(())
+        })
+        .with_context(|| format!("cannot copy {}", p.source.display()))
+    })
+}
+
+impl ImportReport {
+    fn new(dir: &Path, files: usize, ignored_dirs: Vec<String>, hk: Housekeeping) -> Self {
+        ImportReport {
+            dir: dir.to_path_buf(),
+            files,
+            ignored_dirs,
+            housekeeping: hk,
+            ..ImportReport::default()
+        }
+    }
+
+    fn reject(&mut self, r: &Rejection, path: &Path) {
+        *self.rejected.entry(r.reason).or_default() += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples
+                .push(format!("{}: {}", path.display(), r.detail));
+        }
+    }
+
+    /// New rows of all classes.
+    pub fn imported_total(&self) -> usize {
+        self.imported.values().sum()
+    }
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (dir, secs) = (self.dir.display(), self.seconds);
+        writeln!(f, "import {dir}: {} files in {secs:.1} s", self.files)?;
+        let per: Vec<String> = self
+            .imported
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect();
+        let per = if per.is_empty() {
+            "0".to_string()
+        } else {
+            per.join(", ")
+        };
+        let size = human_bytes(self.imported_bytes);
+        writeln!(
+            f,
+            "  imported {per} ({size}), {} with a breed",
+            self.with_breed
+        )?;
+        let (present, dups) = (self.already_present, self.duplicates);
+        writeln!(f, "  already present {present}, duplicates {dups}")?;
+        let total: usize = self.rejected.values().sum();
+        writeln!(f, "  rejected {total}: {}", reasons_line(&self.rejected))?;
+        for e in &self.examples {
+            writeln!(f, "    {e}")?;
+        }
+        self.fmt_notes(f)
+    }
+}
+
+impl ImportReport {
+    fn fmt_notes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.label_conflicts > 0 {
+            let n = self.label_conflicts;
+            writeln!(
+                f,
+                "  {n} labels.csv rows disagree with their folder (folder kept)"
+            )?;
+        }
+        if !self.ignored_dirs.is_empty() {
+            let dirs = self.ignored_dirs.join(", ");
+            writeln!(f, "  ignored folders (not cat/dog): {dirs}")?;
+        }
+        write!(f, "{}", self.housekeeping)?;
+        writeln!(f, "  split: {} new rows assigned", self.newly_split)
+    }
+}

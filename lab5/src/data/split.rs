@@ -1,0 +1,157 @@
+//! Stratified, seeded train/val/test split.
+//!
+//! Each class is split on its own, so both classes keep the configured ratios. Rows that
+//! already have a split keep it; rows without one are ordered by a keyed hash of
+//! `(seed, id)` (independent of file order and of the other rows) and each goes to the
+//! split furthest below its target. Same rows and seed give the same split.
+
+use crate::config;
+use crate::data::{Class, Manifest, SplitName};
+use sha2::{Digest, Sha256};
+
+/// Target row counts of (train, val, test) for a class of `n` rows.
+pub fn targets(n: usize, ratios: &config::Split) -> [usize; 3] {
+    let val = (n as f64 * ratios.val).round() as usize;
+    let test = ((n as f64 * ratios.test).round() as usize).min(n - val.min(n));
+    [n - val.min(n) - test, val.min(n), test]
+}
+
+/// Gives a split to every row that has none; returns how many rows were assigned.
+pub fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
+    Class::ALL
+        .iter()
+        .map(|&c| assign_class(m, c, ratios, seed))
+        .sum()
+}
+
+/// Forgets every split and assigns them afresh (after a change of ratios or seed).
+pub fn reassign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
+    m.records.iter_mut().for_each(|r| r.split = None);
+    assign(m, ratios, seed)
+}
+
+fn assign_class(m: &mut Manifest, class: Class, ratios: &config::Split, seed: u64) -> usize {
+    let rows: Vec<usize> = (0..m.records.len())
+        .filter(|&i| m.records[i].label == class)
+        .collect();
+    let want = targets(rows.len(), ratios);
+    let mut have = [0usize; 3];
+    rows.iter()
+        .filter_map(|&i| m.records[i].split)
+        .for_each(|s| have[slot(s)] += 1);
+    let mut todo: Vec<(String, usize)> = rows
+        .iter()
+        .filter(|&&i| m.records[i].split.is_none())
+        .map(|&i| (order_key(seed, &m.records[i].id), i))
+        .collect();
+    todo.sort();
+    for (_, i) in &todo {
+        let s = neediest(&want, &have);
+        have[s] += 1;
+        m.records[*i].split = Some(SplitName::ALL[s]);
+    }
+    todo.len()
+}
+
+fn slot(s: SplitName) -> usize {
+    SplitName::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// The split with the largest deficit (ties go to the earlier split).
+fn neediest(want: &[usize; 3], have: &[usize; 3]) -> usize {
+    let deficit = |s: usize| want[s] as i64 - have[s] as i64;
+    (0..3).fold(
+        0,
+        |best, s| if deficit(s) > deficit(best) { s } else { best },
+    )
+}
+
+/// A hex key that orders rows by `(seed, id)` independently of anything else.
+pub(crate) fn order_key(seed: u64, id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Origin, Record};
+
+    fn manifest(n: usize) -> Manifest {
+        let rec = |i: usize| Record {
+            id: format!("id{i}"),
+            label: if i.is_multiple_of(3) {
+                Class::Dog
+            } else {
+                Class::Cat
+            },
+            breed_id: None,
+            breed_name: None,
+            source: Origin::Folder,
+            url: String::new(),
+            path: format!("raw/x/id{i}.jpg").into(),
+            width: 1,
+            height: 1,
+            bytes: 1,
+            sha256: String::new(),
+            split: None,
+            excluded: false,
+        };
+        Manifest {
+            records: (0..n).map(rec).collect(),
+        }
+    }
+
+    const RATIOS: config::Split = config::Split {
+        train: 0.7,
+        val: 0.15,
+        test: 0.15,
+    };
+
+    fn counts(m: &Manifest, c: Class) -> [usize; 3] {
+        let mut k = [0; 3];
+        for r in m.records.iter().filter(|r| r.label == c) {
+            k[slot(r.split.unwrap())] += 1;
+        }
+        k
+    }
+
+    #[test]
+    fn stratified_deterministic_and_stable() {
+        let mut a = manifest(300);
+        assert_eq!(assign(&mut a, &RATIOS, 7), 300);
+        assert_eq!(counts(&a, Class::Cat), targets(200, &RATIOS));
+        assert_eq!(counts(&a, Class::Dog), targets(100, &RATIOS));
+        let mut b = manifest(300);
+        b.records.reverse();
+        assign(&mut b, &RATIOS, 7);
+        b.records.reverse();
+        assert_eq!(a, b, "file order must not matter");
+        let mut c = manifest(300);
+        assign(&mut c, &RATIOS, 8);
+        assert_ne!(a, c, "the seed must matter");
+        let mut grown = manifest(330);
+        grown.records[..300].clone_from_slice(&a.records);
+        assert_eq!(assign(&mut grown, &RATIOS, 7), 30);
+        assert_eq!(
+            grown.records[..300],
+            a.records[..],
+            "old rows keep their split"
+        );
+        assert_eq!(assign(&mut grown, &RATIOS, 7), 0);
+    }
+
+    #[test]
+    fn targets_add_up() {
+        for n in [0, 1, 2, 7, 1050] {
+            assert_eq!(targets(n, &RATIOS).iter().sum::<usize>(), n);
+        }
+        let [train, val, test] = targets(1050, &RATIOS);
+        assert!(
+            val.abs_diff(158) <= 1 && test.abs_diff(158) <= 1 && train >= 733,
+            "{train}"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! The data folder as collect and import see it: the manifest plus the sets of ids and
+//! content hashes already present, with the housekeeping that keeps the manifest and the
+//! files in `data/raw` in agreement.
+
+use crate::data::images::{self, class_dir};
+use crate::data::{Class, Manifest, Record};
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What [`Store::open`] and [`Store::remove_orphans`] cleaned up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Housekeeping {
+    /// Temp files of an interrupted write, removed.
+    pub temp_files: usize,
+    /// Manifest rows whose image file was gone, dropped.
+    pub missing_files: usize,
+    /// Image files in `data/raw` without a manifest row, removed.
+    pub orphans: usize,
+}
+
+impl std::fmt::Display for Housekeeping {
+    /// One line when anything was cleaned up, nothing otherwise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (t, m, o) = (self.temp_files, self.missing_files, self.orphans);
+        if t + m + o == 0 {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "cleaned up: {t} temp files, {m} rows whose file was gone, {o} unrecorded files"
+        )
+    }
+}
+
+/// The manifest being extended, with the ids and SHA-256 sums it already holds.
+pub struct Store {
+    data_dir: PathBuf,
+    /// The rows.
+    pub manifest: Manifest,
+    ids: HashSet<String>,
+    shas: Mutex<HashSet<String>>,
+}
+
+impl Store {
+    /// Loads `data_dir/manifest.csv` (or starts empty), removes temp files left by an
+    /// interrupted run and drops rows whose file is missing.
+    pub fn open(data_dir: &Path) -> Result<(Store, Housekeeping)> {
+        let mut manifest = Manifest::load_or_empty(data_dir)?;
+        let mut hk = Housekeeping::default();
+        for class in Class::ALL {
+            hk.temp_files += images::remove_temp_files(data_dir, class)?;
+        }
+        let before = manifest.records.len();
+        manifest
+            .records
+            .retain(|r| data_dir.join(&r.path).is_file());
+        hk.missing_files = before - manifest.records.len();
+        let ids = manifest.records.iter().map(|r| r.id.clone()).collect();
+        let shas = manifest.records.iter().map(|r| r.sha256.clone()).collect();
+        let store = Store {
+            data_dir: data_dir.to_path_buf(),
+            manifest,
+            ids,
+            shas: Mutex::new(shas),
+        };
+        Ok((store, hk))
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// True when a row already has this id.
+    pub fn has_id(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// True when a row already has this content.
+    pub fn has_sha(&self, sha: &str) -> bool {
+        self.shas.lock().is_ok_and(|s| s.contains(sha))
+    }
+
+    /// Reserves `sha` for a new image; false when the data set already has that content.
+    /// Safe to call from worker threads.
+    pub fn claim_sha(&self, sha: &str) -> bool {
+        match self.shas.lock() {
+            Ok(mut s) => s.insert(sha.to_string()),
+            Err(_) => false,
+        }
+    }
+
+    /// Rows of `class`.
+    pub fn count(&self, class: Class) -> usize {
+        self.manifest.count(class)
+    }
+
+    /// Adds a row (its sha must have been claimed).
+    pub fn add(&mut self, record: Record) {
+        self.ids.insert(record.id.clone());
+        self.manifest.records.push(record);
+    }
+
+    /// Sorts and writes the manifest atomically.
+    pub fn save(&mut self) -> Result<()> {
+        self.manifest.sort();
+        self.manifest.save(&Manifest::path_in(&self.data_dir))
+    }
+
+    /// Removes image files in `data/raw/<class>` that no row points to (left by an
+    /// interrupted run and not offered again); returns how many.
+    pub fn remove_orphans(&self, class: Class) -> Result<usize> {
+        let known: HashSet<&Path> = self
+            .manifest
+            .records
+            .iter()
+            .map(|r| r.path.as_path())
+            .collect();
+        let dir = class_dir(class);
+        let Ok(entries) = std::fs::read_dir(self.data_dir.join(&dir)) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let rel = dir.join(e.file_name());
+            if e.path().is_file() && !known.contains(rel.as_path()) && is_image_name(&rel) {
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("cannot remove {}", e.path().display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn is_image_name(p: &Path) -> bool {
+    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+    images::FORMATS.iter().any(|(_, e)| *e == ext)
+}

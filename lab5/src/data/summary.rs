@@ -1,0 +1,344 @@
+//! The data-set summary the notebooks show: counts per class and split, sources,
+//! breeds, image-size statistics, and a seeded sample of images per class. Everything is
+//! returned as values (and polars tables); the plotting code renders them.
+
+use crate::data::split::order_key;
+use crate::data::{Class, Manifest, Origin, Record, SplitName};
+use anyhow::Result;
+use polars::prelude::{df, DataFrame};
+use serde::Serialize;
+
+/// Breed name used for rows without one.
+pub const UNKNOWN_BREED: &str = "(unknown)";
+/// Breeds listed per class by the text summary.
+const TOP_BREEDS: usize = 5;
+const ORIGINS: [Origin; 3] = [Origin::CatApi, Origin::DogApi, Origin::Folder];
+
+/// Rows of one class in one split (`None`: not assigned yet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitCount {
+    /// The class.
+    pub class: Class,
+    /// The split.
+    pub split: Option<SplitName>,
+    /// Rows.
+    pub images: usize,
+    /// Of which excluded by the label check.
+    pub excluded: usize,
+}
+
+/// Images of one breed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreedCount {
+    /// The class.
+    pub class: Class,
+    /// Breed name, or [`UNKNOWN_BREED`].
+    pub breed: String,
+    /// Rows.
+    pub images: usize,
+}
+
+/// Minimum, median, mean and maximum of one measure.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Stat {
+    /// Smallest value.
+    pub min: f64,
+    /// Median.
+    pub median: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// Image sizes of one class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SizeStats {
+    /// The class.
+    pub class: Class,
+    /// Rows.
+    pub images: usize,
+    /// Width in pixels.
+    pub width: Stat,
+    /// Height in pixels.
+    pub height: Stat,
+    /// Shorter side in pixels (what the resize to the network input depends on).
+    pub shorter_side: Stat,
+    /// File size in bytes.
+    pub bytes: Stat,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Rows.
+    pub total: usize,
+    /// Rows excluded by the label check.
+    pub excluded: usize,
+    /// Rows per class and split.
+    pub counts: Vec<SplitCount>,
+    /// Rows per source.
+    pub sources: Vec<(Origin, usize)>,
+    /// Rows per breed, by class, most frequent first.
+    pub breeds: Vec<BreedCount>,
+    /// Size statistics per class.
+    pub sizes: Vec<SizeStats>,
+}
+
+/// Summarizes a manifest.
+pub fn summarize(m: &Manifest) -> Summary {
+    let recs = &m.records;
+    Summary {
+        total: recs.len(),
+        excluded: recs.iter().filter(|r| r.excluded).count(),
+        counts: split_counts(recs),
+        sources: ORIGINS
+            .iter()
+            .map(|&o| (o, recs.iter().filter(|r| r.source == o).count()))
+            .collect(),
+        breeds: breed_counts(recs),
+        sizes: Class::ALL.iter().map(|&c| size_stats(recs, c)).collect(),
+    }
+}
+
+/// `n` images of `class` (not excluded), chosen by a keyed hash of `(seed, id)`: the
+/// same manifest and seed give the same sample.
+pub fn sample(m: &Manifest, class: Class, n: usize, seed: u64) -> Vec<&Record> {
+    let mut rows: Vec<(String, &Record)> = m
+        .records
+        .iter()
+        .filter(|r| r.label == class && !r.excluded)
+        .map(|r| (order_key(seed, &r.id), r))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter().take(n).map(|(_, r)| r).collect()
+}
+
+fn split_counts(recs: &[Record]) -> Vec<SplitCount> {
+    let splits = SplitName::ALL.map(Some).into_iter().chain([None]);
+    let pairs: Vec<(Class, Option<SplitName>)> = Class::ALL
+        .iter()
+        .flat_map(|&c| splits.clone().map(move |s| (c, s)))
+        .collect();
+    pairs
+        .into_iter()
+        .map(|(class, split)| {
+            let rows = recs.iter().filter(|r| r.label == class && r.split == split);
+            let (images, excluded) =
+                rows.fold((0, 0), |(n, x), r| (n + 1, x + usize::from(r.excluded)));
+            SplitCount {
+                class,
+                split,
+                images,
+                excluded,
+            }
+        })
+        .filter(|c| c.split.is_some() || c.images > 0)
+        .collect()
+}
+
+fn breed_counts(recs: &[Record]) -> Vec<BreedCount> {
+    let mut map: std::collections::BTreeMap<(Class, String), usize> = Default::default();
+    for r in recs {
+        let breed = r
+            .breed_name
+            .clone()
+            .unwrap_or_else(|| UNKNOWN_BREED.to_string());
+        *map.entry((r.label, breed)).or_default() += 1;
+    }
+    let mut out: Vec<BreedCount> = map
+        .into_iter()
+        .map(|((class, breed), images)| BreedCount {
+            class,
+            breed,
+            images,
+        })
+        .collect();
+    out.sort_by(|a, b| (a.class, b.images, &a.breed).cmp(&(b.class, a.images, &b.breed)));
+    out
+}
+
+fn size_stats(recs: &[Record], class: Class) -> SizeStats {
+    let rows: Vec<&Record> = recs.iter().filter(|r| r.label == class).collect();
+    let of = |f: &dyn Fn(&Record) -> f64| stat(rows.iter().map(|r| f(r)).collect());
+    SizeStats {
+        class,
+        images: rows.len(),
+        width: of(&|r| r.width as f64),
+        height: of(&|r| r.height as f64),
+        shorter_side: of(&|r| r.width.min(r.height) as f64),
+        bytes: of(&|r| r.bytes as f64),
+    }
+}
+
+fn stat(mut v: Vec<f64>) -> Stat {
+    if v.is_empty() {
+        return Stat::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Stat {
+        min: v[0],
+        median,
+        mean: v.iter().sum::<f64>() / n as f64,
+        max: v[n - 1],
+    }
+}
+
+impl Summary {
+    /// Rows of `class` in `split` (`None`: not assigned).
+    pub fn count(&self, class: Class, split: Option<SplitName>) -> usize {
+        self.counts
+            .iter()
+            .filter(|c| c.class == class && c.split == split)
+            .map(|c| c.images)
+            .sum()
+    }
+
+    /// Rows of `class` in all splits (and unassigned).
+    pub fn class_total(&self, class: Class) -> usize {
+        self.per_class(class, |c| c.images)
+    }
+
+    fn per_class(&self, class: Class, f: impl Fn(&SplitCount) -> usize) -> usize {
+        self.counts.iter().filter(|c| c.class == class).map(f).sum()
+    }
+
+    /// Table with one row per class: `class, train, val, test, unassigned, excluded, total`.
+    pub fn counts_frame(&self) -> Result<DataFrame> {
+        let col = |f: &dyn Fn(Class) -> usize| -> Vec<u64> {
+            Class::ALL.iter().map(|&c| f(c) as u64).collect()
+        };
+        let split = |s: SplitName| col(&|c| self.count(c, Some(s)));
+        Ok(df!(
+            "class" => Class::ALL.map(|c| c.name()).to_vec(),
+            "train" => split(SplitName::Train),
+            "val" => split(SplitName::Val),
+            "test" => split(SplitName::Test),
+            "unassigned" => col(&|c| self.count(c, None)),
+            "excluded" => col(&|c| self.per_class(c, |x| x.excluded)),
+            "total" => col(&|c| self.class_total(c)),
+        )?)
+    }
+
+    /// Table `class, breed, images`, most frequent breeds first within each class.
+    pub fn breeds_frame(&self) -> Result<DataFrame> {
+        let b = &self.breeds;
+        Ok(df!(
+            "class" => b.iter().map(|x| x.class.name()).collect::<Vec<_>>(),
+            "breed" => b.iter().map(|x| x.breed.clone()).collect::<Vec<_>>(),
+            "images" => b.iter().map(|x| x.images as u64).collect::<Vec<_>>(),
+        )?)
+    }
+
+    /// Table `class, measure, min, median, mean, max` for width, height, shorter side
+    /// and bytes. (For the full distribution use `Manifest::to_frame`.)
+    pub fn sizes_frame(&self) -> Result<DataFrame> {
+        let mut rows: Vec<(&str, &str, Stat)> = Vec::new();
+        for s in &self.sizes {
+            let c = s.class.name();
+            rows.extend([("width", s.width), ("height", s.height)].map(|(m, v)| (c, m, v)));
+            rows.extend(
+                [("shorter_side", s.shorter_side), ("bytes", s.bytes)].map(|(m, v)| (c, m, v)),
+            );
+        }
+        let num = |f: fn(&Stat) -> f64| rows.iter().map(|r| f(&r.2)).collect::<Vec<f64>>();
+        Ok(df!(
+            "class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "measure" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "min" => num(|s| s.min),
+            "median" => num(|s| s.median),
+            "mean" => num(|s| s.mean),
+            "max" => num(|s| s.max),
+        )?)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, x) = (self.total, self.excluded);
+        writeln!(f, "{n} images ({x} excluded by the label check)")?;
+        let src: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|s| s.1 > 0)
+            .map(|(o, n)| format!("{n} {}", o.name()))
+            .collect();
+        writeln!(
+            f,
+            "sources: {}",
+            if src.is_empty() {
+                "none".into()
+            } else {
+                src.join(", ")
+            }
+        )?;
+        self.fmt_counts(f)?;
+        self.fmt_sizes(f)?;
+        self.fmt_breeds(f)
+    }
+}
+
+impl Summary {
+    fn fmt_counts(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let head = ["class", "train", "val", "test", "unassigned", "total"];
+        writeln!(
+            f,
+            "{:<6} {:>6} {:>6} {:>6} {:>10} {:>6}",
+            head[0], head[1], head[2], head[3], head[4], head[5]
+        )?;
+        for c in Class::ALL {
+            let k = |s| self.count(c, Some(s));
+            let (tr, va, te) = (k(SplitName::Train), k(SplitName::Val), k(SplitName::Test));
+            let (none, all) = (self.count(c, None), self.class_total(c));
+            writeln!(
+                f,
+                "{:<6} {tr:>6} {va:>6} {te:>6} {none:>10} {all:>6}",
+                c.name()
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fmt_sizes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in self.sizes.iter().filter(|s| s.images > 0) {
+            let (w, h, m) = (s.width, s.height, s.shorter_side);
+            writeln!(
+                f,
+                "{}: width {:.0}-{:.0} (median {:.0}), height {:.0}-{:.0} (median {:.0}), \
+                 shorter side median {:.0}, mean file {:.0} KB",
+                s.class,
+                w.min,
+                w.max,
+                w.median,
+                h.min,
+                h.max,
+                h.median,
+                m.median,
+                s.bytes.mean / 1e3
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fmt_breeds(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in Class::ALL {
+            let of: Vec<&BreedCount> = self.breeds.iter().filter(|b| b.class == c).collect();
+            if of.is_empty() {
+                continue;
+            }
+            let top: Vec<String> = of
+                .iter()
+                .take(TOP_BREEDS)
+                .map(|b| format!("{} {}", b.breed, b.images))
+                .collect();
+            writeln!(f, "{c} breeds ({}): {}", of.len(), top.join(", "))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! `lab5 import` on real photos: the whole pets folder (2,100 rows, 1,050 per class,
+//! three stratified splits, idempotent re-import), a folder with bad files, and the
+//! reproducibility of the split.
+
+mod support;
+
+use lab5::data::images::{file_id, Reason};
+use lab5::data::import::import_folder;
+use lab5::data::{split, Class, SplitName};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+use support::project::{check_consistent, class_counts, pets_dir, photos, text, Project};
+
+#[test]
+fn importing_the_pets_folder_gives_2100_rows_in_three_stratified_splits() {
+    let p = Project::new("import-pets", &[]);
+    let dir = pets_dir();
+    let t = Instant::now();
+    let first = p.run(&["import", dir.to_str().unwrap(), "--json"], &[]);
+    let secs = t.elapsed().as_secs_f64();
+    let (out, err) = text(&first);
+    assert!(first.status.success(), "{err}");
+    eprintln!("lab5 import of the pets folder: {secs:.2} s (process wall time)");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (r["imported"]["cat"].as_u64(), r["imported"]["dog"].as_u64()),
+        (Some(1050), Some(1050)),
+        "{r:#}"
+    );
+    let m = check_consistent(&p);
+    assert_eq!(class_counts(&m), (1050, 1050));
+    let cfg = p.config();
+    for class in Class::ALL {
+        let want = split::targets(1050, &cfg.data.split);
+        for (i, s) in SplitName::ALL.iter().enumerate() {
+            let n = m
+                .records
+                .iter()
+                .filter(|r| r.label == class && r.split == Some(*s))
+                .count();
+            assert_eq!(n, want[i], "{class} {s}");
+        }
+    }
+    let ext = |e: &str| {
+        m.records
+            .iter()
+            .filter(|r| r.path.extension().unwrap() == e)
+            .count()
+    };
+    assert_eq!(
+        (ext("webp"), ext("png")),
+        (1, 1),
+        "format comes from the bytes"
+    );
+    let labelled = count_labelled_rows(&dir);
+    assert_eq!(
+        m.records.iter().filter(|r| r.breed_name.is_some()).count(),
+        labelled
+    );
+    let before = std::fs::read(p.data_dir().join("manifest.csv")).unwrap();
+    let again = p.run(&["import", dir.to_str().unwrap(), "--json"], &[]);
+    let r2: Value = serde_json::from_str(&text(&again).0).unwrap();
+    assert_eq!(r2["already_present"].as_u64(), Some(2100), "{r2:#}");
+    assert_eq!(r2["imported"], json!({}));
+    assert_eq!(
+        std::fs::read(p.data_dir().join("manifest.csv")).unwrap(),
+        before,
+        "re-import changed the manifest"
+    );
+}
+
+/// Rows of `labels.csv` with a non-empty breed (third column).
+fn count_labelled_rows(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2).is_some_and(|b| !b.is_empty()))
+        .count()
+}
+
+/// A small ImageFolder with good, bad, duplicate and oddly named files.
+fn messy_folder(root: &Path) {
+    let (cat, dog) = (root.join("cat"), root.join("dogs"));
+    for d in [&cat, &dog, &root.join("birds")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let cats = photos("cat", 500, 6);
+    for f in &cats {
+        std::fs::copy(f, cat.join(f.file_name().unwrap())).unwrap();
+    }
+    for f in photos("dog", 500, 4) {
+        std::fs::copy(&f, dog.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&cats[0], cat.join("copy of first.jpg")).unwrap();
+    std::fs::copy(&cats[1], root.join("birds").join("x.jpg")).unwrap();
+    let whole = std::fs::read(&cats[2]).unwrap();
+    std::fs::write(cat.join("half.jpg"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(cat.join("page.jpg"), b"<html>not an image</html>").unwrap();
+    std::fs::write(cat.join(".DS_Store"), b"junk").unwrap();
+    std::fs::rename(
+        cat.join(cats[3].file_name().unwrap()),
+        cat.join("odd name!.jpg"),
+    )
+    .unwrap();
+    let stem = |i: usize| cats[i].file_stem().unwrap().to_string_lossy().into_owned();
+    let labels = format!(
+        "id,species,breed\n{},cat,Bengal\n{},dog,Pug\n",
+        stem(4),
+        stem(5)
+    );
+    std::fs::write(root.join("labels.csv"), labels).unwrap();
+}
+
+#[test]
+fn import_checks_every_file_and_reports_why() {
+    let src = Project::new("import-messy-src", &[]);
+    messy_folder(&src.root);
+    let p = Project::new("import-messy", &[]);
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.imported.get(&Class::Cat), Some(&6));
+    assert_eq!(r.imported.get(&Class::Dog), Some(&4));
+    assert_eq!(r.rejected.get(&Reason::NotImage), Some(&2), "{r}");
+    assert_eq!(
+        (r.duplicates, r.with_breed, r.label_conflicts),
+        (1, 1, 1),
+        "{r}"
+    );
+    assert_eq!(r.ignored_dirs, vec!["birds".to_string()]);
+    let m = check_consistent(&p);
+    assert!(
+        m.records.iter().any(|x| x.id == file_id("odd name!")),
+        "unsafe names are hashed"
+    );
+    assert!(m
+        .records
+        .iter()
+        .any(|x| x.breed_name.as_deref() == Some("Bengal")));
+    let again = import_folder(&p.config(), &src.root).unwrap();
+    assert_eq!(
+        (again.imported_total(), again.already_present),
+        (0, 10),
+        "{again}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_split_in_any_data_folder() {
+    let src = Project::new("import-seed-src", &[]);
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(src.root.join(class)).unwrap();
+        for f in photos(class, 600, 20) {
+            std::fs::copy(&f, src.root.join(class).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let splits = |name: &str, seed: u64| {
+        let p = Project::new(name, &[("data.seed", json!(seed))]);
+        import_folder(&p.config(), &src.root).unwrap();
+        let m = check_consistent(&p);
+        m.records
+            .iter()
+            .map(|r| (r.id.clone(), r.split))
+            .collect::<Vec<_>>()
+    };
+    let a = splits("import-seed-a", 7);
+    assert_eq!(a, splits("import-seed-b", 7));
+    assert_ne!(a, splits("import-seed-c", 8));
+}
