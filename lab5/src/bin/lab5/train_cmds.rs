@@ -20,6 +20,10 @@ pub struct AuditArgs {
 pub struct TrainArgs {
     /// `cnn` or `transfer`.
     pub model: String,
+    /// Reuse a finished run trained with the same settings and data instead of training
+    /// again (the default trains, replacing the run only when training succeeds).
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 /// Arguments of `lab5 evaluate`.
@@ -45,21 +49,131 @@ pub struct PredictArgs {
 }
 
 /// Runs `lab5 audit`.
-pub fn audit(_cfg: &Config, _a: AuditArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 audit` is not available in this build yet")
+pub fn audit(cfg: &Config, a: AuditArgs) -> anyhow::Result<()> {
+    use lab5::data::{audit, Manifest};
+    let manifest_path = Manifest::path_in(&cfg.data_dir());
+    let mut manifest = Manifest::load_or_empty(&cfg.data_dir())?;
+    if manifest.records.is_empty() {
+        anyhow::bail!(
+            "no manifest at {}: run `lab5 import` or `lab5 collect` first",
+            manifest_path.display()
+        );
+    }
+    if a.undo {
+        let n = audit::undo(&mut manifest);
+        manifest.save(&manifest_path)?;
+        println!("cleared {n} exclusion(s) in {}", manifest_path.display());
+        return Ok(());
+    }
+    let device = lab5::runtime::init(cfg)?;
+    let report = audit::Audit::run(cfg, &manifest, device)?;
+    report.save_csv(&audit::csv_path(cfg))?;
+    print!("{}", report.summary());
+    print_flagged(cfg, &report)?;
+    if a.apply {
+        let n = audit::apply(&mut manifest, &report);
+        manifest.save(&manifest_path)?;
+        println!("excluded {n} more image(s) from training; `lab5 audit --undo` restores them");
+    }
+    Ok(())
 }
 
-/// Runs `lab5 train`.
-pub fn train(_cfg: &Config, _a: TrainArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 train` is not available in this build yet")
+/// Flagged photos listed in the terminal at most (all are in `audit.csv` and the grid).
+const FLAGGED_LISTED: usize = 30;
+/// Flagged photos drawn in `audit-flagged.png` at most, and the grid's columns.
+const FLAGGED_DRAWN: usize = 48;
+const GRID_COLS: usize = 8;
+
+fn print_flagged(cfg: &Config, report: &lab5::data::audit::Audit) -> anyhow::Result<()> {
+    let flagged = report.flagged();
+    println!("wrote {}", lab5::data::audit::csv_path(cfg).display());
+    if flagged.is_empty() {
+        return Ok(());
+    }
+    for r in flagged.iter().take(FLAGGED_LISTED) {
+        let z = r.zero_shot;
+        let (c, d, n) = (z.p_cat, z.p_dog, z.p_neither);
+        println!(
+            "  {:<18} {:<6} cat {c:.3} dog {d:.3} neither {n:.3}  {}",
+            r.verdict.name(),
+            r.label.name(),
+            r.path.display()
+        );
+    }
+    if flagged.len() > FLAGGED_LISTED {
+        println!("  ... {} more in the CSV", flagged.len() - FLAGGED_LISTED);
+    }
+    let (svg, png) = report
+        .flagged_grid(FLAGGED_DRAWN, GRID_COLS)?
+        .save(&cfg.data_dir().join("audit-flagged"))?;
+    println!(
+        "photos of the flagged images: {} ({})",
+        png.display(),
+        svg.display()
+    );
+    Ok(())
 }
 
-/// Runs `lab5 evaluate`.
-pub fn evaluate(_cfg: &Config, _a: EvaluateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 evaluate` is not available in this build yet")
+/// Runs `lab5 train`: trains, prints one line per epoch, records `runs/<model>/`.
+pub fn train(cfg: &Config, a: TrainArgs) -> anyhow::Result<()> {
+    match a.model.as_str() {
+        "cnn" => lab5::train::train_cnn(cfg, !a.reuse).map(|_| ()),
+        "transfer" => lab5::train::train_transfer(cfg, !a.reuse).map(|_| ()),
+        other => {
+            anyhow::bail!("unknown model {other:?}: use `lab5 train cnn` or `lab5 train transfer`")
+        }
+    }
 }
 
-/// Runs `lab5 predict`.
-pub fn predict(_cfg: &Config, _a: PredictArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 predict` is not available in this build yet")
+/// Runs `lab5 evaluate`: metrics on an ImageFolder directory, printed and saved in the run.
+pub fn evaluate(cfg: &Config, a: EvaluateArgs) -> anyhow::Result<()> {
+    lab5::runtime::init(cfg)?;
+    let e = lab5::train::evaluate(&a.run, &a.data)?;
+    for (path, why) in &e.skipped {
+        eprintln!("skipped {}: {why}", path.display());
+    }
+    let m = &e.metrics;
+    println!(
+        "{} on {} ({} images, {} skipped)",
+        a.run.display(),
+        a.data.display(),
+        m.n,
+        e.skipped.len()
+    );
+    println!(
+        "accuracy {:.2} %  precision {:.2} %  recall {:.2} %  f1 {:.4}",
+        100.0 * m.accuracy,
+        100.0 * m.precision,
+        100.0 * m.recall,
+        m.f1
+    );
+    println!("roc_auc {:.4}  log_loss {:.4}  confusion [[cat->cat, cat->dog], [dog->cat, dog->dog]] = {:?}", m.roc_auc, m.log_loss, m.confusion);
+    println!("saved {}", e.saved_to.display());
+    Ok(())
+}
+
+/// Runs `lab5 predict`: one line per file on stdout (`FILE: LABEL (p = P)`); files that
+/// cannot be predicted get an error line on stderr and make the exit status non-zero.
+pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    lab5::runtime::init(cfg)?;
+    let results = lab5::train::predict(&a.run, &a.images)?;
+    let mut failed = 0;
+    for (path, r) in a.images.iter().zip(results) {
+        match r {
+            Ok(p) => println!("{}: {} (p = {:.3})", path.display(), p.label, p.probability),
+            Err(e) => {
+                failed += 1;
+                let _ = std::io::stdout().flush();
+                eprintln!("{}: error: {e:#}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} file(s) could not be predicted (see the lines above)",
+            a.images.len()
+        );
+    }
+    Ok(())
 }

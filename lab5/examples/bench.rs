@@ -1,0 +1,119 @@
+//! The lab5 half of `make bench` (scripts/bench.sh runs it, then scripts/bench.py):
+//! trains the configured CNN for a few epochs on the cached training tensors with the
+//! lab5 trainer and loader (augmentation on), and writes for the PyTorch side the same
+//! tensors (`train.safetensors`), the training files (`train_files.csv`) and its own
+//! figures (`lab5.json`). The first epoch is a warm-up and is not timed.
+//!
+//! Run: `cargo run --release -p lab5 --example bench -- OUT_DIR [EPOCHS]` after
+//! `lab5 import` (threads, batch size, image size and model from `config.json`).
+
+use anyhow::{bail, Context, Result};
+use lab5::data::cache::{self, Cached};
+use lab5::data::{Manifest, SplitName};
+use lab5::models::{Cnn, Net};
+use lab5::train::dataset::ImageSet;
+use lab5::train::monitor::{EpochStats, Monitor};
+use lab5::train::run::{cnn_norm, load_manifest};
+use lab5::train::trainer::{fit, Hyper};
+use lab5::Config;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+/// Epochs trained when none is given (the first one is not timed).
+const DEFAULT_EPOCHS: usize = 3;
+
+fn args() -> Result<(PathBuf, usize)> {
+    let mut a = std::env::args().skip(1);
+    let out = a.next().context("usage: bench OUT_DIR [EPOCHS]")?;
+    let epochs = match a.next() {
+        Some(e) => e
+            .parse()
+            .with_context(|| format!("EPOCHS must be a number, not {e:?}"))?,
+        None => DEFAULT_EPOCHS,
+    };
+    if epochs < 2 {
+        bail!("EPOCHS must be at least 2 (the first epoch is a warm-up)");
+    }
+    Ok((PathBuf::from(out), epochs))
+}
+
+/// Writes the training images and labels, and the list of training files.
+fn export(out: &Path, cached: &Cached, manifest: &Manifest, cfg: &Config) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let t = &cached.train;
+    let tensors = [
+        ("images", t.images.shallow_clone()),
+        ("labels", t.labels.shallow_clone()),
+    ];
+    Tensor::write_safetensors(&tensors, out.join("train.safetensors"))?;
+    let mut csv = String::from("path,label\n");
+    for r in manifest.split(SplitName::Train) {
+        let path = cfg.data_dir().join(&r.path).canonicalize()?;
+        csv.push_str(&format!("{},{}\n", path.display(), r.label.index()));
+    }
+    std::fs::write(out.join("train_files.csv"), csv)?;
+    Ok(())
+}
+
+/// Trains for `epochs` epochs and returns the per-epoch figures.
+fn train(cfg: &Config, cached: Cached, epochs: usize, device: Device) -> Result<Vec<EpochStats>> {
+    let data = ImageSet::splits(cached, &cfg.augment, cnn_norm());
+    tch::manual_seed(cfg.runtime.seed as i64);
+    let net = Cnn::new(&cfg.cnn, cfg.preprocess.image_size, device)?;
+    println!("{}", net.summary()?);
+    let hyper = Hyper {
+        epochs,
+        patience: epochs,
+        ..Hyper::cnn(cfg)
+    };
+    let fitted = fit(&net, &data, &hyper, device, &mut Monitor::quiet(epochs))?;
+    Ok(fitted.history)
+}
+
+fn figures(cfg: &Config, n: usize, history: &[EpochStats]) -> serde_json::Value {
+    let timed = &history[1..];
+    let secs: f64 = timed.iter().map(|s| s.train_secs).sum::<f64>() / timed.len() as f64;
+    let data: f64 = timed.iter().map(|s| s.data_secs).sum::<f64>() / timed.len() as f64;
+    serde_json::json!({
+        "images": n,
+        "epoch_secs": secs,
+        "images_per_sec": n as f64 / secs,
+        "loader_share": data / secs,
+        "threads": cfg.runtime.threads,
+        "batch_size": cfg.cnn.batch_size,
+        "image_size": cfg.preprocess.image_size,
+        "resize_shorter": cfg.preprocess.resize_shorter,
+        "channels": cfg.cnn.channels,
+        "embedding_dim": cfg.cnn.embedding_dim,
+        "dropout": cfg.cnn.dropout,
+        "max_lr": cfg.cnn.max_lr,
+        "weight_decay": cfg.cnn.weight_decay,
+        "data_dir": cfg.data_dir(),
+    })
+}
+
+/// The manifest; when there is no data yet, imports `data.folder` first.
+fn manifest_or_import(cfg: &Config) -> Result<Manifest> {
+    if Manifest::load_or_empty(&cfg.data_dir())?.records.is_empty() {
+        let folder = cfg.resolve(&cfg.data.folder);
+        println!("no data yet: importing {}", folder.display());
+        lab5::data::import::import_folder(cfg, &folder)?;
+    }
+    load_manifest(cfg)
+}
+
+fn main() -> Result<()> {
+    let (out, epochs) = args()?;
+    let cfg = Config::load(Config::locate(None))?;
+    let device = lab5::runtime::init(&cfg)?;
+    let manifest = manifest_or_import(&cfg)?;
+    let p = &cfg.preprocess;
+    let cached = cache::load_or_build(&cfg, &manifest, p.image_size, p.resize_shorter)?;
+    export(&out, &cached, &manifest, &cfg)?;
+    let n = cached.train.len();
+    println!("lab5: {n} training images, {epochs} epochs (first one not timed)");
+    let history = train(&cfg, cached, epochs, device)?;
+    let json = serde_json::to_string_pretty(&figures(&cfg, n, &history))?;
+    std::fs::write(out.join("lab5.json"), json)?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Models: the CNN trained from scratch (and, alongside, the transfer model), both behind
+//! the [`Net`] trait the trainer, evaluation and embeddings use; [`ModelSpec`] is what a
+//! run records so that [`build`] can rebuild the network later to load its weights.
+
+pub mod backbone;
+pub mod cnn;
+pub mod efficientnet;
+pub mod summary;
+pub mod transfer;
+
+pub use cnn::Cnn;
+pub use summary::{LayerRow, LayerSpec, Summary};
+
+use crate::config::Config;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Tensor};
+
+/// A trainable classifier with an embedding layer.
+///
+/// `xs` is whatever the model trains on: normalised images for the CNN, cached backbone
+/// features for a transfer head. [`Net::image_logits`] / [`Net::image_embed`] always take
+/// normalised images (`(N, 3, S, S)` float), for prediction and embeddings.
+pub trait Net {
+    /// Model kind as stored in run records (`cnn`, `transfer`).
+    fn kind(&self) -> &'static str;
+    /// Class scores `(N, 2)` (cat, dog) before the softmax.
+    fn logits(&self, xs: &Tensor, train: bool) -> Tensor;
+    /// Penultimate-layer activations `(N, embedding_dim)`.
+    fn embed(&self, xs: &Tensor, train: bool) -> Tensor;
+    /// The variables (trainable ones are what the optimiser updates).
+    fn var_store(&self) -> &nn::VarStore;
+    /// The variables, mutably (to load weights).
+    fn var_store_mut(&mut self) -> &mut nn::VarStore;
+    /// The layer table.
+    fn summary(&self) -> Result<Summary>;
+    /// Logits for normalised images (default: the training input is the image).
+    fn image_logits(&self, images: &Tensor) -> Tensor {
+        self.logits(images, false)
+    }
+    /// Embeddings for normalised images (default: the training input is the image).
+    fn image_embed(&self, images: &Tensor) -> Tensor {
+        self.embed(images, false)
+    }
+}
+
+/// Per-channel normalisation of images, as recorded in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NormSpec {
+    /// Channel means (RGB, on the 0..1 scale).
+    pub mean: [f64; 3],
+    /// Channel standard deviations.
+    pub std: [f64; 3],
+}
+
+/// Everything needed to rebuild a trained network and feed it images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// `cnn` or `transfer`.
+    pub kind: String,
+    /// Square input side in pixels.
+    pub image_size: i64,
+    /// Shorter side after resizing, before the centre crop.
+    pub resize_shorter: i64,
+    /// Normalisation applied to images.
+    pub normalize: NormSpec,
+    /// The configuration the run was trained with.
+    pub config: Config,
+}
+
+/// Rebuilds the network described by `spec` on `device` (fresh weights: load the run's
+/// checkpoint into its var store afterwards).
+pub fn build(spec: &ModelSpec, device: Device) -> Result<Box<dyn Net>> {
+    match spec.kind.as_str() {
+        cnn::KIND => Ok(Box::new(Cnn::new(
+            &spec.config.cnn,
+            spec.image_size,
+            device,
+        )?)),
+        transfer::KIND => Ok(Box::new(transfer::Transfer::new(&spec.config, device)?)),
+        other => {
+            bail!("unknown model kind {other:?} in the run record (expected `cnn` or `transfer`)")
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! What the trainer trains on, behind one small trait: [`ImageSet`] (uint8 image tensors
+//! from the preprocessing cache, augmented on the fly by the loader) and [`FeatureSet`]
+//! (float feature vectors, e.g. a frozen backbone's cached features, no augmentation).
+
+use crate::config::Augment;
+use crate::data::cache::{Cached, SplitTensors};
+use crate::data::loader::{self, Normalize};
+use anyhow::{bail, Result};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+/// One mini-batch: inputs and int64 labels (0 cat, 1 dog), on the training device.
+pub type Batch = (Tensor, Tensor);
+
+/// A labelled set of examples.
+pub trait Dataset {
+    /// Number of examples.
+    fn len(&self) -> usize;
+    /// True when there is no example.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Example ids (manifest ids), in evaluation order.
+    fn ids(&self) -> &[String];
+    /// Labels in evaluation order.
+    fn labels(&self) -> Vec<i64>;
+    /// One epoch of shuffled (and, where the set supports it, augmented) batches; `seed`
+    /// fixes the order and the augmentation (use one seed per epoch).
+    fn train_batches(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_>;
+    /// All examples in order, unchanged, in batches.
+    fn eval_batches(
+        &self,
+        batch_size: usize,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_>;
+}
+
+/// Train, validation and test sets.
+pub struct Splits {
+    /// Training set (shuffled, augmented).
+    pub train: Box<dyn Dataset>,
+    /// Validation set (early stopping).
+    pub val: Box<dyn Dataset>,
+    /// Test set (reported only).
+    pub test: Box<dyn Dataset>,
+}
+
+impl Splits {
+    /// The three sets as `(name, set)`.
+    pub fn named(&self) -> [(&'static str, &dyn Dataset); 3] {
+        [
+            ("train", &*self.train),
+            ("val", &*self.val),
+            ("test", &*self.test),
+        ]
+    }
+
+    /// Fails with a clear message when a set is empty.
+    pub fn check_not_empty(&self) -> Result<()> {
+        for (name, set) in self.named() {
+            if set.is_empty() {
+                bail!("the {name} split has no image: check data.split in config.json and the manifest (`lab5 summary`)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Images of one split with the augmentation applied to training batches.
+pub struct ImageSet {
+    split: SplitTensors,
+    augment: Option<Augment>,
+    norm: Normalize,
+}
+
+impl ImageSet {
+    /// Wraps a split; `augment` is used by [`Dataset::train_batches`] only.
+    pub fn new(split: SplitTensors, augment: Option<Augment>, norm: Normalize) -> Self {
+        ImageSet {
+            split,
+            augment,
+            norm,
+        }
+    }
+
+    /// The cached splits as image sets: training batches augmented with `augment`.
+    pub fn splits(cached: Cached, augment: &Augment, norm: Normalize) -> Splits {
+        let Cached { train, val, test } = cached;
+        Splits {
+            train: Box::new(ImageSet::new(train, Some(augment.clone()), norm)),
+            val: Box::new(ImageSet::new(val, None, norm)),
+            test: Box::new(ImageSet::new(test, None, norm)),
+        }
+    }
+}
+
+impl Dataset for ImageSet {
+    fn len(&self) -> usize {
+        self.split.len()
+    }
+
+    fn ids(&self) -> &[String] {
+        &self.split.ids
+    }
+
+    fn labels(&self) -> Vec<i64> {
+        self.split.label_vec()
+    }
+
+    fn train_batches(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_> {
+        let aug = self.augment.as_ref();
+        Box::new(loader::batches(
+            &self.split,
+            batch_size,
+            aug,
+            &self.norm,
+            seed,
+            device,
+        ))
+    }
+
+    fn eval_batches(
+        &self,
+        batch_size: usize,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_> {
+        Box::new(loader::batches(
+            &self.split,
+            batch_size,
+            None,
+            &self.norm,
+            0,
+            device,
+        ))
+    }
+}
+
+/// Float feature vectors `(N, D)` with labels, kept on the CPU until batched.
+pub struct FeatureSet {
+    features: Tensor,
+    labels: Tensor,
+    ids: Vec<String>,
+}
+
+impl FeatureSet {
+    /// Checks that features, labels and ids agree in length.
+    pub fn new(features: Tensor, labels: Tensor, ids: Vec<String>) -> Result<Self> {
+        let (n, m) = (
+            features.size().first().copied().unwrap_or(0),
+            labels.numel(),
+        );
+        if n as usize != ids.len() || m != ids.len() || features.dim() != 2 {
+            bail!("feature set: {n} rows of features, {m} labels, {} ids (need (N, D) features and N of each)", ids.len());
+        }
+        let features = features.to_kind(Kind::Float);
+        Ok(FeatureSet {
+            features,
+            labels: labels.to_kind(Kind::Int64),
+            ids,
+        })
+    }
+
+    fn batch(&self, idx: &[i64], device: Device) -> Batch {
+        let idx = Tensor::from_slice(idx);
+        let x = self.features.index_select(0, &idx).to_device(device);
+        (x, self.labels.index_select(0, &idx).to_device(device))
+    }
+
+    fn batches_of(
+        &self,
+        order: Vec<i64>,
+        batch_size: usize,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_> {
+        let chunks: Vec<Vec<i64>> = order
+            .chunks(batch_size.max(1))
+            .map(|c| c.to_vec())
+            .collect();
+        Box::new(chunks.into_iter().map(move |c| self.batch(&c, device)))
+    }
+}
+
+impl Dataset for FeatureSet {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    fn labels(&self) -> Vec<i64> {
+        Vec::<i64>::try_from(&self.labels).unwrap_or_default()
+    }
+
+    fn train_batches(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_> {
+        let mut order: Vec<i64> = (0..self.len() as i64).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        self.batches_of(order, batch_size, device)
+    }
+
+    fn eval_batches(
+        &self,
+        batch_size: usize,
+        device: Device,
+    ) -> Box<dyn Iterator<Item = Batch> + '_> {
+        self.batches_of((0..self.len() as i64).collect(), batch_size, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features() -> FeatureSet {
+        let x = Tensor::arange(10, (Kind::Float, Device::Cpu)).view([5, 2]);
+        let y = Tensor::from_slice(&[0i64, 1, 0, 1, 1]);
+        FeatureSet::new(x, y, (0..5).map(|i| format!("f{i}")).collect()).unwrap()
+    }
+
+    #[test]
+    fn feature_batches_cover_every_row_once() {
+        let f = features();
+        let eval: Vec<Batch> = f.eval_batches(2, Device::Cpu).collect();
+        assert_eq!(
+            eval.iter().map(|b| b.0.size()[0]).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let first: Vec<f32> = Vec::try_from(eval[0].0.flatten(0, -1)).unwrap();
+        assert_eq!(first, vec![0.0, 1.0, 2.0, 3.0]);
+        let mut seen: Vec<i64> = f
+            .train_batches(2, 7, Device::Cpu)
+            .flat_map(|(x, _)| Vec::<f32>::try_from(x.select(1, 0)).unwrap())
+            .map(|v| v as i64 / 2)
+            .collect();
+        seen.sort();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn mismatched_features_are_refused() {
+        let x = Tensor::zeros([3, 2], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1]);
+        assert!(FeatureSet::new(x, y, vec!["a".into(); 3]).is_err());
+    }
+}

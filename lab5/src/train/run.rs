@@ -1,0 +1,269 @@
+//! One-call training for notebooks and the CLI: [`train_cnn`] loads the manifest and the
+//! preprocessing cache, builds the CNN, trains it and records the run in `runs/cnn/`; a
+//! finished run trained with the same settings on the same data is reused instead (unless
+//! `force`). [`train_and_record`] is the model-independent part (the transfer model uses
+//! it too): staging folder, training, checkpoints, final metrics, predictions, commit.
+
+use super::checkpoint;
+use super::dataset::{ImageSet, Splits};
+use super::metrics;
+use super::monitor::Monitor;
+use super::record::*;
+use super::staging::Staging;
+use super::trainer::{fit, score, Fitted, Hyper};
+use crate::config::Config;
+use crate::data::cache;
+use crate::data::loader::{Normalize, IMAGENET};
+use crate::data::Manifest;
+use crate::models::{Cnn, ModelSpec, Net, NormSpec, Summary};
+use anyhow::{bail, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+use tch::Device;
+
+/// Default run name of the CNN.
+pub const CNN_RUN: &str = "cnn";
+
+/// What a training run needs besides the model and the data.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Run name: the folder `runs/<name>/`.
+    pub name: String,
+    /// How to rebuild the model later.
+    pub model: ModelSpec,
+    /// Hyper-parameters.
+    pub hyper: Hyper,
+    /// Key of the data (see [`crate::data::cache::cache_key`]).
+    pub data_key: String,
+    /// Seconds already spent preparing the data.
+    pub preprocess_secs: f64,
+}
+
+/// Trains `net` on `data` as described by `plan` and records the run in
+/// `runs/<plan.name>/`, replacing a previous run of that name only when everything
+/// succeeded. Returns the loaded record.
+pub fn train_and_record(
+    cfg: &Config,
+    plan: &Plan,
+    net: &dyn Net,
+    data: &Splits,
+    device: Device,
+) -> Result<RunRecord> {
+    let started = Instant::now();
+    let staging = Staging::create(&cfg.runs_dir(), &plan.name)?;
+    let summary = net.summary()?;
+    println!("{summary}");
+    let tb = staging.dir().join(&cfg.tensorboard.subdir);
+    let fitted = train_with_monitor(plan, net, data, device, &tb)?;
+    let eval_started = Instant::now();
+    let final_metrics = save_results(staging.dir(), net, data, &fitted, plan, device)?;
+    let mut record = assemble(plan, &summary, data, &fitted, final_metrics);
+    let d = &mut record.metrics.durations;
+    d.eval_secs = eval_started.elapsed().as_secs_f64();
+    d.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
+    record.save_to(staging.dir())?;
+    record.dir = cfg.runs_dir().join(&plan.name);
+    staging.commit(&record.dir)?;
+    println!("{record}");
+    Ok(record)
+}
+
+/// Runs the training loop with a progress bar, epoch lines and TensorBoard in `tb`.
+fn train_with_monitor(
+    plan: &Plan,
+    net: &dyn Net,
+    data: &Splits,
+    device: Device,
+    tb: &Path,
+) -> Result<Fitted> {
+    let steps = data.train.len().div_ceil(plan.hyper.batch_size.max(1));
+    let mut monitor = Monitor::new(plan.hyper.epochs, steps, Some(tb))?;
+    fit(net, data, &plan.hyper, device, &mut monitor)
+}
+
+/// Saves last and best weights, then scores every split with the best weights, writes
+/// `predictions.csv` and returns the final metrics.
+fn save_results(
+    dir: &Path,
+    net: &dyn Net,
+    data: &Splits,
+    fitted: &Fitted,
+    plan: &Plan,
+    device: Device,
+) -> Result<SplitMetrics> {
+    checkpoint::save(net.var_store(), &dir.join(LAST_WEIGHTS))?;
+    fitted.restore_best(net)?;
+    checkpoint::save(net.var_store(), &dir.join(BEST_WEIGHTS))?;
+    let mut csv = String::from("id,split,label,p_dog\n");
+    let mut all = Vec::new();
+    for (name, set) in data.named() {
+        let s = score(net, set, plan.hyper.batch_size, device)?;
+        let labels = set.labels();
+        append_predictions(&mut csv, name, set.ids(), &labels, &s.p_dog);
+        all.push(metrics::compute(&s.p_dog, &labels));
+    }
+    crate::util::write_atomic(&dir.join(PREDICTIONS_FILE), csv.as_bytes())?;
+    let [train, val, test]: [metrics::Metrics; 3] = all
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three splits expected"))?;
+    Ok(SplitMetrics { train, val, test })
+}
+
+/// Appends `id,split,label,p_dog` rows.
+fn append_predictions(csv: &mut String, split: &str, ids: &[String], labels: &[i64], p: &[f64]) {
+    for ((id, y), p) in ids.iter().zip(labels).zip(p) {
+        let label = crate::data::Class::from_index(*y);
+        let _ = writeln!(csv, "{},{split},{label},{p:.6}", csv_field(id));
+    }
+}
+
+/// Quotes a CSV field when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn durations(plan: &Plan, fitted: &Fitted) -> Durations {
+    Durations {
+        preprocess_secs: plan.preprocess_secs,
+        train_secs: fitted.train_secs,
+        to_best_secs: fitted.secs_to_best,
+        eval_secs: 0.0,
+        total_secs: 0.0,
+    }
+}
+
+fn sizes(data: &Splits) -> SplitSizes {
+    let [train, val, test] = data.named().map(|(_, set)| set.len());
+    SplitSizes { train, val, test }
+}
+
+/// The run record from its parts (durations of evaluation and total filled in later).
+fn assemble(
+    plan: &Plan,
+    summary: &Summary,
+    data: &Splits,
+    fitted: &Fitted,
+    m: SplitMetrics,
+) -> RunRecord {
+    let metrics = RunMetrics {
+        name: plan.name.clone(),
+        kind: plan.model.kind.clone(),
+        params: summary.total_params(),
+        trainable_params: summary.trainable_params(),
+        data_key: plan.data_key.clone(),
+        sizes: sizes(data),
+        config: plan.model.config.clone(),
+        history: fitted.history.clone(),
+        best_epoch: fitted.best_epoch,
+        stopped_early: fitted.stopped_early,
+        durations: durations(plan, fitted),
+        gap: Gap::of(&m),
+        metrics: m,
+    };
+    let model = plan.model.clone();
+    RunRecord {
+        dir: Default::default(),
+        model,
+        metrics,
+    }
+}
+
+/// The normalisation the CNN uses.
+pub fn cnn_norm() -> Normalize {
+    IMAGENET
+}
+
+/// The CNN's model description for this config.
+pub fn cnn_spec(cfg: &Config) -> ModelSpec {
+    let n = cnn_norm();
+    ModelSpec {
+        kind: crate::models::cnn::KIND.to_string(),
+        image_size: cfg.preprocess.image_size,
+        resize_shorter: cfg.preprocess.resize_shorter,
+        normalize: NormSpec {
+            mean: n.mean,
+            std: n.std,
+        },
+        config: cfg.clone(),
+    }
+}
+
+/// The manifest of the data folder; fails with what to run when there is none.
+pub fn load_manifest(cfg: &Config) -> Result<Manifest> {
+    let m = Manifest::load_or_empty(&cfg.data_dir())?;
+    if m.records.is_empty() {
+        bail!(
+            "no data yet in {}: run `lab5 import` (or `lab5 collect`) first",
+            cfg.data_dir().display()
+        );
+    }
+    Ok(m)
+}
+
+/// Key of the data a CNN trained with `cfg` on `manifest` would see.
+fn cnn_data_key(cfg: &Config, manifest: &Manifest) -> String {
+    let p = &cfg.preprocess;
+    cache::cache_key(manifest, p.image_size as u32, p.resize_shorter as u32)
+}
+
+/// True when a recorded CNN run used the same settings and data as `cfg` would now.
+fn same_cnn_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool {
+    old.cnn == cfg.cnn
+        && old.preprocess == cfg.preprocess
+        && old.augment == cfg.augment
+        && old.runtime.seed == cfg.runtime.seed
+        && old_key == key
+}
+
+/// The finished CNN run in `runs/cnn/` when it matches `cfg` and the data; else `None`
+/// (with a note saying why, when a run exists).
+fn reusable_cnn(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
+    let dir = cfg.runs_dir().join(CNN_RUN);
+    let rec = RunRecord::load(&dir).ok()?;
+    let m = &rec.metrics;
+    let same = same_cnn_setup(&m.config, cfg, &m.data_key, &cnn_data_key(cfg, manifest));
+    if !same || !rec.best_weights().is_file() {
+        println!(
+            "{} was trained with other settings or data: training again",
+            dir.display()
+        );
+        return None;
+    }
+    println!(
+        "reusing the finished run {} (force = true trains again)",
+        dir.display()
+    );
+    Some(rec)
+}
+
+/// Trains the CNN of `cfg` on the manifest's splits and records it in `runs/cnn/`; with
+/// `force == false` a finished run with the same settings and data is loaded instead.
+pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
+    let manifest = load_manifest(cfg)?;
+    if !force {
+        if let Some(rec) = reusable_cnn(cfg, &manifest) {
+            println!("{rec}");
+            return Ok(rec);
+        }
+    }
+    let device = crate::runtime::init(cfg)?;
+    let started = Instant::now();
+    let p = &cfg.preprocess;
+    let cached = cache::load_or_build(cfg, &manifest, p.image_size, p.resize_shorter)?;
+    let data = ImageSet::splits(cached, &cfg.augment, cnn_norm());
+    tch::manual_seed(cfg.runtime.seed as i64);
+    let net = Cnn::new(&cfg.cnn, p.image_size, device)?;
+    let plan = Plan {
+        name: CNN_RUN.to_string(),
+        model: cnn_spec(cfg),
+        hyper: Hyper::cnn(cfg),
+        data_key: cnn_data_key(cfg, &manifest),
+        preprocess_secs: started.elapsed().as_secs_f64(),
+    };
+    train_and_record(cfg, &plan, &net, &data, device)
+}

@@ -1,0 +1,135 @@
+//! One-call training of the transfer model ([`crate::models::transfer`]) for notebooks
+//! and `lab5 train transfer`: the backbone's features come from the shared backbone pass
+//! (computed once per image, cached on disk; the label check reads the same pass), the
+//! head trains on them with the CNN's trainer (AdamW, one-cycle, early stopping,
+//! TensorBoard, checkpoints, `metrics.json`), and the run is recorded in
+//! `runs/transfer/`. With `transfer.unfreeze_blocks > 0` or `transfer.augment` the model
+//! trains on augmented images through the backbone instead (much slower on a CPU).
+
+use super::dataset::{Dataset, FeatureSet, ImageSet, Splits};
+use super::record::RunRecord;
+use super::run::{load_manifest, train_and_record, Plan};
+use super::trainer::Hyper;
+use crate::config::Config;
+use crate::data::loader::IMAGENET;
+use crate::data::{cache, features, Manifest, SplitName};
+use crate::models::backbone;
+use crate::models::transfer::{Input, Transfer, KIND};
+use crate::models::{ModelSpec, NormSpec};
+use anyhow::Result;
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// Default run name of the transfer model.
+pub const TRANSFER_RUN: &str = "transfer";
+
+/// The transfer model's description for this config (what a run records to rebuild it).
+pub fn transfer_spec(cfg: &Config) -> ModelSpec {
+    let t = &cfg.transfer;
+    ModelSpec {
+        kind: KIND.to_string(),
+        image_size: t.image_size,
+        resize_shorter: t.resize_shorter,
+        normalize: NormSpec {
+            mean: IMAGENET.mean,
+            std: IMAGENET.std,
+        },
+        config: cfg.clone(),
+    }
+}
+
+/// Key of the data a transfer model trained with `cfg` on `manifest` would see (split
+/// rows and preprocessing settings).
+fn data_key(cfg: &Config, manifest: &Manifest) -> String {
+    let t = &cfg.transfer;
+    cache::cache_key(manifest, t.image_size as u32, t.resize_shorter as u32)
+}
+
+/// True when a recorded transfer run used the same settings and data as `cfg` would now.
+fn same_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool {
+    let images = cfg.transfer.augment || cfg.transfer.unfreeze_blocks > 0;
+    old.transfer == cfg.transfer
+        && (!images || old.augment == cfg.augment)
+        && old.runtime.seed == cfg.runtime.seed
+        && old_key == key
+}
+
+/// The finished run in `runs/transfer/` when it matches `cfg` and the data.
+fn reusable(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
+    let dir = cfg.runs_dir().join(TRANSFER_RUN);
+    let rec = RunRecord::load(&dir).ok()?;
+    let m = &rec.metrics;
+    let same = same_setup(&m.config, cfg, &m.data_key, &data_key(cfg, manifest));
+    if !same || !rec.best_weights().is_file() {
+        println!(
+            "{} was trained with other settings or data: training again",
+            dir.display()
+        );
+        return None;
+    }
+    println!(
+        "reusing the finished run {} (force = true trains again)",
+        dir.display()
+    );
+    Some(rec)
+}
+
+/// Trains the transfer model of `cfg` on the manifest's splits and records it in
+/// `runs/transfer/`; with `force == false` a finished run with the same settings and data
+/// is loaded instead.
+pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
+    let manifest = load_manifest(cfg)?;
+    if !force {
+        if let Some(rec) = reusable(cfg, &manifest) {
+            println!("{rec}");
+            return Ok(rec);
+        }
+    }
+    let device = crate::runtime::init(cfg)?;
+    let started = Instant::now();
+    tch::manual_seed(cfg.runtime.seed as i64);
+    let net = Transfer::new(cfg, device)?;
+    let data = match net.input() {
+        Input::Features => feature_splits(cfg, &manifest, device)?,
+        Input::Images => image_splits(cfg, &manifest)?,
+    };
+    let plan = Plan {
+        name: TRANSFER_RUN.to_string(),
+        model: transfer_spec(cfg),
+        hyper: Hyper::transfer(cfg),
+        data_key: data_key(cfg, &manifest),
+        preprocess_secs: started.elapsed().as_secs_f64(),
+    };
+    train_and_record(cfg, &plan, &net, &data, device)
+}
+
+/// Train/val/test sets of backbone features (excluded images left out).
+pub fn feature_splits(cfg: &Config, manifest: &Manifest, device: Device) -> Result<Splits> {
+    let kind = backbone::Kind::of(cfg)?;
+    let pass = features::load_or_compute_for(cfg, manifest, device, kind)?;
+    let set = |s: SplitName| -> Result<Box<dyn Dataset>> {
+        let records = manifest.split(s);
+        let labels: Vec<i64> = records.iter().map(|r| r.label.index()).collect();
+        let ids = records.iter().map(|r| r.id.clone()).collect();
+        let x = pass.features_of(&records)?;
+        Ok(Box::new(FeatureSet::new(
+            x,
+            Tensor::from_slice(&labels),
+            ids,
+        )?))
+    };
+    let splits = Splits {
+        train: set(SplitName::Train)?,
+        val: set(SplitName::Val)?,
+        test: set(SplitName::Test)?,
+    };
+    splits.check_not_empty()?;
+    Ok(splits)
+}
+
+/// Train/val/test sets of images at the backbone's input size (training set augmented).
+fn image_splits(cfg: &Config, manifest: &Manifest) -> Result<Splits> {
+    let t = &cfg.transfer;
+    let cached = cache::load_or_build(cfg, manifest, t.image_size, t.resize_shorter)?;
+    Ok(ImageSet::splits(cached, &cfg.augment, IMAGENET))
+}

@@ -1,0 +1,147 @@
+"""The PyTorch half of `make bench`: trains the same CNN as lab5 (same threads, batch
+size, optimiser and schedule) for the same epochs, twice:
+
+1. on the tensors lab5 cached (`train.safetensors`: uint8 images, decoded once), with a
+   random horizontal flip per image done on the batch, in the default (NCHW) layout and
+   again in the channels-last layout (what lab5 uses);
+2. the usual way: torchvision `ImageFolder` + `DataLoader` (num_workers = threads) that
+   decodes every JPEG every epoch (Resize, RandomCrop, RandomHorizontalFlip, ToTensor,
+   Normalize).
+
+The first epoch of each is a warm-up and is not timed. Then prints the table comparing
+images/s with lab5's figures from `lab5.json`.
+
+Usage: python scripts/bench.py OUT_DIR EPOCHS
+"""
+import csv
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torchvision import datasets, transforms
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+class Cnn(nn.Module):
+    """conv3x3-BN-ReLU-maxpool blocks, global average pool, dropout, embedding, classifier."""
+
+    def __init__(self, channels, embedding, dropout):
+        super().__init__()
+        layers, c_in = [], 3
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, embedding), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout), nn.Linear(embedding, 2))
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def make_training(cfg, steps):
+    torch.manual_seed(42)
+    model = Cnn(cfg["channels"], cfg["embedding_dim"], cfg["dropout"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["max_lr"], weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["max_lr"], total_steps=steps)
+    return model, opt, sched
+
+
+def step(model, opt, sched, x, y):
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+
+
+def cached_epochs(cfg, images, labels, epochs, channels_last):
+    n, bs = len(labels), cfg["batch_size"]
+    model, opt, sched = make_training(cfg, epochs * math.ceil(n / bs))
+    model.train()
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            x = images[idx].float().div_(255)
+            flip = torch.rand(len(idx)) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            step(model, opt, sched, (x - mean) / std, labels[idx])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def imagefolder_epochs(cfg, files, epochs, threads):
+    root = files[0][0].rsplit("/", 2)[0]
+    wanted = {p for p, _ in files}
+    tf = transforms.Compose([
+        transforms.Resize(cfg["resize_shorter"]),
+        transforms.RandomCrop(cfg["image_size"]),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    ds = datasets.ImageFolder(root, transform=tf, is_valid_file=lambda p: p in wanted)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg["batch_size"], shuffle=True, num_workers=threads)
+    model, opt, sched = make_training(cfg, epochs * len(loader))
+    model.train()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for x, y in loader:
+            step(model, opt, sched, x, y)
+        times.append(time.perf_counter() - start)
+    return times, len(ds)
+
+
+def row(name, n, secs, lab5_rate):
+    rate = n / secs
+    return f"| {name:<44} | {secs:8.1f} | {rate:8.1f} | {lab5_rate / rate:9.2f}x |"
+
+
+def main():
+    out, epochs = sys.argv[1], int(sys.argv[2])
+    cfg = json.load(open(f"{out}/lab5.json"))
+    threads = cfg["threads"]
+    torch.set_num_threads(threads)
+    tensors = load_file(f"{out}/train.safetensors")
+    images, labels = tensors["images"], tensors["labels"]
+    with open(f"{out}/train_files.csv") as f:
+        files = [(r["path"], int(r["label"])) for r in csv.DictReader(f)]
+    print(f"pytorch {torch.__version__}: {len(labels)} images, {epochs} epochs, {threads} threads", flush=True)
+    cached = cached_epochs(cfg, images, labels, epochs, channels_last=False)
+    print(f"pytorch, cached tensors: epochs {[round(t, 1) for t in cached]} s", flush=True)
+    cached_cl = cached_epochs(cfg, images, labels, epochs, channels_last=True)
+    print(f"pytorch, cached tensors, channels-last: epochs {[round(t, 1) for t in cached_cl]} s", flush=True)
+    folder, n_folder = imagefolder_epochs(cfg, files, epochs, threads)
+    print(f"pytorch, ImageFolder: epochs {[round(t, 1) for t in folder]} s", flush=True)
+    mean = lambda ts: sum(ts[1:]) / len(ts[1:])
+    n, lab5_rate = cfg["images"], cfg["images_per_sec"]
+    print()
+    print(f"training throughput, {cfg['image_size']} px, batch {cfg['batch_size']}, {threads} threads "
+          f"(mean of epochs 2..{epochs})")
+    print(f"| {'pipeline':<44} | {'epoch s':>8} | {'images/s':>8} | {'lab5 is':>10} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
+    print(row("lab5 (cached uint8 + tensor augmentation)", n, cfg["epoch_secs"], lab5_rate))
+    print(row("PyTorch, same cached tensors (flip only)", n, mean(cached), lab5_rate))
+    print(row("PyTorch, same cached tensors, channels-last", n, mean(cached_cl), lab5_rate))
+    print(row(f"PyTorch, ImageFolder + DataLoader ({threads} workers)", n_folder, mean(folder), lab5_rate))
+    print(f"lab5 loader share of its epoch time: {100 * cfg['loader_share']:.1f} %")
+
+
+if __name__ == "__main__":
+    main()
