@@ -25,8 +25,22 @@ pub struct RunArgs {
 }
 
 /// Runs `lab5 embed`.
-pub fn embed(_cfg: &Config, _a: EmbedArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`lab5 embed` is not available in this build yet")
+pub fn embed(cfg: &Config, a: EmbedArgs) -> anyhow::Result<()> {
+    let run = a.run;
+    let out = lab5::embed::embed_run(&run, &cfg.embed)?;
+    println!(
+        "{}: {} embeddings of {} values",
+        out.set.model,
+        out.set.len(),
+        out.set.dim
+    );
+    println!(
+        "t-SNE {:.1} s, UMAP {:.1} s",
+        out.maps.tsne_secs, out.maps.umap_secs
+    );
+    println!("{}", out.table()?);
+    println!("maps, scores and charts written to {}", run.display());
+    Ok(())
 }
 
 /// Runs `lab5 compare`.

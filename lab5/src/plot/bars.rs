@@ -1,0 +1,138 @@
+//! Grouped bar chart: one group per category (e.g. a metric), one bar per series (e.g. a
+//! model), each bar labelled with its value. Used for the model comparison.
+
+use super::canvas::{plot_err, Chart};
+use super::figure::Figure;
+use super::range::{padded, with_zero};
+use super::style::{self, AXIS_PX, LABEL_PX};
+use anyhow::{bail, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// Size of the bar chart.
+const SIZE: (u32, u32) = (1000, 600);
+/// Share of each category's width left empty between groups.
+const GROUP_GAP: f64 = 0.25;
+/// Extra room above the tallest bar for its value label (fraction of the range).
+const HEADROOM: f64 = 0.12;
+/// Distance of the category names below the axis, pixels.
+const CATEGORY_OFFSET_PX: i32 = 12;
+
+type Ctx<'a, DB> = style::Xy<'a, DB>;
+
+struct Bars {
+    title: String,
+    y_label: String,
+    categories: Vec<String>,
+    series: Vec<(String, Vec<f64>)>,
+}
+
+/// Grouped bars: `series[j].1[i]` is the value of series `j` in category `i`.
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<Figure> {
+    if categories.is_empty() || series.is_empty() {
+        bail!("bar chart {title:?} needs at least one category and one series");
+    }
+    if let Some((name, v)) = series.iter().find(|(_, v)| v.len() != categories.len()) {
+        bail!(
+            "bar chart {title:?}: series {name:?} has {} values for {} categories",
+            v.len(),
+            categories.len()
+        );
+    }
+    let chart = Bars {
+        title: title.into(),
+        y_label: y_label.into(),
+        categories: categories.to_vec(),
+        series: series.to_vec(),
+    };
+    Figure::new(title, SIZE, chart)
+}
+
+impl Chart for Bars {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let body = style::titled(root, &self.title)?;
+        let (legend, plot) = body.split_vertically(style::LEGEND_ROW_H);
+        let n = self.series.len();
+        let entries: Vec<_> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (s.0.clone(), style::color(j, n)))
+            .collect();
+        style::legend_row(&legend, &entries)?;
+        let mut chart = self.axes(&plot)?;
+        for j in 0..n {
+            self.draw_series(&mut chart, j)?;
+        }
+        self.draw_categories(&chart, root)
+    }
+}
+
+impl Bars {
+    fn axes<'a, DB: DrawingBackend + 'a>(
+        &self,
+        area: &'a DrawingArea<DB, Shift>,
+    ) -> Result<Ctx<'a, DB>> {
+        let values = self.series.iter().flat_map(|s| s.1.iter().copied());
+        let ys = with_zero(padded(values, "the bar values")?);
+        let ys = ys.start..ys.end + (ys.end - ys.start) * HEADROOM;
+        let mut chart = style::xy_chart(area, "", 0.0..self.categories.len() as f64, ys)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc(self.y_label.as_str())
+            .label_style(style::text(LABEL_PX))
+            .axis_desc_style(style::text(AXIS_PX))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(chart)
+    }
+
+    /// The bars of series `j` with their value labels.
+    fn draw_series<DB: DrawingBackend>(&self, chart: &mut Ctx<'_, DB>, j: usize) -> Result<()> {
+        let width = (1.0 - GROUP_GAP) / self.series.len() as f64;
+        let color = style::color(j, self.series.len());
+        let bars: Vec<(f64, f64)> = self.series[j]
+            .1
+            .iter()
+            .enumerate()
+            .filter(|p| p.1.is_finite())
+            .map(|(i, &v)| (i as f64 + GROUP_GAP / 2.0 + j as f64 * width, v))
+            .collect();
+        let bar = |&(x, v): &(f64, f64)| Rectangle::new([(x, 0.0), (x + width, v)], color.filled());
+        chart.draw_series(bars.iter().map(bar)).map_err(plot_err)?;
+        let above = style::text(LABEL_PX).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let label = |&(x, v): &(f64, f64)| {
+            Text::new(style::short_number(v), (x + width / 2.0, v), above.clone())
+        };
+        chart
+            .draw_series(bars.iter().map(label))
+            .map_err(plot_err)?;
+        Ok(())
+    }
+
+    /// Category names under the x axis, drawn on the root area at the group centres.
+    fn draw_categories<DB: DrawingBackend>(
+        &self,
+        chart: &Ctx<'_, DB>,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<()> {
+        let y0 = chart.y_range().start;
+        let below = style::text(AXIS_PX).pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, name) in self.categories.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, y0));
+            let (ox, oy) = root.get_base_pixel();
+            let at = (x - ox, y - oy + CATEGORY_OFFSET_PX);
+            root.draw(&Text::new(name.clone(), at, below.clone()))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
