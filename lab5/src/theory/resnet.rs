@@ -1,0 +1,271 @@
+//! ResNet's idea, measured: a residual block computes `relu(x + F(x))`, so the gradient
+//! reaching early layers has an identity path around every block. We build stacks of the
+//! same depth with and without skip connections (and with and without batch norm), run
+//! one cat/dog batch of real photos through them and measure the gradient norm at the
+//! first convolution, at initialisation, for growing depth.
+
+use super::photo;
+use crate::config::Config;
+use crate::plot::{self, Figure, Line, Table};
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Tensor};
+
+/// Channels of every convolution in the stacks.
+pub const CHANNELS: i64 = 8;
+/// Side the photos are shrunk to (keeps the 30-layer stacks fast on a laptop CPU).
+pub const INPUT_SIDE: i64 = 24;
+/// Photos per class in the batch.
+pub const PHOTOS_PER_CLASS: usize = 4;
+/// Convolutions in the stack body (even: a residual block holds two).
+pub const DEPTHS: [usize; 6] = [2, 4, 8, 16, 24, 32];
+/// Initialisations averaged (geometric mean) per depth.
+pub const SEEDS: [i64; 3] = [11, 12, 13];
+/// PyTorch's default conv init, `kaiming_uniform_(a = sqrt(5))`: U(-1/sqrt(fan_in), +).
+const PYTORCH_DEFAULT_GAIN: f64 = 0.577_350_269_189_625_8; // 1 / sqrt(3)
+/// Name of the first convolution in the var store.
+const STEM: &str = "stem";
+
+/// With or without skip connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// `x -> relu(conv(x))`, repeated.
+    Plain,
+    /// `x -> relu(x + conv(relu(conv(x))))`, repeated (two convolutions per block).
+    Residual,
+}
+
+/// A 3x3 "same" convolution initialised like PyTorch's `nn.Conv2d`.
+fn conv(p: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
+    let ws_init = nn::Init::Kaiming {
+        dist: nn::init::NormalOrUniform::Uniform,
+        fan: nn::init::FanInOut::FanIn,
+        non_linearity: nn::init::NonLinearity::ExplicitGain(PYTORCH_DEFAULT_GAIN),
+    };
+    nn::conv2d(
+        p,
+        c_in,
+        c_out,
+        3,
+        nn::ConvConfig {
+            padding: 1,
+            bias: false,
+            ws_init,
+            ..Default::default()
+        },
+    )
+}
+
+/// conv, then batch norm when asked.
+fn conv_norm(p: &nn::Path, c: i64, batch_norm: bool) -> nn::SequentialT {
+    let s = nn::seq_t().add(conv(p / "conv", c, c));
+    if batch_norm {
+        let cfg = nn::BatchNormConfig {
+            ws_init: nn::Init::Const(1.0),
+            ..Default::default()
+        };
+        s.add(nn::batch_norm2d(p / "bn", c, cfg))
+    } else {
+        s
+    }
+}
+
+/// A residual block: `relu(x + F(x))` with `F = conv-(bn)-relu-conv-(bn)`.
+#[derive(Debug)]
+pub struct ResidualBlock {
+    first: nn::SequentialT,
+    second: nn::SequentialT,
+}
+
+impl ResidualBlock {
+    /// A block of `channels` channels under `p`.
+    pub fn new(p: &nn::Path, channels: i64, batch_norm: bool) -> ResidualBlock {
+        let first = conv_norm(&(p / "a"), channels, batch_norm).add_fn(|x| x.relu());
+        ResidualBlock {
+            first,
+            second: conv_norm(&(p / "b"), channels, batch_norm),
+        }
+    }
+}
+
+impl ModuleT for ResidualBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let f = self
+            .second
+            .forward_t(&self.first.forward_t(xs, train), train);
+        (xs + f).relu()
+    }
+}
+
+/// Stem conv (3 -> [`CHANNELS`]), `depth` body convolutions, global average pool, 2-way linear.
+pub fn network(root: &nn::Path, stack: Stack, depth: usize, batch_norm: bool) -> nn::SequentialT {
+    let mut s = nn::seq_t()
+        .add(conv(root / STEM, 3, CHANNELS))
+        .add_fn(|x| x.relu());
+    for i in 0..depth {
+        s = match stack {
+            Stack::Plain => s
+                .add(conv_norm(&(root / format!("l{i}")), CHANNELS, batch_norm))
+                .add_fn(|x| x.relu()),
+            Stack::Residual if i % 2 == 0 => s.add(ResidualBlock::new(
+                &(root / format!("b{i}")),
+                CHANNELS,
+                batch_norm,
+            )),
+            Stack::Residual => s,
+        };
+    }
+    let head = nn::linear(root / "head", CHANNELS, 2, Default::default());
+    s.add_fn(|x| x.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float))
+        .add(head)
+}
+
+/// The L2 norm of the loss gradient at the stem's weights, for one fresh initialisation.
+pub fn first_layer_gradient(
+    x: &Tensor,
+    y: &Tensor,
+    stack: Stack,
+    depth: usize,
+    batch_norm: bool,
+    seed: i64,
+) -> Result<f64> {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = network(&vs.root(), stack, depth, batch_norm);
+    net.forward_t(x, true)
+        .cross_entropy_for_logits(y)
+        .backward();
+    let w = vs
+        .variables()
+        .remove(&format!("{STEM}.weight"))
+        .context("stem weight missing")?;
+    super::scalar(&w.grad().norm())
+}
+
+/// Geometric mean over [`SEEDS`] of [`first_layer_gradient`].
+fn mean_gradient(
+    x: &Tensor,
+    y: &Tensor,
+    stack: Stack,
+    depth: usize,
+    batch_norm: bool,
+) -> Result<f64> {
+    let logs = SEEDS
+        .iter()
+        .map(|&s| first_layer_gradient(x, y, stack, depth, batch_norm, s).map(f64::log10))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(10f64.powf(logs.iter().sum::<f64>() / logs.len() as f64))
+}
+
+/// The four variants measured.
+pub const VARIANTS: [(&str, Stack, bool); 4] = [
+    ("plain", Stack::Plain, false),
+    ("residual", Stack::Residual, false),
+    ("plain + batch norm", Stack::Plain, true),
+    ("residual + batch norm", Stack::Residual, true),
+];
+
+/// Gradient norms at the first layer: `norms[v][d]` for variant `VARIANTS[v]`, depth `depths[d]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientNorms {
+    /// Body depths (convolutions).
+    pub depths: Vec<usize>,
+    /// One row per variant, one value per depth.
+    pub norms: Vec<Vec<f64>>,
+}
+
+/// Sets libtorch's intra-op threads for as long as it lives, then restores them.
+struct Threads(i32);
+
+impl Threads {
+    fn set(n: i32) -> Threads {
+        let old = Threads(tch::get_num_threads());
+        tch::set_num_threads(n);
+        old
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.0);
+    }
+}
+
+/// Runs the experiment on `PHOTOS_PER_CLASS` cats and dogs from `data.folder`, on one
+/// thread (these tiny convolutions run several times faster without thread hand-offs).
+pub fn gradient_norms(cfg: &Config, depths: &[usize]) -> Result<GradientNorms> {
+    let _one = Threads::set(1);
+    let (images, labels) = photo::batch(cfg, PHOTOS_PER_CLASS)?;
+    let x = images.adaptive_avg_pool2d([INPUT_SIDE, INPUT_SIDE]);
+    let norms = VARIANTS
+        .iter()
+        .map(|&(_, stack, bn)| {
+            depths
+                .iter()
+                .map(|&d| mean_gradient(&x, &labels, stack, d, bn))
+                .collect()
+        })
+        .collect::<Result<Vec<Vec<f64>>>>()?;
+    Ok(GradientNorms {
+        depths: depths.to_vec(),
+        norms,
+    })
+}
+
+impl GradientNorms {
+    /// One row per depth, one column per variant, in scientific notation.
+    pub fn table(&self) -> Result<Table> {
+        let mut cols = vec![Column::new(
+            "body depth (convs)".into(),
+            self.depths.iter().map(|&d| d as u32).collect::<Vec<_>>(),
+        )];
+        for ((name, _, _), norms) in VARIANTS.iter().zip(&self.norms) {
+            let text: Vec<String> = norms.iter().map(|v| format!("{v:.2e}")).collect();
+            cols.push(Column::new(PlSmallStr::from_str(name), text));
+        }
+        Ok(Table(DataFrame::new_infer_height(cols)?))
+    }
+
+    /// log10 of the gradient norm against depth, one line per variant.
+    pub fn figure(&self) -> Result<Figure> {
+        let series: Vec<Line> = VARIANTS
+            .iter()
+            .zip(&self.norms)
+            .map(|((name, _, _), norms)| {
+                let pts = self
+                    .depths
+                    .iter()
+                    .zip(norms)
+                    .map(|(&d, &v)| (d as f64, v.log10()))
+                    .collect();
+                Line::new(name, pts)
+            })
+            .collect();
+        plot::line_chart(
+            "Gradient at the first layer vs depth",
+            "convolutions in the body",
+            "log10 ||dL/dW1||",
+            &series,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_connections_keep_the_first_layer_gradient() {
+        let cfg =
+            crate::Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
+        let g = gradient_norms(&cfg, &[2, 24]).unwrap();
+        let (plain, residual) = (&g.norms[0], &g.norms[1]);
+        // Without skips the gradient at the first layer collapses with depth; with them it does not.
+        assert!(plain[1] < plain[0] * 1e-4, "plain: {plain:?}");
+        assert!(residual[1] > residual[0] * 0.1, "residual: {residual:?}");
+        assert!(residual[1] > plain[1] * 1e4, "{g:?}");
+        assert_eq!(g.table().unwrap().0.height(), 2);
+        assert!(g.figure().unwrap().svg().contains("residual"));
+    }
+}

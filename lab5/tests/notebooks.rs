@@ -1,0 +1,399 @@
+//! The notebooks, executed for real: `jupyter nbconvert --execute` with the "Rust (lab5)"
+//! kernel that `scripts/setup.sh` registers (run `make test`, which sets it up first).
+//!
+//! - `kernel_runs_lab5_and_libtorch`: a tiny notebook `:dep`s the crate and runs a tch op;
+//! - `notebooks_execute_with_ci_config`: every `notebooks/NN_*.ipynb`, in order, with a small
+//!   CI config (a subset of the pets folder, small images, two epochs) writing into a
+//!   scratch folder; any cell error fails with the cell's source and the error;
+//!   then 00_theory again in a fresh kernel: after its setup cells, its other cells in
+//!   reverse order, then all of them again (re-running, out of order);
+//! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
+//!   `:dep lab5` first and a cell tagged `setup` in every numbered notebook.
+//!
+//! Kernel tests share one lock, so one kernel runs at a time and reuses evcxr's warm
+//! work folder. Executed copies and timings stay in `$TMPDIR/lab5-notebooks/` for
+//! inspection.
+
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Kernel name registered by `scripts/setup.sh`.
+const KERNEL: &str = "lab5";
+/// Per-cell timeout: a cold `:dep lab5` on a 2-core machine takes several minutes.
+const CELL_TIMEOUT_SECS: u32 = 2400;
+/// Tag of the cells every other cell may depend on (`:dep`, loading the config).
+const SETUP_TAG: &str = "setup";
+/// The first line of every numbered notebook.
+const DEP_LINE: &str = r#":dep lab5 = { path = "../lab5" }"#;
+/// Small settings for CI (JSON pointer, value): fast, but every step still runs for real.
+const CI_OVERRIDES: [(&str, i64); 9] = [
+    ("/data/per_class", 60),
+    ("/preprocess/image_size", 48),
+    ("/preprocess/resize_shorter", 56),
+    ("/cnn/epochs", 2),
+    ("/transfer/epochs", 2),
+    ("/transfer/image_size", 96),
+    ("/embed/tsne_epochs", 250),
+    ("/embed/umap_epochs", 50),
+    ("/runtime/threads", 2),
+];
+
+/// Notebooks also executed out of order and twice (the expensive cells must load results
+/// from `runs/` instead of recomputing or duplicating them); those not present are skipped.
+const RERUN: [&str; 3] = ["00_theory.ipynb", "03_cnn.ipynb", "06_comparison.ipynb"];
+
+/// One kernel at a time (see the module doc).
+static KERNEL_LOCK: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Scratch folder for executed notebooks and the CI config's data and runs.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("lab5-notebooks").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The venv holding Jupyter, checked to have the kernel; panics with what to do otherwise.
+fn venv() -> PathBuf {
+    let venv = std::env::var_os("LAB5_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| lab5::config::lab5_home().join("venv"));
+    let jupyter = venv.join("bin").join("jupyter");
+    let kernel = venv
+        .join("share/jupyter/kernels")
+        .join(KERNEL)
+        .join("kernel.json");
+    assert!(
+        jupyter.is_file() && kernel.is_file(),
+        "no Jupyter with the \"Rust (lab5)\" kernel ({} / {} missing): run `make test` or `scripts/setup.sh` first",
+        jupyter.display(),
+        kernel.display()
+    );
+    venv
+}
+
+/// A notebook's JSON.
+fn read_notebook(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn cells(nb: &Value) -> &Vec<Value> {
+    nb["cells"]
+        .as_array()
+        .expect("notebook without a cells list")
+}
+
+fn source(cell: &Value) -> String {
+    match &cell["source"] {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn is_code(cell: &Value) -> bool {
+    cell["cell_type"] == "code"
+}
+
+fn is_setup(cell: &Value) -> bool {
+    let tags = cell["metadata"]["tags"].as_array();
+    tags.is_some_and(|t| t.iter().any(|v| v == SETUP_TAG))
+}
+
+/// The part of nbconvert's error output that names the failing cell and its error.
+fn cell_error(stderr: &str) -> &str {
+    let start = stderr
+        .find("An error occurred while executing the following cell")
+        .unwrap_or(0);
+    &stderr[start..]
+}
+
+/// Errors recorded in an executed notebook's outputs: (cell source, error text).
+fn output_errors(nb: &Value) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for cell in cells(nb).iter().filter(|c| is_code(c)) {
+        for out in cell["outputs"].as_array().into_iter().flatten() {
+            if out["output_type"] == "error" {
+                let tb: Vec<&str> = out["traceback"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let text = format!("{}: {}\n{}", out["ename"], out["evalue"], tb.join("\n"));
+                found.push((source(cell), text));
+            }
+        }
+    }
+    found
+}
+
+/// Executes `nb` (JSON) with the kernel's working folder `cwd`, like JupyterLab would for a
+/// notebook saved there; returns the executed notebook (also written to `out/<name>`).
+fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsString)]) -> Value {
+    let venv = venv();
+    let mut cmd = Command::new(venv.join("bin/jupyter"));
+    cmd.current_dir(cwd)
+        .env("JUPYTER_PATH", venv.join("share/jupyter"))
+        .env("PATH", prepend_path(&venv.join("bin")))
+        .args(["nbconvert", "--stdin", "--to", "notebook", "--execute"])
+        .arg(format!("--ExecutePreprocessor.kernel_name={KERNEL}"))
+        .arg(format!("--ExecutePreprocessor.timeout={CELL_TIMEOUT_SECS}"))
+        .arg("--output-dir")
+        .arg(out)
+        .args(["--output", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove(lab5::config::CONFIG_ENV);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("cannot start jupyter nbconvert");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(nb.to_string().as_bytes())
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "notebook {name} failed (kernel cwd {}):\n{}",
+        cwd.display(),
+        cell_error(&stderr)
+    );
+    let executed = read_notebook(&out.join(name));
+    let errors = output_errors(&executed);
+    assert!(
+        errors.is_empty(),
+        "notebook {name}: cells with errors:\n{errors:#?}"
+    );
+    executed
+}
+
+fn prepend_path(dir: &Path) -> OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+/// All text a cell printed.
+fn printed(cell: &Value) -> String {
+    let outs = cell["outputs"].as_array().into_iter().flatten();
+    outs.filter_map(|o| match o["output_type"].as_str() {
+        Some("stream") => Some(source(&json!({ "source": o["text"] }))),
+        _ => None,
+    })
+    .collect()
+}
+
+/// `notebooks/NN_*.ipynb`, sorted.
+fn numbered_notebooks() -> Vec<PathBuf> {
+    let dir = repo().join("notebooks");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.ends_with(".ipynb")
+                && name.len() > 3
+                && name[..2].bytes().all(|b| b.is_ascii_digit())
+                && name.as_bytes()[2] == b'_'
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The CI config: `config.json` with [`CI_OVERRIDES`], the folder source, absolute paths
+/// to the pets folder and to `dir` for data, runs and reports. Written to `dir` and
+/// checked by `Config::load`.
+fn ci_config(dir: &Path) -> PathBuf {
+    let shipped = repo().join("config.json");
+    let mut v = read_notebook(&shipped);
+    let folder = repo().join(v["data"]["folder"].as_str().expect("data.folder"));
+    let set = |v: &mut Value, ptr: &str, new: Value| {
+        *v.pointer_mut(ptr)
+            .unwrap_or_else(|| panic!("config.json has no {ptr}; update CI_OVERRIDES")) = new;
+    };
+    for (ptr, n) in CI_OVERRIDES {
+        set(&mut v, ptr, json!(n));
+    }
+    set(&mut v, "/data/source", json!("folder"));
+    set(
+        &mut v,
+        "/data/folder",
+        json!(folder.canonicalize().expect("pets folder (data.folder)")),
+    );
+    for key in ["data_dir", "runs_dir", "reports_dir"] {
+        set(
+            &mut v,
+            &format!("/paths/{key}"),
+            json!(dir.join(key.trim_end_matches("_dir"))),
+        );
+    }
+    let path = dir.join("ci-config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    lab5::Config::load(&path).unwrap_or_else(|e| panic!("CI config is invalid: {e}"));
+    path
+}
+
+#[test]
+fn kernel_runs_lab5_and_libtorch() {
+    let _one = KERNEL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = repo().join("lab5/tests/fixtures/kernel_smoke.ipynb");
+    let out = scratch("kernel");
+    let executed = execute(
+        &read_notebook(&fixture),
+        fixture.parent().unwrap(),
+        &out,
+        "kernel_smoke.ipynb",
+        &[],
+    );
+    let text: String = cells(&executed).iter().map(printed).collect();
+    assert!(
+        text.contains("matmul ok: [7.0, 10.0, 15.0, 22.0]"),
+        "tensor cell printed: {text}"
+    );
+    let shipped = repo().join("config.json").canonicalize().unwrap();
+    assert!(
+        text.contains(&format!("config: {}", shipped.display())),
+        "config not found from the notebook folder: {text}"
+    );
+}
+
+/// Executes the numbered notebooks in order with the CI config; returns the config path
+/// and the scratch folder.
+fn run_all_with_ci_config() -> (PathBuf, PathBuf) {
+    let dir = scratch("ci");
+    let config = ci_config(&dir);
+    let env = [(lab5::config::CONFIG_ENV, config.clone().into_os_string())];
+    let mut timings = String::new();
+    for path in numbered_notebooks() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let start = Instant::now();
+        execute(
+            &read_notebook(&path),
+            path.parent().unwrap(),
+            &dir,
+            &name,
+            &env,
+        );
+        timings.push_str(&format!("{name}: {:.0} s\n", start.elapsed().as_secs_f64()));
+    }
+    std::fs::write(dir.join("timings.txt"), &timings).unwrap();
+    eprint!("{timings}");
+    (config, dir)
+}
+
+#[test]
+fn notebooks_execute_with_ci_config() {
+    let _one = KERNEL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        !numbered_notebooks().is_empty(),
+        "no notebooks/NN_*.ipynb found"
+    );
+    let (config, dir) = run_all_with_ci_config();
+    for name in RERUN
+        .iter()
+        .filter(|n| repo().join("notebooks").join(n).is_file())
+    {
+        rerun_out_of_order(name, &config, &dir);
+    }
+}
+
+/// The notebook's setup cells, then its other code cells in reverse order, then all of
+/// them again in order: every cell must work after only the setup cells ran, and when run
+/// a second time in the same kernel.
+fn shuffled(nb: &Value) -> Value {
+    let code: Vec<&Value> = cells(nb).iter().filter(|c| is_code(c)).collect();
+    let (setup, rest): (Vec<&Value>, Vec<&Value>) = code.iter().partition(|c| is_setup(c));
+    let order = setup
+        .iter()
+        .chain(rest.iter().rev())
+        .chain(setup.iter())
+        .chain(rest.iter());
+    let mut out = nb.clone();
+    out["cells"] = Value::Array(order.map(|c| (*c).clone()).collect());
+    out
+}
+
+/// Executes the shuffled form of `notebooks/<name>` after the in-order run.
+fn rerun_out_of_order(name: &str, config: &Path, dir: &Path) {
+    let path = repo().join("notebooks").join(name);
+    let env = [(lab5::config::CONFIG_ENV, config.as_os_str().to_os_string())];
+    let start = Instant::now();
+    execute(
+        &shuffled(&read_notebook(&path)),
+        path.parent().unwrap(),
+        dir,
+        &format!("rerun-{name}"),
+        &env,
+    );
+    eprintln!(
+        "{name} out of order and twice: {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// Problems of one committed notebook: outputs, execution counts, wrong kernel, and for
+/// numbered notebooks a missing `:dep lab5` first line or setup cell.
+fn committed_problems(path: &Path) -> Vec<String> {
+    let nb = read_notebook(path);
+    let mut problems = Vec::new();
+    for (i, cell) in cells(&nb).iter().enumerate().filter(|(_, c)| is_code(c)) {
+        if cell["outputs"].as_array().is_some_and(|o| !o.is_empty()) {
+            problems.push(format!(
+                "cell {i} has outputs (clear them before committing)"
+            ));
+        }
+        if !cell["execution_count"].is_null() {
+            problems.push(format!("cell {i} has an execution count"));
+        }
+    }
+    if nb["metadata"]["kernelspec"]["name"] != KERNEL {
+        problems.push(format!("kernel is not {KERNEL:?}"));
+    }
+    if numbered_notebooks().contains(&path.to_path_buf()) {
+        let first = cells(&nb)
+            .iter()
+            .find(|c| is_code(c))
+            .map(source)
+            .unwrap_or_default();
+        if !first.starts_with(DEP_LINE) {
+            problems.push(format!("first code cell must start with {DEP_LINE}"));
+        }
+        if !cells(&nb).iter().any(is_setup) {
+            problems.push(format!("no cell tagged {SETUP_TAG:?}"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn committed_notebooks_carry_no_outputs() {
+    let fixtures = repo().join("lab5/tests/fixtures/kernel_smoke.ipynb");
+    let all: Vec<PathBuf> = numbered_notebooks().into_iter().chain([fixtures]).collect();
+    let problems: Vec<String> = all
+        .iter()
+        .flat_map(|p| {
+            committed_problems(p)
+                .into_iter()
+                .map(move |m| format!("{}: {m}", p.display()))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
