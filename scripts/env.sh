@@ -2,7 +2,7 @@
 # every clone reuses it). Override LAB5_HOME to move it.
 LAB5_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB5_HOME=${LAB5_HOME:-$HOME/.cache/lab5}
-LAB5_VENV=$LAB5_HOME/venv
+LAB5_VENV=${LAB5_VENV:-$LAB5_HOME/venv}
 LAB5_TARGET=$LAB5_HOME/target
 LAB5_BIN=$LAB5_TARGET/release/lab5
 LAB5_EVCXR=$LAB5_HOME/evcxr/bin/evcxr_jupyter

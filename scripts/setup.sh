@@ -91,8 +91,14 @@ debug = false"
   write_if_changed "$LAB5_HOME/evcxr-config/init.evcxr" ":cache 4000"
 }
 
+# Rust's own libstd: evcxr's code is a cdylib linked with -Cprefer-dynamic whose relative
+# rpath is computed for target/*/debug/deps but loaded from target/*/debug, one folder up;
+# it only resolves by luck when the work dir is outside $HOME ("dlopen failed" otherwise).
+rust_std_dir() { echo "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/lib"; }
+
 setup_kernel() {
-  local torch dir launcher; torch=$(lab5_torch_dir)
+  local torch dir launcher libs; torch=$(lab5_torch_dir)
+  libs="$torch/lib:$(rust_std_dir)"
   dir="$LAB5_VENV/share/jupyter/kernels/$LAB5_KERNEL"; launcher="$LAB5_HOME/evcxr-work/kernel.sh"
   write_if_changed "$launcher" "#!/usr/bin/env bash
 # Starts evcxr with a persistent work dir; one slot per concurrently running kernel.
@@ -112,8 +118,8 @@ exec \"$LAB5_EVCXR\" \"\$@\""
   \"env\": {
     \"LIBTORCH\": \"$torch\",
     \"LIBTORCH_CXX11_ABI\": \"1\",
-    \"LD_LIBRARY_PATH\": \"$torch/lib\",
-    \"DYLD_LIBRARY_PATH\": \"$torch/lib\",
+    \"LD_LIBRARY_PATH\": \"$libs\",
+    \"DYLD_LIBRARY_PATH\": \"$libs\",
     \"EVCXR_CONFIG_DIR\": \"$LAB5_HOME/evcxr-config\",
     \"OMP_WAIT_POLICY\": \"PASSIVE\",
     \"LAB5_HOME\": \"$LAB5_HOME\",

@@ -15,7 +15,8 @@ pub fn load_cuda() {
         for name in ["libtorch_cuda.so\0", "libtorch_cuda.dylib\0"] {
             // SAFETY: dlopen with a NUL-terminated name; the handle is kept for the
             // life of the process on purpose.
-            let h = unsafe { libc::dlopen(name.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            let h =
+                unsafe { libc::dlopen(name.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
             if !h.is_null() {
                 break;
             }

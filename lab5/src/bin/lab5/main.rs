@@ -69,7 +69,9 @@ fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, ExitCode> {
 
 fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Config { cmd: ConfigCmd::Check } => {
+        Cmd::Config {
+            cmd: ConfigCmd::Check,
+        } => {
             println!("{}", cfg.to_pretty_json());
             Ok(())
         }
