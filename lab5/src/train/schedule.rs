@@ -44,7 +44,8 @@ impl OneCycle {
             .min(last - 1.0);
         let s = (step as f64).min(last);
         if s <= peak {
-            (true, s / peak)
+            // With 2 steps the peak is step 0: no warm-up left to interpolate.
+            (true, if peak > 0.0 { s / peak } else { 1.0 })
         } else {
             (false, (s - peak) / (last - peak))
         }
@@ -83,5 +84,23 @@ mod tests {
         let lrs: Vec<f64> = (0..1000).map(|i| s.lr(i)).collect();
         assert!(lrs[..300].windows(2).all(|w| w[1] >= w[0]));
         assert!(lrs[299..].windows(2).all(|w| w[1] <= w[0]));
+    }
+
+    #[test]
+    fn tiny_schedules_stay_finite() {
+        for total in 0..6 {
+            let s = OneCycle::new(1e-3, total);
+            for step in 0..total + 2 {
+                let (lr, m) = (s.lr(step), s.momentum(step));
+                assert!(
+                    lr.is_finite() && lr > 0.0 && lr <= 1e-3,
+                    "{total}/{step}: lr {lr}"
+                );
+                assert!(
+                    (BASE_MOMENTUM..=MAX_MOMENTUM).contains(&m),
+                    "{total}/{step}: {m}"
+                );
+            }
+        }
     }
 }
