@@ -1,6 +1,6 @@
 //! The label check end to end on real photos: an ImageFolder in which a few cats sit in
 //! `dog/` and a few dogs in `cat/` is imported with the real `lab5` binary, `lab5 audit`
-//! must flag exactly those swaps (and few others), write `audit.csv`, and `--apply` /
+//! must flag (nearly) all of those swaps and few correct photos, write `audit.csv`, and `--apply` /
 //! `--undo` must exclude and restore them in the manifest. The library side reuses the
 //! backbone pass the command cached. Small checks of the rule and the neighbour share
 //! use synthetic numbers.
@@ -15,12 +15,23 @@ use std::path::{Path, PathBuf};
 use support::project::{photos, text, Project};
 use tch::{Device, Tensor};
 
-/// Correctly placed photos per class.
-const PER_CLASS: usize = 36;
+/// Correctly placed photos per class. The rule's neighbour vote (the 10 nearest images in
+/// the backbone's feature space) needs a sample about as dense as the lab's data set: the
+/// pets dogs span 121 breeds with ~9 photos each while the cats are 5 look-alike breeds,
+/// so in a sample of a few dozen dogs a flat-faced dog put in `cat/` has mostly cats as
+/// nearest images and stays "unsure". Measured with the six swaps below: 36 per class
+/// caught 4 (the swapped French bulldog and pug had 3 and 6 of 10 dog neighbours), 75
+/// caught 4, 150 and 200 caught 5, 250 (the first sample holding another French
+/// bulldog), 300 and the whole folder caught 6.
+const PER_CLASS: usize = 250;
 /// Photos of each class put in the other class's folder.
 const SWAPPED: usize = 3;
 /// Where in the sorted pets folders the swapped photos are taken from.
 const SWAP_OFFSET: usize = 600;
+/// Most correct photos flagged (either verdict), as a fraction (numerator, denominator).
+const MAX_FALSE_FLAG_SHARE: (usize, usize) = (4, 100);
+/// Most correct photos flagged as suspected mislabels, as a fraction.
+const MAX_FALSE_MISLABEL_SHARE: (usize, usize) = (1, 100);
 
 /// Symlinks `files` into `dir/class/`, returning their ids (file stems).
 fn place(dir: &Path, class: &str, files: &[PathBuf]) -> Vec<String> {
@@ -78,9 +89,13 @@ fn audit_flags_swapped_labels_and_apply_undo_round_trips() {
         caught >= swapped.len() - 1,
         "caught only {caught} of {swapped:?}; flagged {flagged:?}"
     );
+    let correct = total - swapped.len();
+    let false_flags: Vec<&String> = flagged.difference(&swapped).collect();
+    // On the whole pets folder the rule flags 28 of 2,100 photos (1.3 %): 26 that look
+    // like neither class, 2 suspected mislabels.
     assert!(
-        flagged.len() <= swapped.len() + 3,
-        "too many flags: {flagged:?}"
+        false_flags.len() * MAX_FALSE_FLAG_SHARE.1 <= correct * MAX_FALSE_FLAG_SHARE.0,
+        "more than {MAX_FALSE_FLAG_SHARE:?} of the correct photos flagged: {false_flags:?}"
     );
     let excluded_in_splits: usize = SplitName::ALL
         .iter()
@@ -134,6 +149,18 @@ fn check_library_view(p: &Project, swapped: &HashSet<String>, flagged: &HashSet<
             row.zero_shot
         );
     }
+    let wrongly_suspected: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::SuspectedMislabel && !swapped.contains(&r.id))
+        .map(|r| r.id.as_str())
+        .collect();
+    let correct = report.rows.len() - swapped.len();
+    let (num, den) = MAX_FALSE_MISLABEL_SHARE;
+    assert!(
+        wrongly_suspected.len() * den <= correct * num,
+        "correct photos suspected of a mislabel: {wrongly_suspected:?}"
+    );
     let summary = report.summary();
     assert_eq!(summary.images, manifest.records.len());
     assert!(summary.agreement_rate() < 1.0 && summary.agreement_rate() > 0.8);
