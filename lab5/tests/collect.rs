@@ -6,12 +6,18 @@
 
 mod support;
 
+use lab5::data::collect::{collect_with, CollectOptions};
 use lab5::data::images::file_id;
+use lab5::data::Class;
 use serde_json::{json, Value};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::pets_server::{Body, Item, Options, PetServer};
-use support::project::{assert_no_secret, check_consistent, class_counts, photos, text, Project};
+use support::project::{
+    assert_no_secret, check_consistent, class_counts, files_under, photos, text, Project,
+};
 
 const CAT_VAR: &str = "LAB5_TEST_CAT_KEY";
 const DOG_VAR: &str = "LAB5_TEST_DOG_KEY";
@@ -159,6 +165,17 @@ fn collect_survives_every_fault_and_keeps_the_data_set_consistent() {
         .records
         .iter()
         .any(|r| r.breed_id.as_deref() == Some("100")));
+    for (id, tries) in [("flaky500", 3), ("slow-once", 2), ("cut-once", 2)] {
+        assert!(
+            m.records.iter().any(|r| r.id == id),
+            "{id} must be stored after its retries: {r:#}"
+        );
+        assert_eq!(server.hits("cat", id), tries, "{id}");
+    }
+    for id in ["truncated", "html", "huge", "huge-stream", "trickle"] {
+        assert!(!m.records.iter().any(|r| r.id == id), "{id} was stored");
+    }
+    assert_eq!(server.hits("cat", "huge"), 1, "a size rejection is final");
     let s = server.searches();
     assert_eq!((s[0].1, s[1].1), (429, 500));
     assert!(
@@ -203,6 +220,8 @@ fn bad_or_missing_key_gives_a_clear_error_naming_the_variable_only() {
         "{err}"
     );
     assert_eq!(server.total_hits(), 0);
+    let written = files_under(&p.data_dir());
+    assert!(written.is_empty(), "a refused key wrote {written:?}");
 }
 
 #[test]
@@ -260,6 +279,60 @@ fn killed_collect_resumes_without_downloading_again() {
         r["classes"][0]["before"].as_u64(),
         Some(recorded.len() as u64)
     );
+    assert_no_secret(&p, &[&out], CAT_KEY);
+    assert_no_secret(&p, &[&out], DOG_KEY);
+}
+
+#[test]
+fn cancelled_collect_keeps_a_consistent_data_set_and_resumes() {
+    let cats: Vec<Item> = photos("cat", 150, 30)
+        .into_iter()
+        .map(Item::photo)
+        .collect();
+    let opts = Options {
+        image_delay: Duration::from_millis(50),
+        ..keyed()
+    };
+    let server = PetServer::start(opts, cats, vec![]);
+    let p = Project::new("collect-cancel", &edits(&server, 24));
+    p.write_env(&dotenv());
+    let cfg = p.config();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let first = CollectOptions {
+        classes: vec![Class::Cat],
+        cancel: Some(cancel.clone()),
+        ..CollectOptions::default()
+    };
+    let report = std::thread::scope(|scope| {
+        let run = scope.spawn(|| collect_with(&cfg, &first));
+        while server.total_hits() < 8 && !run.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cancel.store(true, Ordering::SeqCst);
+        run.join().unwrap()
+    })
+    .unwrap();
+    let had = report.classes[0].after;
+    assert!(report.cancelled && had > 0 && had < 24, "{report}");
+    let m = check_consistent(&p);
+    assert_eq!(m.count(Class::Cat), had);
+    assert!(m.records.iter().all(|r| r.split.is_some()));
+    let rest = CollectOptions {
+        classes: vec![Class::Cat],
+        ..CollectOptions::default()
+    };
+    let again = collect_with(&cfg, &rest).unwrap();
+    assert!(!again.cancelled, "{again}");
+    assert_eq!((again.classes[0].before, again.classes[0].after), (had, 24));
+    assert_eq!(class_counts(&check_consistent(&p)), (24, 0));
+    for r in &m.records {
+        assert_eq!(
+            server.hits("cat", &r.id),
+            1,
+            "{} was downloaded again",
+            r.id
+        );
+    }
 }
 
 /// Ids of the complete image files in `data/raw/<class>` (temp files excluded).

@@ -162,20 +162,15 @@ fn detect(bytes: &[u8]) -> Result<ImageFormat, Rejection> {
 }
 
 /// The JPEG decoder fills a cut-off scan with grey instead of failing, so a JPEG must
-/// also carry its end-of-image marker (`FF D9`) near its end.
+/// also end its compressed data with the end-of-image marker (`FF D9`); markers inside
+/// header segments (an embedded thumbnail, Photoshop data) do not count.
 fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), Rejection> {
-    const EOI: [u8; 2] = [0xFF, 0xD9];
-    const TAIL: usize = 4096;
-    if format != ImageFormat::Jpeg {
-        return Ok(());
-    }
-    let tail = &bytes[bytes.len().saturating_sub(TAIL)..];
-    if tail.windows(2).any(|w| w == EOI) {
+    if format != ImageFormat::Jpeg || crate::data::preprocess::jpeg_has_end(bytes) {
         Ok(())
     } else {
         Err(Rejection::new(
             Reason::NotImage,
-            "JPEG is truncated (no end marker)",
+            "JPEG is truncated (no end marker after the image data)",
         ))
     }
 }
@@ -283,6 +278,22 @@ mod tests {
         assert_eq!(html.reason, Reason::NotImage);
         let gif = inspect(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap_err();
         assert_eq!(gif.reason, Reason::Unsupported);
+    }
+
+    /// A photo whose header (an APP13 segment) holds the bytes `FF D9`, cut a little
+    /// after the header: the end marker seen in the header must not count.
+    #[test]
+    fn a_cut_jpeg_is_rejected_even_with_an_end_marker_in_its_header() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/pets/cat/9d071f6e06df.jpg"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        assert!(inspect(&bytes).is_ok());
+        let header_marker = bytes[..4400].windows(2).any(|w| w == [0xFF, 0xD9]);
+        assert!(header_marker, "the fixture must carry FF D9 in its header");
+        let cut = inspect(&bytes[..6000]).unwrap_err();
+        assert_eq!(cut.reason, Reason::NotImage, "{cut:?}");
     }
 
     #[test]

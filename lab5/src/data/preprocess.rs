@@ -74,7 +74,7 @@ pub fn decode(bytes: &[u8]) -> Result<Rgb> {
 /// not count) up to the first start-of-scan; after it, `FF D9` can only be the real end,
 /// because entropy-coded data escapes every `FF` byte. Searched from the end, where it
 /// normally is.
-fn jpeg_has_end(b: &[u8]) -> bool {
+pub(crate) fn jpeg_has_end(b: &[u8]) -> bool {
     let mut i = SOI_LEN;
     while i + 4 <= b.len() {
         if b[i] != 0xFF || b[i + 1] == 0xFF {
