@@ -45,8 +45,9 @@ const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 const CROP_ATTEMPTS: usize = 10;
 /// `grid_sampler` interpolation mode 0: bilinear.
 const BILINEAR: i64 = 0;
-/// `grid_sampler` padding mode 1: border (never reached: crop boxes lie inside).
-const BORDER: i64 = 1;
+/// `grid_sampler` padding mode 2: reflection (a shifted image is padded with its mirror,
+/// as a reflect-padded random crop does).
+const REFLECTION: i64 = 2;
 /// Largest value of a uint8 pixel.
 pub const PIXEL_MAX: f64 = 255.0;
 
@@ -147,7 +148,7 @@ pub fn augment_batch(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
 
 /// Random resized crop and horizontal flip as one bilinear resampling of the batch.
 fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
-    if a.crop_scale_min >= 1.0 && !a.hflip {
+    if a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 {
         return x.shallow_clone();
     }
     let n = x.size()[0];
@@ -156,15 +157,17 @@ fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
         .view([n, 4])
         .to_device(x.device());
     let grid = sampling_grid(&boxes, x.size()[2], x.size()[3]);
-    x.grid_sampler(&grid, BILINEAR, BORDER, false)
+    x.grid_sampler(&grid, BILINEAR, REFLECTION, false)
 }
 
 /// Per image `[scale_x, centre_x, scale_y, centre_y]` in normalised coordinates
-/// (`[-1, 1]`): a random crop box, mirrored half of the time when `hflip` is on.
+/// (`[-1, 1]`): a random crop box, moved by up to `shift` of the side (normalised
+/// coordinates span 2 per side), mirrored half of the time when `hflip` is on.
 fn crop_affine(a: &Augment, rng: &mut StdRng) -> [f32; 4] {
     let (w, h) = crop_box(a, rng);
-    let cx = uniform(rng, -(1.0 - w), 1.0 - w);
-    let cy = uniform(rng, -(1.0 - h), 1.0 - h);
+    let d = 2.0 * a.shift;
+    let cx = uniform(rng, -(1.0 - w), 1.0 - w) + uniform(rng, -d, d);
+    let cy = uniform(rng, -(1.0 - h), 1.0 - h) + uniform(rng, -d, d);
     let flip = if a.hflip && rng.random::<bool>() {
         -1.0
     } else {
@@ -289,6 +292,7 @@ mod tests {
     fn augment(hflip: bool, crop_scale_min: f64, jitter: f64) -> Augment {
         Augment {
             hflip,
+            shift: 0.0,
             crop_scale_min,
             crop_ratio_min: 0.8,
             crop_ratio_max: 1.25,
@@ -360,6 +364,30 @@ mod tests {
         a.brightness = 0.0;
         let y = augment_batch(&x, &a, &mut StdRng::seed_from_u64(5));
         assert!(y.allclose(&x, 1e-5, 1e-3, false));
+    }
+
+    #[test]
+    fn shifts_move_images_by_at_most_the_configured_share() {
+        // A horizontal ramp (value = 10 x column): bilinear sampling of it is exact, so
+        // the centre pixel tells how far each image moved.
+        let ramp = Tensor::arange(16, (Kind::Float, Device::Cpu)) * 10.0;
+        let x = ramp
+            .view([1, 1, 1, 16])
+            .expand([8, 3, 16, 16], false)
+            .contiguous();
+        let mut a = augment(false, 1.0, 0.0);
+        a.shift = 0.125;
+        let y = augment_batch(&x, &a, &mut StdRng::seed_from_u64(6));
+        let moved: Vec<f64> = (0..8)
+            .map(|i| y.double_value(&[i, 0, 8, 8]) / 10.0 - 8.0)
+            .collect();
+        assert!(moved.iter().all(|d| d.abs() <= 2.0 + 1e-3), "{moved:?}");
+        assert!(moved.iter().any(|d| d.abs() > 0.1), "{moved:?}");
+        let (lo, hi) = (y.min().double_value(&[]), y.max().double_value(&[]));
+        assert!(
+            lo >= 0.0 && hi <= 150.0 + 1e-3,
+            "reflection stays in range: {lo} {hi}"
+        );
     }
 
     #[test]

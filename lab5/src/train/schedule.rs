@@ -60,6 +60,14 @@ impl OneCycle {
         }
     }
 
+    /// The first step after the peak whose learning rate is at most half the peak: the
+    /// end of the high-learning-rate phase, where validation loss is noisy.
+    pub fn calm_step(&self) -> usize {
+        (0..self.total_steps)
+            .find(|&s| !self.phase(s).0 && self.lr(s) <= self.max_lr / 2.0)
+            .unwrap_or(self.total_steps)
+    }
+
     /// Adam beta1 at `step`.
     pub fn momentum(&self, step: usize) -> f64 {
         match self.phase(step) {
@@ -84,6 +92,15 @@ mod tests {
         let lrs: Vec<f64> = (0..1000).map(|i| s.lr(i)).collect();
         assert!(lrs[..300].windows(2).all(|w| w[1] >= w[0]));
         assert!(lrs[299..].windows(2).all(|w| w[1] <= w[0]));
+    }
+
+    #[test]
+    fn calm_phase_starts_halfway_through_the_annealing() {
+        let s = OneCycle::new(3e-3, 1000);
+        let c = s.calm_step();
+        assert!((640..=660).contains(&c), "{c}");
+        assert!(s.lr(c) <= 1.5e-3 && s.lr(c - 1) > 1.5e-3);
+        assert_eq!(OneCycle::new(1e-3, 2).calm_step(), 1);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The training loop: AdamW with a one-cycle schedule set at every step, train and
 //! validation figures per epoch, early stopping on the validation loss that keeps the best
 //! weights in memory, and scoring of a whole set (probabilities, loss, accuracy).
+//!
+//! Early stopping waits for the one-cycle schedule to leave its high-learning-rate phase
+//! (learning rate above half the peak): there the validation loss jumps from epoch to
+//! epoch, and stopping would cut off the annealing that brings most of the accuracy.
 
 use super::checkpoint::Snapshot;
 use super::dataset::{Dataset, Splits};
@@ -84,6 +88,7 @@ impl Fitted {
 /// Early stopping on the validation loss, remembering the best weights.
 struct EarlyStop {
     patience: usize,
+    armed_from: usize,
     best_loss: f64,
     best_epoch: usize,
     best_secs: f64,
@@ -91,9 +96,12 @@ struct EarlyStop {
 }
 
 impl EarlyStop {
-    fn new(patience: usize) -> Self {
+    /// Stops after `patience` epochs without a better validation loss, counted from
+    /// `armed_from` at the earliest (the first epoch past the schedule's high-LR phase).
+    fn new(patience: usize, armed_from: usize) -> Self {
         EarlyStop {
             patience,
+            armed_from,
             best_loss: f64::INFINITY,
             best_epoch: 0,
             best_secs: 0.0,
@@ -112,7 +120,7 @@ impl EarlyStop {
     }
 
     fn should_stop(&self, epoch: usize) -> bool {
-        epoch >= self.best_epoch + self.patience
+        epoch >= self.best_epoch.max(self.armed_from) + self.patience
     }
 }
 
@@ -266,7 +274,8 @@ fn run_epoch(
 }
 
 /// Trains `net` on `data.train`, validating on `data.val` after every epoch, until
-/// `h.epochs` or until the validation loss has not improved for `h.patience` epochs.
+/// `h.epochs` or until the validation loss has not improved for `h.patience` epochs
+/// (counted from the end of the high-learning-rate phase at the earliest).
 /// The model ends with the LAST epoch's weights; [`Fitted::restore_best`] brings back the
 /// best ones.
 pub fn fit(
@@ -279,7 +288,7 @@ pub fn fit(
     data.check_not_empty()?;
     let steps = data.train.len().div_ceil(h.batch_size.max(1));
     let mut st = Stepper::new(net, h, steps)?;
-    let mut stop = EarlyStop::new(h.patience);
+    let mut stop = EarlyStop::new(h.patience, st.schedule.calm_step().div_ceil(steps));
     let (started, mut history) = (Instant::now(), Vec::new());
     for epoch in 1..=h.epochs {
         let s = run_epoch(net, data, &mut st, epoch, h, device, m)?;
