@@ -154,6 +154,9 @@ pub struct Preprocess {
 pub struct Augment {
     /// Random horizontal flip.
     pub hflip: bool,
+    /// Largest random shift, as a fraction of the image side, with reflection padding
+    /// (the reflect-padded random crop of the classic recipes; 0 disables).
+    pub shift: f64,
     /// Smallest area fraction of a random resized crop (1 disables cropping).
     pub crop_scale_min: f64,
     /// Smallest aspect ratio of the crop.
@@ -498,6 +501,7 @@ impl Config {
             &t.backbone,
             &["efficientnet_lite0", "resnet18"],
         )?;
+        check_range("augment.shift", a.shift, 0.0, 0.25)?;
         check_range("transfer.image_size", t.image_size, 32, 1024)?;
         check_range(
             "transfer.resize_shorter",
