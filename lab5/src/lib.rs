@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod embed;
 pub mod models;
+pub mod notebook;
 pub mod pipeline;
 pub mod plot;
 pub mod runtime;

@@ -29,7 +29,7 @@ pub use grid::{image_grid, mistakes_gallery, Mistake, Photo};
 pub use heatmap::{heatmap, heatmap_grid, tensor_rows};
 pub use line::{learning_curves, line_chart, Curves, Line};
 pub use roc::{roc_curve, roc_curves, RocCurve};
-pub use scatter::scatter;
+pub use scatter::{scatter, scatter_with_axes};
 pub use signal::signal_plot;
 pub use table::Table;
 

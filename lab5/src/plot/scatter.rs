@@ -36,12 +36,24 @@ struct Group {
 
 struct Scatter {
     title: String,
+    /// Names of the x and y axes.
+    axes: (String, String),
     points: Vec<(f64, f64)>,
     groups: Vec<Group>,
 }
 
 /// A scatter plot of `points` coloured by `groups[i]` (same length), with a legend.
 pub fn scatter(points: &[(f64, f64)], groups: &[String], title: &str) -> Result<Figure> {
+    scatter_with_axes(points, groups, title, ("dimension 1", "dimension 2"))
+}
+
+/// [`scatter`] with named axes `(x, y)`.
+pub fn scatter_with_axes(
+    points: &[(f64, f64)],
+    groups: &[String],
+    title: &str,
+    axes: (&str, &str),
+) -> Result<Figure> {
     if points.is_empty() {
         bail!("nothing to plot: the scatter {title:?} got no points");
     }
@@ -54,6 +66,7 @@ pub fn scatter(points: &[(f64, f64)], groups: &[String], title: &str) -> Result<
     }
     let chart = Scatter {
         title: title.into(),
+        axes: (axes.0.into(), axes.1.into()),
         points: points.to_vec(),
         groups: group(groups),
     };
@@ -118,7 +131,7 @@ impl Scatter {
         let xs = padded(self.points.iter().map(|p| p.0), "the x coordinates")?;
         let ys = padded(self.points.iter().map(|p| p.1), "the y coordinates")?;
         let mut chart = style::xy_chart(area, "", xs, ys)?;
-        style::xy_mesh(&mut chart, "dimension 1", "dimension 2", false)?;
+        style::xy_mesh(&mut chart, &self.axes.0, &self.axes.1, false)?;
         for g in &self.groups {
             let fill = g.color.mix(POINT_ALPHA).filled();
             let finite = g

@@ -1,0 +1,46 @@
+//! The notebooks' side of the crate: every code cell of `notebooks/01_data` ...
+//! `06_comparison` is one call into this module (or into the modules it wraps), so a cell
+//! stays one or two lines and can be re-run on its own after the setup cell.
+//!
+//! Every function here reads what an earlier step wrote to disk (the manifest in `data/`,
+//! a run in `runs/<model>/`) instead of relying on variables of other cells, and returns a
+//! value that shows itself inline ([`Shown`]: a figure, a table, or a note saying what to
+//! run first). The expensive steps ([`get_data`], [`train`], [`embed`]) reuse their results
+//! on disk unless their `force` argument is set.
+//!
+//! - [`data`]: get the data set (API or folder), its summary, sample photos, breeds;
+//! - [`labels`]: the zero-shot label check, its flagged photos, optional exclusion;
+//! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
+//!   matrix, ROC curves, most confident mistakes;
+//! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate.
+
+pub mod data;
+pub mod labels;
+pub mod maps;
+pub mod runs;
+
+pub use crate::theory::{Note, Shown};
+pub use data::*;
+pub use labels::*;
+pub use maps::*;
+pub use runs::*;
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+
+/// Loads the config the notebook should use (`$LAB5_CONFIG`, else the nearest
+/// `config.json` above the notebook), applies its threads and seed, and says which file
+/// and folders are in use.
+pub fn setup() -> Result<Config> {
+    let path = Config::locate(None);
+    let cfg = Config::load(&path).with_context(|| format!("config {}", path.display()))?;
+    let device = crate::runtime::init(&cfg)?;
+    println!(
+        "config {}\ndata in {}, runs in {}, device {device:?}, {} threads",
+        path.display(),
+        cfg.data_dir().display(),
+        cfg.runs_dir().display(),
+        cfg.runtime.threads
+    );
+    Ok(cfg)
+}

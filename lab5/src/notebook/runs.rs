@@ -1,0 +1,320 @@
+//! Notebooks `03_cnn` and `05_transfer`: the model's layer table, training (or reusing
+//! the finished run), TensorBoard, learning curves, metrics on train/val/test with the
+//! gap, confusion matrix, ROC curves and the most confident mistakes. Everything after
+//! the training cell reads the run folder `runs/<model>/`, so any cell can be re-run on
+//! its own.
+
+use super::data::manifest;
+use super::{Note, Shown};
+use crate::config::Config;
+use crate::data::{Class, SplitName};
+use crate::models::{transfer::Transfer, Cnn, Net};
+use crate::plot::{self, Curves, Figure, Mistake, Photo, RocCurve, Table};
+use crate::train::metrics::{roc_auc, roc_curve, Metrics, THRESHOLD};
+use crate::train::monitor::EpochStats;
+use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
+use anyhow::{Context, Result};
+use polars::prelude::{df, DataType};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The two models of the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// The CNN trained from scratch (`runs/cnn/`).
+    Cnn,
+    /// The frozen pretrained backbone with our head (`runs/transfer/`).
+    Transfer,
+}
+
+impl Model {
+    /// The run folder name.
+    pub fn run_name(self) -> &'static str {
+        match self {
+            Model::Cnn => CNN_RUN,
+            Model::Transfer => TRANSFER_RUN,
+        }
+    }
+
+    /// Name used in titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            Model::Cnn => "CNN from scratch",
+            Model::Transfer => "Transfer (frozen backbone + head)",
+        }
+    }
+
+    fn train_command(self) -> &'static str {
+        match self {
+            Model::Cnn => "lab5 train cnn",
+            Model::Transfer => "lab5 train transfer",
+        }
+    }
+}
+
+/// The finished run of `model`, or an error saying how to get one.
+pub fn run_record(cfg: &Config, model: Model) -> Result<RunRecord> {
+    let dir = cfg.runs_dir().join(model.run_name());
+    RunRecord::load(&dir).with_context(|| {
+        format!(
+            "no finished {} run in {}: run the training cell (train(&cfg, {model:?}, false)) or `{}` first",
+            model.title(),
+            dir.display(),
+            model.train_command()
+        )
+    })
+}
+
+/// The layer table of `model` as `cfg` builds it (output shape and parameters per layer,
+/// trainable or frozen); prints the totals.
+pub fn layers(cfg: &Config, model: Model) -> Result<Table> {
+    let device = tch::Device::Cpu;
+    let summary = match model {
+        Model::Cnn => Cnn::new(&cfg.cnn, cfg.preprocess.image_size, device)?.summary()?,
+        Model::Transfer => Transfer::new(cfg, device)?.summary()?,
+    };
+    let (total, trainable) = (summary.total_params(), summary.trainable_params());
+    println!(
+        "{}: {total} parameters, {trainable} trainable, {} frozen (input {:?})",
+        summary.model,
+        total - trainable,
+        summary.input_shape
+    );
+    Ok(Table(summary.to_frame()?))
+}
+
+/// Trains `model` (one line per epoch, TensorBoard events, checkpoints) and records it in
+/// `runs/<model>/`; without `force`, a finished run with the same settings and data is
+/// reused instead. A new run replaces the old one only once it has succeeded.
+pub fn train(cfg: &Config, model: Model, force: bool) -> Result<()> {
+    match model {
+        Model::Cnn => crate::train::train_cnn(cfg, force)?,
+        Model::Transfer => crate::train::train_transfer(cfg, force)?,
+    };
+    Ok(())
+}
+
+/// How to open the runs in TensorBoard, and the event files there are.
+pub fn tensorboard(cfg: &Config) -> Result<Note> {
+    let runs = cfg.runs_dir();
+    let mut found = Vec::new();
+    for model in [Model::Cnn, Model::Transfer] {
+        let tb = runs.join(model.run_name()).join(&cfg.tensorboard.subdir);
+        let files = std::fs::read_dir(&tb).map(|d| d.count()).unwrap_or(0);
+        found.push(format!("- `{}`: {files} event file(s)", tb.display()));
+    }
+    Ok(Note(format!(
+        "In a terminal, from the project folder:\n\n```sh\nsource scripts/env.sh   # the venv with TensorBoard\ntensorboard --logdir {} --port 6006\n```\n\nthen open <http://localhost:6006> (tab *Scalars*: `loss/train`, `loss/val`, \
+         `accuracy/train`, `accuracy/val`, `lr`, one point per epoch). Event files now:\n\n{}",
+        runs.display(),
+        found.join("\n")
+    )))
+}
+
+/// Learning curves of the run: loss and accuracy per epoch, train vs validation, with
+/// the epoch whose weights were kept.
+pub fn learning_curves(cfg: &Config, model: Model) -> Result<Figure> {
+    let r = run_record(cfg, model)?;
+    let h = &r.metrics.history;
+    let col = |f: fn(&EpochStats) -> f64| h.iter().map(f).collect();
+    let curves = Curves {
+        train_loss: col(|s| s.train_loss),
+        val_loss: col(|s| s.val_loss),
+        train_acc: col(|s| s.train_acc),
+        val_acc: col(|s| s.val_acc),
+        best_epoch: Some(r.metrics.best_epoch),
+    };
+    plot::learning_curves(&format!("{}: learning curves", model.title()), &curves)
+}
+
+/// The per-epoch history of the run as a table (rounded).
+pub fn history_table(cfg: &Config, model: Model) -> Result<Table> {
+    let r = run_record(cfg, model)?;
+    let h = &r.metrics.history;
+    let col = |f: fn(&EpochStats) -> String| h.iter().map(f).collect::<Vec<_>>();
+    let best = r.metrics.best_epoch;
+    Ok(Table(df!(
+        "epoch" => h.iter().map(|s| s.epoch as u32).collect::<Vec<_>>(),
+        "train loss" => col(|s| format!("{:.4}", s.train_loss)),
+        "train acc" => col(|s| pct(s.train_acc)),
+        "val loss" => col(|s| format!("{:.4}", s.val_loss)),
+        "val acc" => col(|s| pct(s.val_acc)),
+        "lr" => col(|s| format!("{:.2e}", s.lr)),
+        "seconds" => col(|s| format!("{:.1}", s.secs)),
+        "kept" => h.iter().map(|s| if s.epoch == best { "best" } else { "" }).collect::<Vec<_>>(),
+    )?))
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// Accuracy, precision, recall, F1, ROC-AUC and log loss of the best weights on train,
+/// validation and test.
+pub fn metrics_table(cfg: &Config, model: Model) -> Result<Table> {
+    let r = run_record(cfg, model)?;
+    let m = &r.metrics.metrics;
+    let rows: [(&str, &Metrics); 3] = [("train", &m.train), ("val", &m.val), ("test", &m.test)];
+    let col = |f: fn(&Metrics) -> String| rows.iter().map(|(_, x)| f(x)).collect::<Vec<_>>();
+    let df = df!(
+        "split" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "images" => rows.iter().map(|r| r.1.n as u64).collect::<Vec<_>>(),
+        "accuracy" => col(|x| pct(x.accuracy)),
+        "precision" => col(|x| pct(x.precision)),
+        "recall" => col(|x| pct(x.recall)),
+        "f1" => col(|x| format!("{:.3}", x.f1)),
+        "roc_auc" => col(|x| format!("{:.4}", x.roc_auc)),
+        "log_loss" => col(|x| format!("{:.4}", x.log_loss)),
+    )?;
+    Ok(Table(df))
+}
+
+/// The train-minus-test accuracy gap, with the validation accuracy and the epochs.
+pub fn gap(cfg: &Config, model: Model) -> Result<Note> {
+    let r = run_record(cfg, model)?;
+    let (g, m) = (&r.metrics.gap, &r.metrics);
+    let stop = if m.stopped_early {
+        "stopped early"
+    } else {
+        "ran all epochs"
+    };
+    Ok(Note(format!(
+        "**Gap: train {} − test {} = {:+.1} points** (validation {}). Best epoch {} of {} ({stop}).",
+        pct(g.train_accuracy),
+        pct(g.test_accuracy),
+        100.0 * g.train_minus_test,
+        pct(m.metrics.val.accuracy),
+        m.best_epoch,
+        m.history.len()
+    )))
+}
+
+/// Confusion matrix of the best weights on `split`.
+pub fn confusion(cfg: &Config, model: Model, split: SplitName) -> Result<Figure> {
+    let r = run_record(cfg, model)?;
+    let m = &r.metrics.metrics;
+    let metrics = match split {
+        SplitName::Train => &m.train,
+        SplitName::Val => &m.val,
+        SplitName::Test => &m.test,
+    };
+    let title = format!(
+        "{}: confusion matrix, {} split",
+        model.title(),
+        split.name()
+    );
+    plot::confusion_matrix(&title, &metrics.confusion, &["cat", "dog"])
+}
+
+/// One image's prediction from `predictions.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Manifest id.
+    pub id: String,
+    /// Its split.
+    pub split: SplitName,
+    /// True class.
+    pub label: Class,
+    /// Predicted probability of dog.
+    pub p_dog: f64,
+}
+
+/// The run's per-image predictions (best weights).
+pub fn predictions(cfg: &Config, model: Model) -> Result<Vec<Scored>> {
+    let df = run_record(cfg, model)?.predictions()?;
+    let text = |name: &str| -> Result<Vec<String>> {
+        let c = df.column(name)?.cast(&DataType::String)?;
+        Ok(c.str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (ids, splits, labels) = (text("id")?, text("split")?, text("label")?);
+    let p: Vec<f64> = df.column("p_dog")?.f64()?.into_no_null_iter().collect();
+    let row = |i: usize| -> Result<Scored> {
+        Ok(Scored {
+            id: ids[i].clone(),
+            split: SplitName::parse(&splits[i]).context("bad split in predictions.csv")?,
+            label: Class::parse(&labels[i]).context("bad label in predictions.csv")?,
+            p_dog: p[i],
+        })
+    };
+    (0..ids.len()).map(row).collect()
+}
+
+/// ROC curves of the best weights on train, validation and test.
+pub fn roc(cfg: &Config, model: Model) -> Result<Figure> {
+    let scored = predictions(cfg, model)?;
+    let curve = |split: SplitName| {
+        let rows: Vec<&Scored> = scored.iter().filter(|s| s.split == split).collect();
+        let p: Vec<f64> = rows.iter().map(|s| s.p_dog).collect();
+        let y: Vec<i64> = rows.iter().map(|s| s.label.index()).collect();
+        RocCurve {
+            name: split.name().to_string(),
+            points: roc_curve(&p, &y),
+            auc: roc_auc(&p, &y),
+        }
+    };
+    let curves = SplitName::ALL.map(curve);
+    plot::roc_curves(&format!("{}: ROC curves", model.title()), &curves)
+}
+
+/// The predicted class and the probability the model gave it.
+fn predicted(s: &Scored) -> (Class, f64) {
+    if s.p_dog > THRESHOLD {
+        (Class::Dog, s.p_dog)
+    } else {
+        (Class::Cat, 1.0 - s.p_dog)
+    }
+}
+
+/// Wrong predictions on the test split, most confident first.
+fn test_mistakes(cfg: &Config, model: Model) -> Result<Vec<(Scored, Class, f64)>> {
+    let mut wrong: Vec<(Scored, Class, f64)> = predictions(cfg, model)?
+        .into_iter()
+        .filter(|s| s.split == SplitName::Test)
+        .map(|s| {
+            let (class, p) = predicted(&s);
+            (s, class, p)
+        })
+        .filter(|(s, class, _)| *class != s.label)
+        .collect();
+    wrong.sort_by(|a, b| b.2.total_cmp(&a.2));
+    Ok(wrong)
+}
+
+/// Image file of every manifest id.
+fn photo_paths(cfg: &Config) -> Result<HashMap<String, PathBuf>> {
+    let data_dir = cfg.data_dir();
+    let m = manifest(cfg)?;
+    Ok(m.records
+        .into_iter()
+        .map(|r| (r.id, data_dir.join(r.path)))
+        .collect())
+}
+
+/// The `n` most confident mistakes on the test split, as photos with their probability,
+/// or a note when the model made none.
+pub fn mistakes(cfg: &Config, model: Model, n: usize, cols: usize) -> Result<Shown> {
+    let wrong = test_mistakes(cfg, model)?;
+    if wrong.is_empty() {
+        let msg = format!("No mistakes: {} got every test photo right.", model.title());
+        return Ok(Shown::Note(Note(msg)));
+    }
+    let paths = photo_paths(cfg)?;
+    let mistake = |(s, class, p): &(Scored, Class, f64)| {
+        Some(Mistake {
+            photo: Photo::File(paths.get(&s.id)?.clone()),
+            truth: s.label.name().into(),
+            predicted: class.name().into(),
+            probability: *p,
+        })
+    };
+    let items: Vec<Mistake> = wrong.iter().take(n).filter_map(mistake).collect();
+    let (shown, all) = (items.len(), wrong.len());
+    let title = format!(
+        "{}: most confident test mistakes ({shown} of {all})",
+        model.title()
+    );
+    Ok(Shown::Figure(plot::mistakes_gallery(&title, &items, cols)?))
+}
