@@ -137,12 +137,19 @@ fn import_checks_every_file_and_reports_why() {
         .records
         .iter()
         .any(|x| x.breed_name.as_deref() == Some("Bengal")));
+    // Leftovers of an interrupted write: a temp file and a complete but unrecorded file.
+    let raw_cat = p.data_dir().join("raw").join("cat");
+    std::fs::copy(&photos("cat", 520, 1)[0], raw_cat.join("unrecorded.jpg")).unwrap();
+    std::fs::write(raw_cat.join(".partial.jpg.1.0.tmp"), b"half").unwrap();
     let again = import_folder(&p.config(), &src.root).unwrap();
     assert_eq!(
         (again.imported_total(), again.already_present),
         (0, 10),
         "{again}"
     );
+    let hk = again.housekeeping;
+    assert_eq!((hk.temp_files, hk.orphans), (1, 1), "{again}");
+    assert_eq!(check_consistent(&p).records.len(), 10);
 }
 
 #[test]

@@ -82,6 +82,11 @@ impl<'a> Catalog<'a> {
         }
     }
 
+    /// The name of the environment variable the key is read from (never the key).
+    pub fn key_var(&self) -> &str {
+        &self.host.key_env
+    }
+
     /// Whether a key was found (without one, results are random and repeat).
     pub fn has_key(&self) -> bool {
         self.key.is_some()

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::data::api::{ApiItem, Catalog, SearchPage};
 use crate::data::http::{Http, Url};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
+use crate::data::keys::DOTENV;
 use crate::data::store::{Housekeeping, Store};
 use crate::data::{split, Class, Origin, Record};
 use anyhow::{Context, Result};
@@ -175,6 +176,7 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
 }
 
 /// Items waiting to be downloaded, and the ids already seen in this run.
+#[derive(Default)]
 struct Queue {
     items: VecDeque<ApiItem>,
     seen: HashSet<String>,
@@ -184,11 +186,10 @@ struct Queue {
 fn collect_class(ctx: &Ctx, store: &mut Store, class: Class) -> Result<ClassReport> {
     let api = Catalog::new(ctx.cfg, class, &ctx.http)?;
     let mut rep = ClassReport::new(class, ctx.target, store.count(class), !api.has_key());
-    let mut queue = Queue {
-        items: VecDeque::new(),
-        seen: HashSet::new(),
-        page: 0,
-    };
+    if !api.has_key() && ctx.opts.progress && store.count(class) < ctx.target {
+        note_keyless(&api);
+    }
+    let mut queue = Queue::default();
     let bar = progress_bar(ctx, class, store.count(class));
     while store.count(class) < ctx.target && !ctx.cancelled() {
         if queue.items.is_empty() {
@@ -205,6 +206,16 @@ fn collect_class(ctx: &Ctx, store: &mut Store, class: Class) -> Result<ClassRepo
     bar.finish_and_clear();
     rep.after = store.count(class);
     Ok(rep)
+}
+
+/// Tells the CLI user that a key is missing and what that means (stderr).
+fn note_keyless(api: &Catalog) {
+    eprintln!(
+        "lab5: no {} in the environment or {DOTENV}: asking {} without a key \
+         (random, repeating results; set {0} for stable pages)",
+        api.key_var(),
+        api.name()
+    );
 }
 
 fn progress_bar(ctx: &Ctx, class: Class, have: usize) -> ProgressBar {

@@ -81,9 +81,10 @@ struct Candidate {
     stem: String,
 }
 
-/// What the parallel check learned about a file.
+/// What the parallel check learned about a file; `info` is `None` for content already in
+/// the data set (not decoded again: a re-import only reads and hashes).
 struct Checked {
-    info: ImageInfo,
+    info: Option<ImageInfo>,
     sha: String,
     bytes: u64,
 }
@@ -107,7 +108,7 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     let labels = read_labels(&dir.join(LABELS_FILE))?;
     let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
     let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
-    let checked = check_all(&candidates, opts.progress);
+    let checked = check_all(&store, &candidates, opts.progress);
     let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
     copy_all(store.data_dir(), &plans)?;
     for p in plans {
@@ -117,6 +118,9 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     }
     rep.newly_split = split::assign(&mut store.manifest, &cfg.data.split, cfg.data.seed);
     store.save()?;
+    for class in Class::ALL {
+        rep.housekeeping.orphans += store.remove_orphans(class)?;
+    }
     rep.seconds = start.elapsed().as_secs_f64();
     Ok(rep)
 }
@@ -213,8 +217,12 @@ fn text_column(df: &DataFrame, name: &str) -> Result<StringChunked> {
     Ok(c.str()?.clone())
 }
 
-/// Reads, hashes and decodes every file, in parallel.
-fn check_all(files: &[Candidate], progress: bool) -> Vec<Result<Checked, Rejection>> {
+/// Reads and hashes every file, and decodes those whose content is new, in parallel.
+fn check_all(
+    store: &Store,
+    files: &[Candidate],
+    progress: bool,
+) -> Vec<Result<Checked, Rejection>> {
     let bar = if progress {
         crate::util::progress(files.len() as u64, "checking")
     } else {
@@ -223,7 +231,7 @@ fn check_all(files: &[Candidate], progress: bool) -> Vec<Result<Checked, Rejecti
     let out = files
         .par_iter()
         .map(|c| {
-            let r = check_file(&c.path);
+            let r = check_file(store, &c.path);
             bar.inc(1);
             r
         })
@@ -232,13 +240,18 @@ fn check_all(files: &[Candidate], progress: bool) -> Vec<Result<Checked, Rejecti
     out
 }
 
-fn check_file(path: &Path) -> Result<Checked, Rejection> {
+fn check_file(store: &Store, path: &Path) -> Result<Checked, Rejection> {
     let bytes =
         std::fs::read(path).map_err(|e| Rejection::new(Reason::Unreadable, e.to_string()))?;
-    let info = images::inspect(&bytes)?;
+    let sha = images::sha256_hex(&bytes);
+    let info = if store.has_sha(&sha) {
+        None
+    } else {
+        Some(images::inspect(&bytes)?)
+    };
     Ok(Checked {
         info,
-        sha: images::sha256_hex(&bytes),
+        sha,
         bytes: bytes.len() as u64,
     })
 }
@@ -261,42 +274,29 @@ fn plan(
                 continue;
             }
         };
-        if let Some(id) = new_id(store, &planned_ids, c, &ck, rep) {
-            planned_ids.insert(id.clone());
-            let breed = breed_of(c, labels.get(&c.stem), rep);
-            let record = folder_record(c, id, ck, breed);
-            plans.push(Planned {
-                source: c.path.clone(),
-                record,
-            });
-        }
+        let id = images::file_id(&c.stem);
+        let Some(info) = ck.info.filter(|_| store.claim_sha(&ck.sha)) else {
+            rep.count_known(store.has_id(&id));
+            continue;
+        };
+        let id = unique_id(store, &planned_ids, id, &ck.sha);
+        planned_ids.insert(id.clone());
+        let breed = breed_of(c, labels.get(&c.stem), rep);
+        plans.push(Planned {
+            source: c.path.clone(),
+            record: folder_record(c, id, info, ck, breed),
+        });
     }
     plans
 }
 
-/// The id of a new row for this file, or `None` when its content is already in the
-/// data set (counted as present or duplicate). An id already taken gets a hash suffix.
-fn new_id(
-    store: &Store,
-    planned: &HashSet<String>,
-    c: &Candidate,
-    ck: &Checked,
-    rep: &mut ImportReport,
-) -> Option<String> {
-    let id = images::file_id(&c.stem);
-    if !store.claim_sha(&ck.sha) {
-        let same = store.has_id(&id);
-        *(if same {
-            &mut rep.already_present
-        } else {
-            &mut rep.duplicates
-        }) += 1;
-        return None;
-    }
+/// `id`, or `id_<hash prefix>` when a row (or an earlier file of this import) has it.
+fn unique_id(store: &Store, planned: &HashSet<String>, id: String, sha: &str) -> String {
     if store.has_id(&id) || planned.contains(&id) {
-        return Some(format!("{id}_{}", &ck.sha[..ID_SUFFIX_HEX]));
+        format!("{id}_{}", &sha[..ID_SUFFIX_HEX])
+    } else {
+        id
     }
-    Some(id)
 }
 
 /// The breed from `labels.csv`, unless its species contradicts the folder.
@@ -308,8 +308,14 @@ fn breed_of(c: &Candidate, label: Option<&Label>, rep: &mut ImportReport) -> Opt
     breed
 }
 
-fn folder_record(c: &Candidate, id: String, ck: Checked, breed: Option<String>) -> Record {
-    let ext = images::extension(ck.info.format).unwrap_or("img");
+fn folder_record(
+    c: &Candidate,
+    id: String,
+    info: ImageInfo,
+    ck: Checked,
+    breed: Option<String>,
+) -> Record {
+    let ext = images::extension(info.format).unwrap_or("img");
     Record {
         path: images::class_dir(c.class).join(format!("{id}.{ext}")),
         id,
@@ -318,8 +324,8 @@ fn folder_record(c: &Candidate, id: String, ck: Checked, breed: Option<String>) 
         breed_name: breed,
         source: Origin::Folder,
         url: c.path.to_string_lossy().into_owned(),
-        width: ck.info.width,
-        height: ck.info.height,
+        width: info.width,
+        height: info.height,
         bytes: ck.bytes,
         sha256: ck.sha,
         split: None,
@@ -351,6 +357,16 @@ impl ImportReport {
             ignored_dirs,
             housekeeping: hk,
             ..ImportReport::default()
+        }
+    }
+
+    /// Counts a file whose content is already in the data set: under the same id (a
+    /// re-import) or under another (a duplicate).
+    fn count_known(&mut self, same_id: bool) {
+        if same_id {
+            self.already_present += 1;
+        } else {
+            self.duplicates += 1;
         }
     }
 

@@ -7,10 +7,23 @@ use lab5::data::{summary, Class, Manifest};
 use lab5::Config;
 use std::path::PathBuf;
 
+/// How `lab5 collect` finds the API keys (shown by `lab5 collect --help`).
+const KEYS_HELP: &str = "\
+API keys: each API's key is read from the environment variable named by
+`api.cat.key_env` / `api.dog.key_env` (default CAT_API_KEY, DOG_API_KEY), else from a
+`.env` file (NAME=value lines) next to the config file. Keys are never printed. Without
+a key the APIs answer with random, repeating images: collect de-duplicates them and
+keeps asking until the target or `api.request_budget` searches per class.
+
+Re-running resumes: images already recorded are not downloaded again. Files go to
+data/raw/{cat,dog}/ and rows to data/manifest.csv (with a train/val/test split).";
+
 /// Arguments of `lab5 collect`.
 #[derive(Args)]
+#[command(after_help = KEYS_HELP)]
 pub struct CollectArgs {
-    /// Images per class (default: `data.per_class` from the config).
+    /// Target images per class, counting those already in the data set (default:
+    /// `data.per_class` from the config).
     #[arg(long)]
     pub per_class: Option<usize>,
     /// Collect only this class (`cat` or `dog`); default both.
@@ -21,8 +34,17 @@ pub struct CollectArgs {
     pub json: bool,
 }
 
+/// What `lab5 import` expects (shown by `lab5 import --help`).
+const IMPORT_HELP: &str = "\
+DIR holds one folder per class (cat or cats, dog or dogs) of JPEG, PNG or WebP files;
+other folders are ignored. An optional DIR/labels.csv with columns id,species,breed
+(id = file name without extension) gives breeds. Every file is decoded and hashed:
+broken files are rejected with a reason, content already in the data set is skipped,
+and importing again changes nothing.";
+
 /// Arguments of `lab5 import`.
 #[derive(Args)]
+#[command(after_help = IMPORT_HELP)]
 pub struct ImportArgs {
     /// The ImageFolder directory (default: `data.folder` from the config).
     pub dir: Option<PathBuf>,
