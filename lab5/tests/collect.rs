@@ -440,7 +440,7 @@ fn keyless_random_results_are_deduplicated_until_the_target() {
 }
 
 #[test]
-fn content_already_imported_is_a_duplicate_for_collect() {
+fn imported_content_is_a_duplicate_and_ids_shared_across_sources_stay_apart() {
     let folder = Project::new("collect-dedup-src", &[]);
     let cat_dir = folder.data_dir().join("cat");
     std::fs::create_dir_all(&cat_dir).unwrap();
@@ -448,28 +448,52 @@ fn content_already_imported_is_a_duplicate_for_collect() {
     for f in &shared {
         std::fs::copy(f, cat_dir.join(f.file_name().unwrap())).unwrap();
     }
-    let mut cats: Vec<Item> = shared
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Item::new(&format!("api{i}"), Body::Photo(f.clone())))
-        .collect();
-    cats.extend(photos("cat", 406, 10).into_iter().map(Item::photo));
-    let server = PetServer::start(keyed(), cats, vec![]);
+    let stem = |f: &std::path::Path| f.file_stem().unwrap().to_string_lossy().into_owned();
+    // A new photo offered under the id of an imported file comes first.
+    let imported_id = stem(&shared[0]);
+    let mut cats = vec![Item::new(
+        &imported_id,
+        Body::Photo(photos("cat", 420, 1).remove(0)),
+    )];
+    cats.extend(
+        shared
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Item::new(&format!("api{i}"), Body::Photo(f.clone()))),
+    );
+    let new_cats = photos("cat", 406, 10);
+    cats.extend(new_cats.iter().cloned().map(Item::photo));
+    // The Dog API offers a dog under the id of a stored Cat API image.
+    let cat_api_id = stem(&new_cats[0]);
+    let mut dogs = vec![Item::new(
+        &cat_api_id,
+        Body::Photo(photos("dog", 406, 1).remove(0)),
+    )];
+    dogs.extend(photos("dog", 410, 11).into_iter().map(Item::photo));
+    let server = PetServer::start(keyed(), cats, dogs);
     let p = Project::new("collect-dedup", &edits(&server, 12));
     p.write_env(&dotenv());
     let imported = p.run(&["import", folder.data_dir().to_str().unwrap()], &[]);
     assert!(imported.status.success(), "{}", text(&imported).1);
-    let r = report(&p.run(&["collect", "--class", "cat", "--json"], &[]));
+    let r = report(&p.run(&["collect", "--json"], &[]));
     assert_eq!(r["classes"][0]["duplicates"].as_u64(), Some(6), "{r:#}");
     let m = check_consistent(&p);
-    assert_eq!(m.count(lab5::data::Class::Cat), 12);
+    assert_eq!(class_counts(&m), (12, 12));
+    let source = |id: &str| m.records.iter().find(|r| r.id == id).map(|r| r.source);
+    use lab5::data::Origin;
+    assert_eq!(source(&imported_id), Some(Origin::Folder));
+    assert_eq!(source(&format!("{imported_id}_cat")), Some(Origin::CatApi));
+    assert_eq!(source(&cat_api_id), Some(Origin::CatApi));
+    assert_eq!(source(&format!("{cat_api_id}_dog")), Some(Origin::DogApi));
+    let again = report(&p.run(&["collect", "--per-class", "13", "--json"], &[]));
     assert_eq!(
-        m.records
-            .iter()
-            .filter(|r| r.source == lab5::data::Origin::Folder)
-            .count(),
-        6
+        again["classes"][0]["downloaded"].as_u64(),
+        Some(1),
+        "{again:#}"
     );
+    assert_eq!(server.hits("cat", &imported_id), 1);
+    assert_eq!(server.hits("dog", &cat_api_id), 1);
+    assert_eq!(class_counts(&check_consistent(&p)), (13, 12));
 }
 
 /// Throughput from the loopback server (run with `--ignored --nocapture` to measure).

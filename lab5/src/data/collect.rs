@@ -247,7 +247,7 @@ fn search_more(
     q.page += 1;
     rep.searches += 1;
     rep.exhausted = is_last_page(&page, q.page, ctx.cfg.api.page_size);
-    enqueue(store, q, page, rep);
+    enqueue(store, api.origin(), q, page, rep);
     Ok(true)
 }
 
@@ -256,20 +256,34 @@ fn is_last_page(page: &SearchPage, pages_read: usize, page_size: usize) -> bool 
     page.items.is_empty() || page.total.is_some_and(|t| pages_read * limit >= t)
 }
 
-fn enqueue(store: &Store, q: &mut Queue, page: SearchPage, rep: &mut ClassReport) {
+fn enqueue(store: &Store, origin: Origin, q: &mut Queue, page: SearchPage, rep: &mut ClassReport) {
     rep.offered += page.items.len();
     for item in page.items {
         match item {
             Err(r) => rep.reject(&r, "(item)"),
             Ok(it) => {
                 let fresh = q.seen.insert(it.id.clone());
-                if !fresh || store.has_id(&images::file_id(&it.id)) {
+                if !fresh || store.has_id(&item_file_id(store, origin, &it.id)) {
                     rep.repeats += 1;
                 } else {
                     q.items.push_back(it);
                 }
             }
         }
+    }
+}
+
+/// The file id of an API item: its id when safe as a file name, else a hash of it (see
+/// [`images::file_id`]); when a row from another source (the other API, an imported
+/// folder) already uses that id, the class name is appended, so the two stay apart and a
+/// re-run maps the item to the same id again.
+fn item_file_id(store: &Store, origin: Origin, raw: &str) -> String {
+    let id = images::file_id(raw);
+    match store.source_of(&id) {
+        Some(other) if other != origin => {
+            images::file_id(&format!("{id}_{}", class_of(origin).name()))
+        }
+        _ => id,
     }
 }
 
@@ -332,7 +346,7 @@ fn fetch_one(ctx: &Ctx, store: &Store, origin: Origin, item: &ApiItem) -> Result
     if ctx.cancelled() {
         return Ok(Outcome::Skipped);
     }
-    let id = images::file_id(&item.id);
+    let id = item_file_id(store, origin, &item.id);
     if let Some(outcome) = resume_from_disk(store, origin, item, &id)? {
         return Ok(outcome);
     }

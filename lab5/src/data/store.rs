@@ -3,9 +3,9 @@
 //! files in `data/raw` in agreement.
 
 use crate::data::images::{self, class_dir};
-use crate::data::{Class, Manifest, Record};
+use crate::data::{Class, Manifest, Origin, Record};
 use anyhow::{Context, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -39,7 +39,7 @@ pub struct Store {
     data_dir: PathBuf,
     /// The rows.
     pub manifest: Manifest,
-    ids: HashSet<String>,
+    ids: HashMap<String, Origin>,
     shas: Mutex<HashSet<String>>,
 }
 
@@ -57,7 +57,11 @@ impl Store {
             .records
             .retain(|r| data_dir.join(&r.path).is_file());
         hk.missing_files = before - manifest.records.len();
-        let ids = manifest.records.iter().map(|r| r.id.clone()).collect();
+        let ids = manifest
+            .records
+            .iter()
+            .map(|r| (r.id.clone(), r.source))
+            .collect();
         let shas = manifest.records.iter().map(|r| r.sha256.clone()).collect();
         let store = Store {
             data_dir: data_dir.to_path_buf(),
@@ -75,7 +79,12 @@ impl Store {
 
     /// True when a row already has this id.
     pub fn has_id(&self, id: &str) -> bool {
-        self.ids.contains(id)
+        self.ids.contains_key(id)
+    }
+
+    /// The source of the row with this id, if any.
+    pub fn source_of(&self, id: &str) -> Option<Origin> {
+        self.ids.get(id).copied()
     }
 
     /// True when a row already has this content.
@@ -99,7 +108,7 @@ impl Store {
 
     /// Adds a row (its sha must have been claimed).
     pub fn add(&mut self, record: Record) {
-        self.ids.insert(record.id.clone());
+        self.ids.insert(record.id.clone(), record.source);
         self.manifest.records.push(record);
     }
 
