@@ -267,6 +267,39 @@ pub struct Embed {
     pub seed: u64,
 }
 
+/// The model comparison (`lab5 compare`) and the HTML report (`lab5 run`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Photos timed per model for the inference speed (test split first, then val, train).
+    pub inference_images: usize,
+    /// Photos per class in the report's sample grid.
+    pub sample_photos: usize,
+    /// Most confident test mistakes shown per model.
+    pub mistakes: usize,
+    /// Flagged photos of the label check shown at most.
+    pub flagged_photos: usize,
+    /// Columns of the photo grids.
+    pub grid_cols: usize,
+    /// A train-minus-test accuracy gap above this fraction is called over-fitting.
+    pub overfit_gap: f64,
+}
+
+impl Default for Report {
+    /// The values of the shipped `config.json`; used for configs and run records written
+    /// before this section existed.
+    fn default() -> Self {
+        Report {
+            inference_images: 128,
+            sample_photos: 8,
+            mistakes: 12,
+            flagged_photos: 24,
+            grid_cols: 6,
+            overfit_gap: 0.05,
+        }
+    }
+}
+
 /// TensorBoard output.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -309,6 +342,9 @@ pub struct Config {
     pub audit: Audit,
     /// Embedding projections.
     pub embed: Embed,
+    /// Comparison and report (optional in older files: defaults apply).
+    #[serde(default)]
+    pub report: Report,
     /// TensorBoard.
     pub tensorboard: TensorBoard,
     /// Device and threads.
@@ -465,6 +501,7 @@ impl Config {
             2048,
         )?;
         let a = &self.augment;
+        check_range("augment.shift", a.shift, 0.0, 0.25)?;
         check_range("augment.crop_scale_min", a.crop_scale_min, 0.05, 1.0)?;
         check_range("augment.crop_ratio_min", a.crop_ratio_min, 0.2, 1.0)?;
         check_range("augment.crop_ratio_max", a.crop_ratio_max, 1.0, 5.0)?;
@@ -501,7 +538,6 @@ impl Config {
             &t.backbone,
             &["efficientnet_lite0", "resnet18"],
         )?;
-        check_range("augment.shift", a.shift, 0.0, 0.25)?;
         check_range("transfer.image_size", t.image_size, 32, 1024)?;
         check_range(
             "transfer.resize_shorter",
@@ -546,11 +582,22 @@ impl Config {
         check_range("embed.umap_min_dist", e.umap_min_dist, 0.0, 1.0)?;
         check_range("embed.umap_epochs", e.umap_epochs, 10, 10_000)?;
         check_range("embed.knn_k", e.knn_k, 1, 100)?;
+        self.validate_report()?;
         if self.tensorboard.subdir.is_empty() || self.tensorboard.subdir.contains("..") {
             let v = &self.tensorboard.subdir;
             return Err(invalid("tensorboard.subdir", v, "a plain folder name"));
         }
         self.validate_runtime()
+    }
+
+    fn validate_report(&self) -> Result<(), ConfigError> {
+        let r = &self.report;
+        check_range("report.inference_images", r.inference_images, 1, 100_000)?;
+        check_range("report.sample_photos", r.sample_photos, 0, 200)?;
+        check_range("report.mistakes", r.mistakes, 0, 200)?;
+        check_range("report.flagged_photos", r.flagged_photos, 0, 500)?;
+        check_range("report.grid_cols", r.grid_cols, 1, 20)?;
+        check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)
     }
 
     fn validate_runtime(&self) -> Result<(), ConfigError> {
@@ -689,6 +736,17 @@ mod tests {
         assert!(err.to_string().contains("auto, cpu, cuda"), "{err}");
         let err = Config::from_json(&with(&["data", "source"], "ftp".into())).unwrap_err();
         assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn report_section_defaults_to_the_shipped_values_when_missing() {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        v.as_object_mut().unwrap().remove("report");
+        let old = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(old.report, Report::default());
+        assert_eq!(old.report, Config::from_json(&shipped()).unwrap().report);
+        let err = Config::from_json(&with(&["report", "grid_cols"], 0.into())).unwrap_err();
+        assert!(err.to_string().contains("`report.grid_cols`"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod embed;
@@ -12,6 +13,7 @@ pub mod models;
 pub mod notebook;
 pub mod pipeline;
 pub mod plot;
+pub mod report;
 pub mod runtime;
 pub mod theory;
 pub mod train;

@@ -1,0 +1,126 @@
+//! The comparison bars: test quality, accuracy and log loss per split, training time,
+//! inference speed and size, one bar per model in each group.
+
+use super::summary::ModelSummary;
+use super::Comparison;
+use crate::data::SplitName;
+use crate::plot::{bar_chart, Figure};
+use crate::train::metrics::Metrics;
+use anyhow::Result;
+
+/// Undefined values (a one-class split's ROC-AUC) are drawn as 0.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Bars of `value` for both models over `categories` (`value(model, category index)`).
+fn bars(
+    c: &Comparison,
+    title: &str,
+    y_label: &str,
+    categories: &[&str],
+    value: impl Fn(&ModelSummary, usize) -> f64,
+) -> Result<Figure> {
+    let series: Vec<(String, Vec<f64>)> = [&c.cnn, &c.transfer]
+        .iter()
+        .map(|m| {
+            let v = (0..categories.len()).map(|i| finite(value(m, i))).collect();
+            (m.title().to_string(), v)
+        })
+        .collect();
+    bar_chart(title, y_label, &names(categories), &series)
+}
+
+fn split_of(m: &ModelSummary, i: usize) -> &Metrics {
+    match SplitName::ALL[i] {
+        SplitName::Train => &m.metrics.train,
+        SplitName::Val => &m.metrics.val,
+        SplitName::Test => &m.metrics.test,
+    }
+}
+
+/// Test accuracy, F1 and ROC-AUC.
+pub fn quality(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, i: usize| {
+        let t = &m.metrics.test;
+        [t.accuracy, t.f1, t.roc_auc][i]
+    };
+    let cats = ["accuracy", "F1", "ROC-AUC"];
+    bars(c, "CNN vs transfer: test quality", "score", &cats, f)
+}
+
+/// Accuracy on train, validation and test.
+pub fn accuracy(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, i: usize| 100.0 * split_of(m, i).accuracy;
+    let cats = ["train", "val", "test"];
+    bars(
+        c,
+        "CNN vs transfer: accuracy per split",
+        "accuracy, %",
+        &cats,
+        f,
+    )
+}
+
+/// Log loss on train, validation and test.
+pub fn log_loss(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, i: usize| split_of(m, i).log_loss;
+    let cats = ["train", "val", "test"];
+    bars(
+        c,
+        "CNN vs transfer: log loss per split",
+        "log loss",
+        &cats,
+        f,
+    )
+}
+
+/// Total time, training loop, time to the best validation loss, time per epoch.
+pub fn time(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, i: usize| {
+        [m.total_secs, m.train_secs, m.to_best_secs, m.secs_per_epoch][i]
+    };
+    let cats = ["total", "training loop", "to best val loss", "per epoch"];
+    bars(c, "CNN vs transfer: training time", "seconds", &cats, f)
+}
+
+/// Photos classified per second.
+pub fn inference(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, _: usize| m.inference.images_per_sec;
+    let title = "CNN vs transfer: inference speed";
+    bars(c, title, "photos per second", &["inference"], f)
+}
+
+/// Parameters, total and trainable, in millions.
+pub fn parameters(c: &Comparison) -> Result<Figure> {
+    let f = |m: &ModelSummary, i: usize| [m.params, m.trainable_params][i] as f64 / 1e6;
+    let cats = ["total", "trainable"];
+    bars(c, "CNN vs transfer: parameters", "millions", &cats, f)
+}
+
+/// A function drawing one comparison chart.
+type Maker = fn(&Comparison) -> Result<Figure>;
+
+/// Every comparison chart with its file stem.
+pub fn all(c: &Comparison) -> Result<Vec<(String, Figure)>> {
+    let makers: [(&str, Maker); 6] = [
+        ("quality", quality),
+        ("accuracy", accuracy),
+        ("log_loss", log_loss),
+        ("time", time),
+        ("inference", inference),
+        ("parameters", parameters),
+    ];
+    makers
+        .iter()
+        .map(|(name, make)| Ok((name.to_string(), make(c)?)))
+        .collect()
+}

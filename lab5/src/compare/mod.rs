@@ -1,0 +1,219 @@
+//! `lab5 compare`: the CNN trained from scratch against the transfer model in one table:
+//! parameters (total, trainable), epochs, training time (total, per epoch, to the best
+//! validation loss), inference speed (measured now, see [`measure_inference`]), and
+//! accuracy, F1, ROC-AUC and log loss on train, val and test; a verdict written from
+//! those numbers; and bar charts.
+//!
+//! Files, in `runs/compare/`: `comparison.json` (everything, re-loadable with [`load`]),
+//! `comparison.csv` (full precision), `comparison.md` (rounded, with the verdict) and
+//! `figures/<chart>.{svg,png}`. In a notebook:
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! # let cfg = lab5::Config::load("config.json")?;
+//! let c = lab5::compare::compare(&cfg)?; // shows the table and the verdict
+//! c.quality_chart()?;                    // a Figure: shows inline
+//! # Ok(()) }
+//! ```
+
+mod charts;
+mod inference;
+mod summary;
+mod table;
+mod verdict;
+
+pub use inference::{measure_inference, Inference};
+pub use summary::ModelSummary;
+pub use table::{Better, Row};
+
+use crate::config::Config;
+use crate::plot::{Figure, Table};
+use crate::train::record::write_json;
+use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
+use crate::util::write_atomic;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Folder of the comparison inside the runs folder.
+pub const COMPARE_DIR: &str = "compare";
+/// Everything, as JSON.
+pub const JSON_FILE: &str = "comparison.json";
+/// The table, as CSV.
+pub const CSV_FILE: &str = "comparison.csv";
+/// The table and the verdict, as Markdown.
+pub const MARKDOWN_FILE: &str = "comparison.md";
+/// Folder of the charts inside [`COMPARE_DIR`].
+pub const FIGURES_DIR: &str = "figures";
+
+/// The two models side by side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The CNN trained from scratch.
+    pub cnn: ModelSummary,
+    /// The frozen backbone with our head.
+    pub transfer: ModelSummary,
+    /// The table, one measure per row.
+    pub rows: Vec<Row>,
+    /// The verdict, one sentence per entry.
+    pub verdict: Vec<String>,
+}
+
+/// `runs/compare/` of this config.
+pub fn dir(cfg: &Config) -> PathBuf {
+    cfg.runs_dir().join(COMPARE_DIR)
+}
+
+/// Compares the finished runs `runs/cnn/` and `runs/transfer/`: measures the inference
+/// speed of both, writes the table (JSON, CSV, Markdown) and the charts into
+/// `runs/compare/`, and returns the comparison.
+pub fn compare(cfg: &Config) -> Result<Comparison> {
+    crate::runtime::init(cfg)?;
+    let cnn = side(cfg, CNN_RUN)?;
+    let transfer = side(cfg, TRANSFER_RUN)?;
+    let c = Comparison::new(cnn, transfer, cfg.report.overfit_gap);
+    c.save(&dir(cfg))?;
+    Ok(c)
+}
+
+/// The summary of the run `runs/<name>/`, with its inference speed measured now.
+fn side(cfg: &Config, name: &str) -> Result<ModelSummary> {
+    let run_dir = cfg.runs_dir().join(name);
+    let record = RunRecord::load(&run_dir).with_context(|| {
+        format!("no finished {name} run to compare: run `lab5 train {name}` first")
+    })?;
+    let inference = measure_inference(cfg, &run_dir)
+        .with_context(|| format!("cannot time the inference of {}", run_dir.display()))?;
+    Ok(ModelSummary::of(&record, inference))
+}
+
+/// The comparison saved by the last [`compare`] (no new measurement).
+pub fn load(cfg: &Config) -> Result<Comparison> {
+    let path = dir(cfg).join(JSON_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no comparison at {}: run `lab5 compare` first",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a comparison file; run `lab5 compare` again",
+            path.display()
+        )
+    })
+}
+
+impl Comparison {
+    /// The comparison of two model summaries; `overfit_gap` is the train-minus-test
+    /// accuracy above which the verdict calls a model over-fitted.
+    pub fn new(cnn: ModelSummary, transfer: ModelSummary, overfit_gap: f64) -> Comparison {
+        Comparison {
+            rows: table::rows(&cnn, &transfer),
+            verdict: verdict::verdict(&cnn, &transfer, overfit_gap),
+            cnn,
+            transfer,
+        }
+    }
+
+    /// The table (rounded values) for notebooks.
+    pub fn table(&self) -> Result<Table> {
+        table::to_table(&self.rows)
+    }
+
+    /// The table as CSV (`measure,cnn,transfer,better`, full precision).
+    pub fn to_csv(&self) -> String {
+        table::to_csv(&self.rows)
+    }
+
+    /// Title, table and verdict as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let bullets: String = self.verdict.iter().map(|s| format!("- {s}\n")).collect();
+        format!(
+            "# CNN vs transfer learning\n\n{}\n## Verdict\n\n{bullets}",
+            table::to_markdown(&self.rows)
+        )
+    }
+
+    /// Table and verdict as HTML (what a notebook cell shows).
+    pub fn to_html(&self) -> Result<String> {
+        let esc = crate::report::escape;
+        let items: String = self
+            .verdict
+            .iter()
+            .map(|s| format!("<li>{}</li>\n", esc(s)))
+            .collect();
+        Ok(format!(
+            "{}<h4>Verdict</h4>\n<ul class=\"verdict\">\n{items}</ul>\n",
+            self.table()?.to_html()
+        ))
+    }
+
+    /// Every chart with its file stem.
+    pub fn charts(&self) -> Result<Vec<(String, Figure)>> {
+        charts::all(self)
+    }
+
+    /// Test accuracy, F1 and ROC-AUC of both models.
+    pub fn quality_chart(&self) -> Result<Figure> {
+        charts::quality(self)
+    }
+
+    /// Accuracy on train, val and test.
+    pub fn accuracy_chart(&self) -> Result<Figure> {
+        charts::accuracy(self)
+    }
+
+    /// Log loss on train, val and test.
+    pub fn log_loss_chart(&self) -> Result<Figure> {
+        charts::log_loss(self)
+    }
+
+    /// Training time: total, loop, to the best validation loss, per epoch.
+    pub fn time_chart(&self) -> Result<Figure> {
+        charts::time(self)
+    }
+
+    /// Photos classified per second.
+    pub fn inference_chart(&self) -> Result<Figure> {
+        charts::inference(self)
+    }
+
+    /// Parameters, total and trainable.
+    pub fn parameters_chart(&self) -> Result<Figure> {
+        charts::parameters(self)
+    }
+
+    /// Writes JSON, CSV, Markdown and the charts (SVG and PNG) into `dir`, each
+    /// atomically; returns the paths written.
+    pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut written = vec![
+            dir.join(JSON_FILE),
+            dir.join(CSV_FILE),
+            dir.join(MARKDOWN_FILE),
+        ];
+        write_json(&written[0], self)?;
+        write_atomic(&written[1], self.to_csv().as_bytes())?;
+        write_atomic(&written[2], self.to_markdown().as_bytes())?;
+        for (name, fig) in self.charts()? {
+            let (svg, png) = fig.save(&dir.join(FIGURES_DIR).join(name))?;
+            written.extend([svg, png]);
+        }
+        Ok(written)
+    }
+
+    /// Shows table and verdict inline in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        match self.to_html() {
+            Ok(html) => println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT"),
+            Err(e) => println!("{self}\n(table: {e:#})"),
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_markdown())
+    }
+}

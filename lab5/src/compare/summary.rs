@@ -1,0 +1,77 @@
+//! [`ModelSummary`]: what the comparison needs from one finished run, gathered from its
+//! `metrics.json` plus a fresh inference timing.
+
+use super::inference::Inference;
+use crate::train::record::SplitMetrics;
+use crate::train::RunRecord;
+use serde::{Deserialize, Serialize};
+
+/// One model's side of the comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// Run name (`cnn`, `transfer`).
+    pub model: String,
+    /// Model kind recorded by the run.
+    pub kind: String,
+    /// All parameters.
+    pub params: i64,
+    /// Parameters the optimiser updated.
+    pub trainable_params: i64,
+    /// Epochs trained (early stopping may end before the configured maximum).
+    pub epochs_run: usize,
+    /// Epoch (from 1) whose weights were kept: the lowest validation loss.
+    pub best_epoch: usize,
+    /// Whether early stopping ended training.
+    pub stopped_early: bool,
+    /// Seconds preparing the data (tensor cache or backbone features).
+    pub preprocess_secs: f64,
+    /// Seconds of the training loop.
+    pub train_secs: f64,
+    /// Seconds from preprocessing to the finished run folder.
+    pub total_secs: f64,
+    /// `train_secs / epochs_run`.
+    pub secs_per_epoch: f64,
+    /// Seconds from the start of training to the end of the best epoch.
+    pub to_best_secs: f64,
+    /// Inference speed measured by the comparison.
+    pub inference: Inference,
+    /// Final metrics of the best weights on train, validation and test.
+    pub metrics: SplitMetrics,
+    /// Train minus test accuracy (fraction).
+    pub gap: f64,
+}
+
+impl ModelSummary {
+    /// The summary of a finished run with its measured inference speed.
+    pub fn of(record: &RunRecord, inference: Inference) -> ModelSummary {
+        let m = &record.metrics;
+        let d = &m.durations;
+        let epochs = m.history.len();
+        ModelSummary {
+            model: m.name.clone(),
+            kind: m.kind.clone(),
+            params: m.params,
+            trainable_params: m.trainable_params,
+            epochs_run: epochs,
+            best_epoch: m.best_epoch,
+            stopped_early: m.stopped_early,
+            preprocess_secs: d.preprocess_secs,
+            train_secs: d.train_secs,
+            total_secs: d.total_secs,
+            secs_per_epoch: d.train_secs / epochs.max(1) as f64,
+            to_best_secs: d.to_best_secs,
+            inference,
+            metrics: m.metrics.clone(),
+            gap: m.gap.train_minus_test,
+        }
+    }
+
+    /// Name used in sentences and legends.
+    pub fn title(&self) -> &str {
+        match self.model.as_str() {
+            "cnn" => "CNN",
+            "transfer" => "transfer model",
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The comparison as rows (one measure per row, one column per model) and its three
+//! file forms: CSV with full-precision numbers, Markdown with rounded ones, and an HTML
+//! table for notebooks and the report. Every form comes from the same rows.
+
+use super::summary::ModelSummary;
+use crate::data::SplitName;
+use crate::plot::Table;
+use crate::train::metrics::Metrics;
+use anyhow::Result;
+use polars::prelude::df;
+use serde::{Deserialize, Serialize};
+
+/// Which direction of a measure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Larger values are better (accuracy, images/s).
+    Higher,
+    /// Smaller values are better (log loss, seconds, parameters).
+    Lower,
+    /// Neither (epoch counts).
+    Neither,
+}
+
+/// One measure of both models. Undefined values (ROC-AUC of a one-class split) are `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// What is measured, with its unit (`test accuracy, %`).
+    pub measure: String,
+    /// The CNN's value.
+    pub cnn: Option<f64>,
+    /// The transfer model's value.
+    pub transfer: Option<f64>,
+    /// Decimals shown in the Markdown and HTML forms.
+    pub decimals: usize,
+    /// Which direction is better.
+    pub better: Better,
+}
+
+impl Row {
+    fn new(measure: &str, decimals: usize, better: Better, v: [f64; 2]) -> Row {
+        let defined = |x: f64| x.is_finite().then_some(x);
+        Row {
+            measure: measure.to_string(),
+            cnn: defined(v[0]),
+            transfer: defined(v[1]),
+            decimals,
+            better,
+        }
+    }
+
+    /// A value rounded to the row's decimals, `-` when undefined.
+    pub fn shown(&self, v: Option<f64>) -> String {
+        v.map_or("-".into(), |x| format!("{x:.*}", self.decimals))
+    }
+
+    /// `cnn`, `transfer`, `tie` or empty (no direction, or a value missing), judged on
+    /// the rounded values.
+    pub fn winner(&self) -> &'static str {
+        let (Some(c), Some(t)) = (self.cnn, self.transfer) else {
+            return "";
+        };
+        let (c, t) = (self.shown(Some(c)), self.shown(Some(t)));
+        let (c, t) = (c.parse::<f64>().unwrap_or(0.0), t.parse().unwrap_or(0.0));
+        match self.better {
+            Better::Neither => "",
+            _ if c == t => "tie",
+            Better::Higher if c > t => "cnn",
+            Better::Lower if c < t => "cnn",
+            _ => "transfer",
+        }
+    }
+}
+
+type Measure = (&'static str, usize, Better, fn(&ModelSummary) -> f64);
+
+/// Size, training cost and speed, in table order.
+const COST: [Measure; 9] = [
+    ("parameters (total)", 0, Better::Lower, |m| m.params as f64),
+    ("parameters (trainable)", 0, Better::Lower, |m| {
+        m.trainable_params as f64
+    }),
+    ("epochs run", 0, Better::Neither, |m| m.epochs_run as f64),
+    ("best epoch", 0, Better::Neither, |m| m.best_epoch as f64),
+    ("total time, s", 1, Better::Lower, |m| m.total_secs),
+    ("training time, s", 1, Better::Lower, |m| m.train_secs),
+    ("time per epoch, s", 2, Better::Lower, |m| m.secs_per_epoch),
+    ("time to best val loss, s", 1, Better::Lower, |m| {
+        m.to_best_secs
+    }),
+    ("inference, images/s", 1, Better::Higher, |m| {
+        m.inference.images_per_sec
+    }),
+];
+
+type Score = (&'static str, usize, Better, fn(&Metrics) -> f64);
+
+/// Quality measures, repeated for train, val and test.
+const SCORES: [Score; 4] = [
+    ("accuracy, %", 2, Better::Higher, |m| 100.0 * m.accuracy),
+    ("F1", 4, Better::Higher, |m| m.f1),
+    ("ROC-AUC", 4, Better::Higher, |m| m.roc_auc),
+    ("log loss", 4, Better::Lower, |m| m.log_loss),
+];
+
+fn split_metrics(m: &ModelSummary, s: SplitName) -> &Metrics {
+    match s {
+        SplitName::Train => &m.metrics.train,
+        SplitName::Val => &m.metrics.val,
+        SplitName::Test => &m.metrics.test,
+    }
+}
+
+/// Every row of the comparison: cost, then the scores per split, then the gap.
+pub fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
+    let mut rows: Vec<Row> = COST
+        .iter()
+        .map(|(name, d, b, f)| Row::new(name, *d, *b, [f(cnn), f(transfer)]))
+        .collect();
+    for split in SplitName::ALL {
+        for (name, d, b, f) in SCORES {
+            let v = [cnn, transfer].map(|m| f(split_metrics(m, split)));
+            rows.push(Row::new(&format!("{} {name}", split.name()), d, b, v));
+        }
+    }
+    let gap = [cnn, transfer].map(|m| 100.0 * m.gap);
+    rows.push(Row::new("train-test gap, points", 1, Better::Lower, gap));
+    rows
+}
+
+/// The rows as CSV: `measure,cnn,transfer,better` with full-precision numbers.
+pub fn to_csv(rows: &[Row]) -> String {
+    let mut csv = String::from("measure,cnn,transfer,better\n");
+    let num = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    for r in rows {
+        let measure = if r.measure.contains(',') {
+            format!("\"{}\"", r.measure)
+        } else {
+            r.measure.clone()
+        };
+        let (c, t, w) = (num(r.cnn), num(r.transfer), r.winner());
+        csv.push_str(&format!("{measure},{c},{t},{w}\n"));
+    }
+    csv
+}
+
+/// The rows as a Markdown table (values rounded to each row's decimals).
+pub fn to_markdown(rows: &[Row]) -> String {
+    let mut md = String::from("| measure | cnn | transfer | better |\n|---|---:|---:|---|\n");
+    for r in rows {
+        let (c, t) = (r.shown(r.cnn), r.shown(r.transfer));
+        md.push_str(&format!("| {} | {c} | {t} | {} |\n", r.measure, r.winner()));
+    }
+    md
+}
+
+/// The rows as a table that shows inline in notebooks (rounded values as text).
+pub fn to_table(rows: &[Row]) -> Result<Table> {
+    let col = |f: &dyn Fn(&Row) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    Ok(Table(df!(
+        "measure" => col(&|r| r.measure.clone()),
+        "cnn" => col(&|r| r.shown(r.cnn)),
+        "transfer" => col(&|r| r.shown(r.transfer)),
+        "better" => col(&|r| r.winner().to_string()),
+    )?))
+}

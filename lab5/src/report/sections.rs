@@ -1,0 +1,141 @@
+//! The sections of the report, each built from what an earlier step left on disk (the
+//! manifest, the backbone pass, the run folders, the comparison). A part whose input is
+//! missing becomes a note saying what to run, so the report always renders.
+
+use super::html::{escape, Block, Section};
+use crate::config::Config;
+use crate::data::audit::Audit;
+use crate::data::{Class, SplitName};
+use crate::notebook::{self, ColourBy, Model, Projection};
+use crate::plot::Table;
+use crate::theory::Note;
+use anyhow::Result;
+
+/// A block, or a note naming what is missing.
+fn block<B: Into<Block>>(what: &str, r: Result<B>) -> Block {
+    match r {
+        Ok(b) => b.into(),
+        Err(e) => Block::Note(Note(format!("No {what}: {e:#}"))),
+    }
+}
+
+fn section(id: &str, title: &str, blocks: Vec<Block>) -> Section {
+    Section {
+        id: id.into(),
+        title: title.into(),
+        blocks,
+    }
+}
+
+/// The verdict of the comparison, first thing a reader sees.
+pub fn summary(cfg: &Config) -> Section {
+    let verdict = crate::compare::load(cfg).map(|c| {
+        let items: String = c
+            .verdict
+            .iter()
+            .map(|s| format!("<li>{}</li>\n", escape(s)))
+            .collect();
+        Block::Html(format!("<ul class=\"verdict\">\n{items}</ul>\n"))
+    });
+    section("summary", "Summary", vec![block("comparison yet", verdict)])
+}
+
+/// Counts per class and split, and sample photos of each class.
+pub fn data(cfg: &Config) -> Section {
+    let (n, cols) = (cfg.report.sample_photos, cfg.report.grid_cols);
+    let mut blocks = vec![block("data set", notebook::counts_table(cfg))];
+    if n > 0 {
+        for class in Class::ALL {
+            blocks.push(block(
+                "sample photos",
+                notebook::sample_grid(cfg, class, n, cols),
+            ));
+        }
+    }
+    section("data", "Data", blocks)
+}
+
+/// The zero-shot label check: its summary and the flagged photos.
+pub fn labels(cfg: &Config) -> Section {
+    let blocks = match label_check(cfg) {
+        Ok(audit) => label_blocks(cfg, &audit),
+        Err(e) => vec![block::<Table>("label check", Err(e))],
+    };
+    section(
+        "labels",
+        "Label check (zero-shot, EfficientNet-Lite0)",
+        blocks,
+    )
+}
+
+fn label_check(cfg: &Config) -> Result<Audit> {
+    let manifest = notebook::manifest(cfg)?;
+    let device = crate::runtime::init(cfg)?;
+    Audit::run(cfg, &manifest, device)
+}
+
+fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
+    let summary = audit.summary().to_frame().map(Table);
+    let mut blocks = vec![block("label-check summary", summary)];
+    let (max, cols) = (cfg.report.flagged_photos, cfg.report.grid_cols);
+    if audit.flagged().is_empty() {
+        let n = audit.rows.len();
+        let note = format!("The label check flagged none of the {n} photos.");
+        blocks.push(Block::Note(Note(note)));
+    } else if max > 0 {
+        blocks.push(block("flagged photos", audit.flagged_grid(max, cols)));
+    }
+    blocks
+}
+
+/// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, maps.
+pub fn model(cfg: &Config, model: Model) -> Section {
+    let (n, cols) = (cfg.report.mistakes, cfg.report.grid_cols);
+    let mut blocks = vec![
+        block("over-fitting figures", notebook::gap(cfg, model)),
+        block("metrics", notebook::metrics_table(cfg, model)),
+        block("learning curves", notebook::learning_curves(cfg, model)),
+        block(
+            "confusion matrix",
+            notebook::confusion(cfg, model, SplitName::Test),
+        ),
+        block("ROC curves", notebook::roc(cfg, model)),
+    ];
+    if n > 0 {
+        blocks.push(block("mistakes", notebook::mistakes(cfg, model, n, cols)));
+    }
+    blocks.push(block(
+        "separation scores",
+        notebook::separation_table(cfg, model),
+    ));
+    for map in [Projection::Tsne, Projection::Umap] {
+        let fig = notebook::embedding_map(cfg, model, map, ColourBy::Class);
+        blocks.push(block("embedding map", fig));
+    }
+    section(model.run_name(), model.title(), blocks)
+}
+
+/// The comparison table, verdict and bars.
+pub fn comparison(cfg: &Config) -> Section {
+    let blocks = match crate::compare::load(cfg) {
+        Ok(c) => {
+            let mut b = vec![block("comparison table", c.table())];
+            b.extend(c.charts().map_or_else(
+                |e| vec![block::<Table>("comparison charts", Err(e))],
+                |figs| figs.into_iter().map(|(_, f)| Block::Figure(f)).collect(),
+            ));
+            b
+        }
+        Err(e) => vec![block::<Table>("comparison", Err(e))],
+    };
+    section("comparison", "CNN vs transfer learning", blocks)
+}
+
+/// The effective configuration, folded away.
+pub fn settings(cfg: &Config) -> Section {
+    let html = format!(
+        "<details>\n<summary>config.json as used</summary>\n<pre>{}</pre>\n</details>\n",
+        escape(&cfg.to_pretty_json())
+    );
+    section("settings", "Settings", vec![Block::Html(html)])
+}

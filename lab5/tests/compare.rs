@@ -1,0 +1,215 @@
+//! The comparison's logic on model summaries built from real metric computations
+//! (predictions with a chosen number of mistakes): the verdict follows the numbers (swap
+//! them and it swaps), every row's "better" follows its direction, the charts render as
+//! SVG, and what `save` writes `load` reads back. The whole `lab5 compare` on trained runs
+//! is exercised by the pipeline test.
+
+use lab5::compare::{self, Better, Comparison, Inference, ModelSummary};
+use lab5::train::metrics;
+use lab5::train::record::SplitMetrics;
+use lab5::Config;
+use std::path::Path;
+
+/// Metrics of `n` alternating cat/dog photos with `wrong` confident mistakes.
+fn metrics_with(n: usize, wrong: usize) -> metrics::Metrics {
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 2).collect();
+    let p: Vec<f64> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &y)| {
+            let right = if y == 1 { 0.9 } else { 0.1 };
+            if i < wrong {
+                1.0 - right
+            } else {
+                right
+            }
+        })
+        .collect();
+    metrics::compute(&p, &labels)
+}
+
+/// A model summary with `train_wrong` / `test_wrong` mistakes out of 100, the given
+/// inference speed (photos/s) and training-loop seconds.
+fn summary(
+    model: &str,
+    train_wrong: usize,
+    test_wrong: usize,
+    speed: f64,
+    secs: f64,
+) -> ModelSummary {
+    let (train, test) = (
+        metrics_with(100, train_wrong),
+        metrics_with(100, test_wrong),
+    );
+    let gap = train.accuracy - test.accuracy;
+    let cnn = model == "cnn";
+    ModelSummary {
+        model: model.into(),
+        kind: model.into(),
+        params: if cnn { 420_000 } else { 3_700_000 },
+        trainable_params: if cnn { 420_000 } else { 360_000 },
+        epochs_run: 30,
+        best_epoch: 25,
+        stopped_early: false,
+        preprocess_secs: 2.0,
+        train_secs: secs,
+        total_secs: secs + 2.0,
+        secs_per_epoch: secs / 30.0,
+        to_best_secs: secs * 0.8,
+        inference: Inference {
+            images: 128,
+            image_size: 112,
+            secs: 128.0 / speed,
+            images_per_sec: speed,
+            threads: 2,
+            device: "Cpu".into(),
+        },
+        metrics: SplitMetrics {
+            train,
+            val: metrics_with(100, test_wrong),
+            test,
+        },
+        gap,
+    }
+}
+
+fn contains_all(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "missing {p:?} in\n{text}");
+    }
+}
+
+#[test]
+fn verdict_follows_the_numbers_and_swaps_with_them() {
+    let cnn = summary("cnn", 4, 10, 500.0, 400.0);
+    let transfer = summary("transfer", 1, 2, 60.0, 20.0);
+    let v = Comparison::new(cnn, transfer, 0.05).verdict.join("\n");
+    contains_all(
+        &v,
+        &[
+            "The transfer model is more accurate on the 100 test photos: 98.0 % vs 90.0 % (+8.0 points)",
+            "The CNN over-fits: train accuracy 96.0 % vs test 90.0 % (+6.0 points, above the 5.0-point limit)",
+            "The transfer model does not over-fit: train accuracy 99.0 % vs test 98.0 % (+1.0 points, within",
+            "the transfer model was 18.3x faster to train",
+            "At inference the CNN is 8.3x faster: 500.0 vs 60.0 photos/s",
+            "the transfer model has 3.70 M parameters, 0.36 M trained and 3.34 M frozen",
+            "the transfer model is the better classifier here; the CNN is the cheaper one to run",
+        ],
+    );
+    let swapped = Comparison::new(
+        summary("cnn", 1, 2, 60.0, 20.0),
+        summary("transfer", 4, 10, 500.0, 400.0),
+        0.05,
+    );
+    contains_all(
+        &swapped.verdict.join("\n"),
+        &[
+            "The CNN is more accurate on the 100 test photos: 98.0 % vs 90.0 %",
+            "The transfer model over-fits: train accuracy 96.0 % vs test 90.0 %",
+            "The CNN does not over-fit",
+            "the CNN was 18.3x faster to train",
+            "At inference the transfer model is 8.3x faster",
+            "the CNN is the better classifier here; the transfer model is the cheaper one",
+        ],
+    );
+}
+
+#[test]
+fn equal_accuracy_is_a_tie_and_one_model_can_win_everything() {
+    let tie = Comparison::new(
+        summary("cnn", 2, 3, 900.0, 100.0),
+        summary("transfer", 2, 3, 50.0, 10.0),
+        0.05,
+    );
+    contains_all(
+        &tie.verdict.join("\n"),
+        &["both models are equally accurate (97.0 % vs 97.0 %, less than one photo apart)"],
+    );
+    let sweep = Comparison::new(
+        summary("cnn", 0, 1, 900.0, 100.0),
+        summary("transfer", 2, 5, 50.0, 10.0),
+        0.05,
+    );
+    contains_all(
+        &sweep.verdict.join("\n"),
+        &["Overall: the CNN is both the better classifier and the faster one to run here."],
+    );
+}
+
+#[test]
+fn every_row_names_the_better_model_by_its_direction() {
+    let c = Comparison::new(
+        summary("cnn", 4, 10, 500.0, 400.0),
+        summary("transfer", 1, 2, 60.0, 20.0),
+        0.05,
+    );
+    let row = |m: &str| {
+        c.rows
+            .iter()
+            .find(|r| r.measure == m)
+            .unwrap_or_else(|| panic!("{m}"))
+    };
+    assert_eq!(row("test accuracy, %").winner(), "transfer");
+    assert_eq!(row("test log loss").winner(), "transfer");
+    assert_eq!(row("inference, images/s").winner(), "cnn");
+    assert_eq!(row("parameters (total)").winner(), "cnn");
+    assert_eq!(row("training time, s").winner(), "transfer");
+    assert_eq!(row("epochs run").winner(), "");
+    assert_eq!(row("epochs run").better, Better::Neither);
+    let acc = row("test accuracy, %");
+    assert_eq!((acc.cnn, acc.transfer), (Some(90.0), Some(98.0)));
+    assert_eq!(acc.shown(acc.cnn), "90.00");
+    assert_eq!(c.table().unwrap().0.height(), c.rows.len());
+    assert_eq!(c.to_csv().lines().count(), c.rows.len() + 1);
+}
+
+/// Equal up to JSON's float parsing (serde_json may be one unit in the last place off).
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * a.abs().max(1.0),
+        (a, b) => a == b,
+    }
+}
+
+#[test]
+fn charts_render_and_save_then_load_round_trips() {
+    let c = Comparison::new(
+        summary("cnn", 4, 10, 500.0, 400.0),
+        summary("transfer", 1, 2, 60.0, 20.0),
+        0.05,
+    );
+    let charts = c.charts().unwrap();
+    assert_eq!(charts.len(), 6);
+    for (name, fig) in &charts {
+        let doc = roxmltree::Document::parse(fig.svg()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let texts: String = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(
+            texts.contains("CNN") && texts.contains("transfer model"),
+            "{name}: legend"
+        );
+    }
+    let html = c.to_html().unwrap();
+    assert!(html.contains("<table class=\"lab5\">") && html.contains("<ul class=\"verdict\">"));
+
+    let dir = std::env::temp_dir().join(format!("lab5-compare-{}", std::process::id()));
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.json");
+    let mut cfg = Config::load(shipped).unwrap();
+    cfg.paths.runs_dir = dir.clone();
+    let written = c.save(&compare::dir(&cfg)).unwrap();
+    assert_eq!(written.len(), 3 + 2 * 6);
+    assert!(written.iter().all(|p| p.is_file()));
+    let back = compare::load(&cfg).unwrap();
+    assert_eq!(back.verdict, c.verdict);
+    assert_eq!(back.rows.len(), c.rows.len());
+    for (a, b) in back.rows.iter().zip(&c.rows) {
+        assert_eq!(
+            (&a.measure, a.decimals, a.better),
+            (&b.measure, b.decimals, b.better)
+        );
+        assert!(
+            close(a.cnn, b.cnn) && close(a.transfer, b.transfer),
+            "{a:?} vs {b:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
