@@ -40,16 +40,8 @@ pub fn measure_inference(cfg: &Config, run_dir: &Path) -> Result<Inference> {
     let run = LoadedRun::open(run_dir)?;
     let (size, shorter) = run.sizes();
     let images = sample_images(cfg, cfg.report.inference_images, size, shorter)?;
+    let secs = time_forward(&run, &images)?;
     let n = images.size()[0];
-    run.p_dog(&images.narrow(0, 0, n.min(WARMUP_IMAGES)))?;
-    let start = Instant::now();
-    let p = run.p_dog(&images)?;
-    let secs = start.elapsed().as_secs_f64();
-    ensure!(
-        p.len() as i64 == n,
-        "{} predictions for {n} photos",
-        p.len()
-    );
     Ok(Inference {
         images: n as usize,
         image_size: size,
@@ -58,6 +50,21 @@ pub fn measure_inference(cfg: &Config, run_dir: &Path) -> Result<Inference> {
         threads: tch::get_num_threads().max(1) as usize,
         device: format!("{:?}", run.device),
     })
+}
+
+/// Seconds the run takes to score `images`, after a warm-up pass on a few of them.
+fn time_forward(run: &LoadedRun, images: &Tensor) -> Result<f64> {
+    let n = images.size()[0];
+    run.p_dog(&images.narrow(0, 0, n.min(WARMUP_IMAGES)))?;
+    let start = Instant::now();
+    let p = run.p_dog(images)?;
+    let secs = start.elapsed().as_secs_f64();
+    ensure!(
+        p.len() as i64 == n,
+        "{} predictions for {n} photos",
+        p.len()
+    );
+    Ok(secs)
 }
 
 /// Up to `n` photos of the manifest as one `(n, 3, size, size)` uint8 tensor.

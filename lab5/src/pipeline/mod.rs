@@ -206,68 +206,85 @@ impl fmt::Display for Outcome {
 pub fn run(cfg: &Config, force: &[Step]) -> Result<Outcome> {
     let started = Instant::now();
     let state_path = cfg.runs_dir().join(STATE_FILE);
-    let mut state = State::load(&state_path);
-    let mut stamps = HashMap::new();
+    let mut runner = Runner {
+        cfg,
+        state: State::load(&state_path),
+        stamps: HashMap::new(),
+    };
     let mut outcomes = Vec::new();
     for (i, &step) in Step::ALL.iter().enumerate() {
-        let o = run_step(cfg, step, force.contains(&step), &mut state, &mut stamps)
+        let o = runner
+            .step(step, force.contains(&step))
             .with_context(|| format!("step {} failed; `lab5 run` resumes from it", step.name()))?;
         println!("{}", o.line(i, Step::ALL.len()));
-        state.save(&state_path)?;
+        runner.state.save(&state_path)?;
         outcomes.push(o);
     }
-    let report = state
-        .steps
-        .get(Step::Report.name())
-        .and_then(|e| e.output.clone());
+    let report = runner.state.steps.get(Step::Report.name());
     Ok(Outcome {
         steps: outcomes,
-        report,
+        report: report.and_then(|e| e.output.clone()),
         secs: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Skips `step` when it is up to date, else runs it and records its new entry.
-fn run_step(
-    cfg: &Config,
-    step: Step,
-    forced: bool,
-    state: &mut State,
-    stamps: &mut HashMap<Step, String>,
-) -> Result<StepOutcome> {
-    let started = Instant::now();
-    let key = steps::key(cfg, step, stamps)?;
-    let entry = state.steps.get(step.name()).cloned();
-    let before = steps::stamp(cfg, step, entry.as_ref());
-    let fresh = entry
-        .as_ref()
-        .is_some_and(|e| e.key == key && before.as_ref() == Some(&e.stamp));
-    if fresh && !forced {
-        stamps.insert(step, before.unwrap_or_default());
-        let note = "up to date".to_string();
-        return Ok(outcome(step, Status::Skipped, started, note));
+/// A pipeline in progress: the config, the state, and the stamps of the steps so far.
+struct Runner<'a> {
+    cfg: &'a Config,
+    state: State,
+    stamps: HashMap<Step, String>,
+}
+
+impl Runner<'_> {
+    /// Skips `step` when it is up to date, else runs it and records its new entry.
+    fn step(&mut self, step: Step, forced: bool) -> Result<StepOutcome> {
+        let started = Instant::now();
+        let key = steps::key(self.cfg, step, &self.stamps)?;
+        let entry = self.state.steps.get(step.name()).cloned();
+        let before = steps::stamp(self.cfg, step, entry.as_ref());
+        let fresh = entry
+            .as_ref()
+            .is_some_and(|e| e.key == key && before.as_ref() == Some(&e.stamp));
+        if fresh && !forced {
+            self.stamps.insert(step, before.unwrap_or_default());
+            return Ok(outcome(step, Status::Skipped, started, "up to date".into()));
+        }
+        let done = steps::execute(self.cfg, step, forced)?;
+        let stamp = self.record(step, key, entry.as_ref(), done.output, started)?;
+        let unchanged = !forced && before == Some(stamp);
+        let status = if unchanged {
+            Status::Reused
+        } else {
+            Status::Ran
+        };
+        Ok(outcome(step, status, started, done.note))
     }
-    let done = steps::execute(cfg, step, forced)?;
-    let output = done
-        .output
-        .or_else(|| steps::recorded_output(entry.as_ref()).map(Into::into));
-    let mut new = Entry {
-        key,
-        stamp: String::new(),
-        output,
-        secs: 0.0,
-    };
-    new.stamp = steps::stamp(cfg, step, Some(&new))
-        .with_context(|| format!("step {} finished but its outputs are missing", step.name()))?;
-    let status = if !forced && before.as_ref() == Some(&new.stamp) {
-        Status::Reused
-    } else {
-        Status::Ran
-    };
-    new.secs = started.elapsed().as_secs_f64();
-    stamps.insert(step, new.stamp.clone());
-    state.steps.insert(step.name().to_string(), new);
-    Ok(outcome(step, status, started, done.note))
+
+    /// Records the entry of a step that just ran; returns the stamp of its outputs.
+    fn record(
+        &mut self,
+        step: Step,
+        key: String,
+        old: Option<&Entry>,
+        output: Option<PathBuf>,
+        started: Instant,
+    ) -> Result<String> {
+        let output = output.or_else(|| steps::recorded_output(old).map(Into::into));
+        let secs = started.elapsed().as_secs_f64();
+        let mut new = Entry {
+            key,
+            stamp: String::new(),
+            output,
+            secs,
+        };
+        new.stamp = steps::stamp(self.cfg, step, Some(&new)).with_context(|| {
+            format!("step {} finished but its outputs are missing", step.name())
+        })?;
+        let stamp = new.stamp.clone();
+        self.stamps.insert(step, stamp.clone());
+        self.state.steps.insert(step.name().to_string(), new);
+        Ok(stamp)
+    }
 }
 
 fn outcome(step: Step, status: Status, started: Instant, note: String) -> StepOutcome {

@@ -90,7 +90,6 @@ fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
 
 /// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, maps.
 pub fn model(cfg: &Config, model: Model) -> Section {
-    let (n, cols) = (cfg.report.mistakes, cfg.report.grid_cols);
     let mut blocks = vec![
         block("over-fitting figures", notebook::gap(cfg, model)),
         block("metrics", notebook::metrics_table(cfg, model)),
@@ -101,18 +100,25 @@ pub fn model(cfg: &Config, model: Model) -> Section {
         ),
         block("ROC curves", notebook::roc(cfg, model)),
     ];
+    let (n, cols) = (cfg.report.mistakes, cfg.report.grid_cols);
     if n > 0 {
         blocks.push(block("mistakes", notebook::mistakes(cfg, model, n, cols)));
     }
-    blocks.push(block(
+    blocks.extend(embedding_blocks(cfg, model));
+    section(model.run_name(), model.title(), blocks)
+}
+
+/// The separation scores and both 2-D maps of a model's embeddings.
+fn embedding_blocks(cfg: &Config, model: Model) -> Vec<Block> {
+    let mut blocks = vec![block(
         "separation scores",
         notebook::separation_table(cfg, model),
-    ));
+    )];
     for map in [Projection::Tsne, Projection::Umap] {
         let fig = notebook::embedding_map(cfg, model, map, ColourBy::Class);
         blocks.push(block("embedding map", fig));
     }
-    section(model.run_name(), model.title(), blocks)
+    blocks
 }
 
 /// The comparison table, verdict and bars.
