@@ -220,14 +220,17 @@ fn same_cnn_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool 
         && old_key == key
 }
 
-/// The finished CNN run in `runs/cnn/` when it matches `cfg` and the data; else `None`
-/// (with a note saying why, when a run exists).
-fn reusable_cnn(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
-    let dir = cfg.runs_dir().join(CNN_RUN);
+/// The finished run `runs/<name>/` when `same(recorded config, recorded data key)` says
+/// it was trained with the settings and data `cfg` would use now; else `None` (with a
+/// note saying why, when a run exists).
+pub(crate) fn reusable_run(
+    cfg: &Config,
+    name: &str,
+    same: impl Fn(&Config, &str) -> bool,
+) -> Option<RunRecord> {
+    let dir = cfg.runs_dir().join(name);
     let rec = RunRecord::load(&dir).ok()?;
-    let m = &rec.metrics;
-    let same = same_cnn_setup(&m.config, cfg, &m.data_key, &cnn_data_key(cfg, manifest));
-    if !same || !rec.best_weights().is_file() {
+    if !same(&rec.metrics.config, &rec.metrics.data_key) || !rec.best_weights().is_file() {
         println!(
             "{} was trained with other settings or data: training again",
             dir.display()
@@ -239,6 +242,14 @@ fn reusable_cnn(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
         dir.display()
     );
     Some(rec)
+}
+
+/// The finished CNN run in `runs/cnn/` when it matches `cfg` and the data.
+fn reusable_cnn(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
+    let key = cnn_data_key(cfg, manifest);
+    reusable_run(cfg, CNN_RUN, |old, old_key| {
+        same_cnn_setup(old, cfg, old_key, &key)
+    })
 }
 
 /// Trains the CNN of `cfg` on the manifest's splits and records it in `runs/cnn/`; with

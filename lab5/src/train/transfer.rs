@@ -56,22 +56,10 @@ fn same_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool {
 
 /// The finished run in `runs/transfer/` when it matches `cfg` and the data.
 fn reusable(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
-    let dir = cfg.runs_dir().join(TRANSFER_RUN);
-    let rec = RunRecord::load(&dir).ok()?;
-    let m = &rec.metrics;
-    let same = same_setup(&m.config, cfg, &m.data_key, &data_key(cfg, manifest));
-    if !same || !rec.best_weights().is_file() {
-        println!(
-            "{} was trained with other settings or data: training again",
-            dir.display()
-        );
-        return None;
-    }
-    println!(
-        "reusing the finished run {} (force = true trains again)",
-        dir.display()
-    );
-    Some(rec)
+    let key = data_key(cfg, manifest);
+    super::run::reusable_run(cfg, TRANSFER_RUN, |old, old_key| {
+        same_setup(old, cfg, old_key, &key)
+    })
 }
 
 /// Trains the transfer model of `cfg` on the manifest's splits and records it in
