@@ -151,29 +151,42 @@ fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
     if a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 {
         return x.shallow_clone();
     }
-    let n = x.size()[0];
-    let boxes: Vec<f32> = (0..n).flat_map(|_| crop_affine(a, rng)).collect();
+    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+    let boxes: Vec<f32> = (0..n).flat_map(|_| crop_affine(a, (h, w), rng)).collect();
     let boxes = Tensor::from_slice(&boxes)
         .view([n, 4])
         .to_device(x.device());
-    let grid = sampling_grid(&boxes, x.size()[2], x.size()[3]);
+    let grid = sampling_grid(&boxes, h, w);
     x.grid_sampler(&grid, BILINEAR, REFLECTION, false)
 }
 
 /// Per image `[scale_x, centre_x, scale_y, centre_y]` in normalised coordinates
 /// (`[-1, 1]`): a random crop box, moved by up to `shift` of the side (normalised
 /// coordinates span 2 per side), mirrored half of the time when `hflip` is on.
-fn crop_affine(a: &Augment, rng: &mut StdRng) -> [f32; 4] {
-    let (w, h) = crop_box(a, rng);
+///
+/// A box of the full size is moved by whole pixels: bilinear sampling then reads pixel
+/// centres exactly, so shifted images stay as sharp as the unshifted ones the model is
+/// evaluated on (a sub-pixel shift would blur every training image).
+fn crop_affine(a: &Augment, (h, w): (i64, i64), rng: &mut StdRng) -> [f32; 4] {
+    let (bw, bh) = crop_box(a, rng);
     let d = 2.0 * a.shift;
-    let cx = uniform(rng, -(1.0 - w), 1.0 - w) + uniform(rng, -d, d);
-    let cy = uniform(rng, -(1.0 - h), 1.0 - h) + uniform(rng, -d, d);
+    let mut cx = uniform(rng, -(1.0 - bw), 1.0 - bw) + uniform(rng, -d, d);
+    let mut cy = uniform(rng, -(1.0 - bh), 1.0 - bh) + uniform(rng, -d, d);
+    if bw >= 1.0 && bh >= 1.0 {
+        (cx, cy) = (whole_pixels(cx, w), whole_pixels(cy, h));
+    }
     let flip = if a.hflip && rng.random::<bool>() {
         -1.0
     } else {
         1.0
     };
-    [(w * flip) as f32, cx as f32, h as f32, cy as f32]
+    [(bw * flip) as f32, cx as f32, bh as f32, cy as f32]
+}
+
+/// A normalised offset rounded to whole pixels of an axis of `len` pixels.
+fn whole_pixels(offset: f64, len: i64) -> f64 {
+    let px = 2.0 / len as f64;
+    (offset / px).round() * px
 }
 
 /// The `(N, H, W, 2)` grid of source positions for `grid_sampler`: output pixel centre
@@ -383,6 +396,11 @@ mod tests {
             .collect();
         assert!(moved.iter().all(|d| d.abs() <= 2.0 + 1e-3), "{moved:?}");
         assert!(moved.iter().any(|d| d.abs() > 0.1), "{moved:?}");
+        let whole = |d: &f64| (d - d.round()).abs() < 1e-3;
+        assert!(
+            moved.iter().all(whole),
+            "shifts are whole pixels: {moved:?}"
+        );
         let (lo, hi) = (y.min().double_value(&[]), y.max().double_value(&[]));
         assert!(
             lo >= 0.0 && hi <= 150.0 + 1e-3,
