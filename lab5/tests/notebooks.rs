@@ -38,7 +38,7 @@ const CI_OVERRIDES: [(&str, i64); 9] = [
     ("/cnn/epochs", 2),
     ("/transfer/epochs", 2),
     ("/transfer/image_size", 96),
-    ("/embed/tsne_epochs", 250),
+    ("/embed/tsne_epochs", 500),
     ("/embed/umap_epochs", 50),
     ("/runtime/threads", 2),
 ];
@@ -218,13 +218,53 @@ fn numbered_notebooks() -> Vec<PathBuf> {
     found
 }
 
+/// Copies the first `n` photos (by file name) of `pets/<class>` into `out/<class>`;
+/// returns their file stems (the ids `labels.csv` uses).
+fn copy_first(pets: &Path, out: &Path, class: &str, n: usize) -> Vec<String> {
+    let from = pets.join(class);
+    std::fs::create_dir_all(out.join(class)).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&from)
+        .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.truncate(n);
+    for f in &files {
+        std::fs::copy(f, out.join(class).join(f.file_name().unwrap())).unwrap();
+    }
+    let stem = |f: &PathBuf| f.file_stem().unwrap().to_string_lossy().into_owned();
+    files.iter().map(stem).collect()
+}
+
+/// A subset of the pets folder in `dir/pets-subset`: the first `per_class` photos of each
+/// class and the matching rows of `labels.csv`. Returns the folder.
+fn pets_subset(pets: &Path, dir: &Path, per_class: usize) -> PathBuf {
+    let out = dir.join("pets-subset");
+    let kept: std::collections::HashSet<String> = ["cat", "dog"]
+        .iter()
+        .flat_map(|c| copy_first(pets, &out, c, per_class))
+        .collect();
+    if let Ok(labels) = std::fs::read_to_string(pets.join("labels.csv")) {
+        let mut rows = labels.lines();
+        let header = rows.next().unwrap_or_default();
+        let id = |r: &&str| kept.contains(r.split(',').next().unwrap_or_default());
+        let body: Vec<&str> = rows.filter(id).collect();
+        std::fs::write(
+            out.join("labels.csv"),
+            format!("{header}\n{}\n", body.join("\n")),
+        )
+        .unwrap();
+    }
+    out
+}
+
 /// The CI config: `config.json` with [`CI_OVERRIDES`], the folder source, absolute paths
-/// to the pets folder and to `dir` for data, runs and reports. Written to `dir` and
-/// checked by `Config::load`.
+/// to a subset of the pets folder (`data.per_class` photos per class) and to `dir` for
+/// data, runs and reports. Written to `dir` and checked by `Config::load`.
 fn ci_config(dir: &Path) -> PathBuf {
     let shipped = repo().join("config.json");
     let mut v = read_notebook(&shipped);
-    let folder = repo().join(v["data"]["folder"].as_str().expect("data.folder"));
+    let pets = repo().join(v["data"]["folder"].as_str().expect("data.folder"));
     let set = |v: &mut Value, ptr: &str, new: Value| {
         *v.pointer_mut(ptr)
             .unwrap_or_else(|| panic!("config.json has no {ptr}; update CI_OVERRIDES")) = new;
@@ -233,10 +273,12 @@ fn ci_config(dir: &Path) -> PathBuf {
         set(&mut v, ptr, json!(n));
     }
     set(&mut v, "/data/source", json!("folder"));
+    let per_class = v["data"]["per_class"].as_u64().expect("data.per_class") as usize;
+    let pets = pets.canonicalize().expect("pets folder (data.folder)");
     set(
         &mut v,
         "/data/folder",
-        json!(folder.canonicalize().expect("pets folder (data.folder)")),
+        json!(pets_subset(&pets, dir, per_class)),
     );
     for key in ["data_dir", "runs_dir", "reports_dir"] {
         set(

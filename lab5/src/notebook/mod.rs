@@ -12,14 +12,17 @@
 //! - [`labels`]: the zero-shot label check, its flagged photos, optional exclusion;
 //! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
 //!   matrix, ROC curves, most confident mistakes;
-//! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate.
+//! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
+//! - [`comparison`]: both models side by side ([`crate::compare`]), ROC curves, separation.
 
+pub mod comparison;
 pub mod data;
 pub mod labels;
 pub mod maps;
 pub mod runs;
 
 pub use crate::theory::{Note, Shown};
+pub use comparison::*;
 pub use data::*;
 pub use labels::*;
 pub use maps::*;

@@ -87,19 +87,14 @@ impl Figure {
         Ok((svg_path, png_path))
     }
 
-    /// Shows the figure inline in an evcxr notebook as `image/svg+xml`, scaled down to the
-    /// width of the output area when it is narrower than the figure.
+    /// Shows the figure inline in an evcxr notebook as `image/svg+xml`.
     pub fn evcxr_display(&self) {
         println!(
             "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT",
-            self.svg.replacen("<svg ", FIT_WIDTH, 1)
+            self.svg
         );
     }
 }
-
-/// Root-element start that lets an inline SVG shrink to its container, keeping its
-/// aspect ratio (the SVG has a `viewBox`); it never grows past its own width.
-const FIT_WIDTH: &str = "<svg style=\"max-width:100%;height:auto\" ";
 
 /// `stem` with `.ext` appended (not replacing: stems may contain dots).
 fn with_suffix(stem: &Path, ext: &str) -> PathBuf {

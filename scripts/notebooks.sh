@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make notebooks`: executes every notebooks/NN_*.ipynb, in order, with the full config
+# (config.json, or the file named by $LAB5_CONFIG) in the "Rust (lab5)" kernel, and
+# renders each executed notebook as HTML into <reports_dir>/notebooks/ (git-ignored).
+# The committed notebooks stay untouched (no outputs). Finished steps are reused (data,
+# runs, maps); the first run of all trains both models (several minutes on 2 cores).
+#   NOTEBOOKS="03 06" scripts/notebooks.sh    runs only the notebooks with those numbers.
+# Stops at the first failing cell and prints it.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$LAB5_ROOT"
+
+config=$(realpath "${LAB5_CONFIG:-config.json}")
+export LAB5_CONFIG=$config
+# paths.reports_dir, relative to the config's folder unless absolute.
+reports=$(python3 -c 'import json, os, sys
+p = sys.argv[1]; d = json.load(open(p))["paths"]["reports_dir"]
+print(os.path.join(os.path.dirname(p), d))' "$config")
+out="$reports/notebooks"
+mkdir -p "$out"
+
+wanted() { # notebook file -> whether NOTEBOOKS (if set) names its number
+  [ -z "${NOTEBOOKS:-}" ] && return 0
+  local n; n=$(basename "$1"); n=${n%%_*}
+  [[ " $NOTEBOOKS " == *" $n "* ]]
+}
+
+# nbconvert shows SVG charts as <img> at their own width; let wide ones shrink to the page.
+FIT_CSS='<style>.jp-RenderedSVG img, .jp-RenderedImage img { max-width: 100%; height: auto; }</style>'
+fit_images() { python3 -c 'import sys
+p, css = sys.argv[1], sys.argv[2]; s = open(p).read()
+open(p, "w").write(s.replace("</head>", css + "\n</head>", 1))' "$1" "$FIT_CSS"; }
+
+echo "config $config; executed notebooks and HTML in $out"
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+  wanted "$nb" || continue
+  name=$(basename "$nb" .ipynb)
+  start=$SECONDS
+  jupyter nbconvert --to notebook --execute "$nb" \
+    --ExecutePreprocessor.kernel_name="$LAB5_KERNEL" \
+    --ExecutePreprocessor.timeout=2400 \
+    --output-dir "$out" --output "$name.ipynb" --log-level=WARN
+  jupyter nbconvert --to html "$out/$name.ipynb" --output-dir "$out" --log-level=WARN
+  fit_images "$out/$name.html"
+  echo "$name: $((SECONDS - start)) s -> $out/$name.html"
+done
