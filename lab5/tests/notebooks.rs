@@ -3,10 +3,11 @@
 //!
 //! - `kernel_runs_lab5_and_libtorch`: a tiny notebook `:dep`s the crate and runs a tch op;
 //! - `notebooks_execute_with_ci_config`: every `notebooks/NN_*.ipynb`, in order, with a small
-//!   CI config (a subset of the pets folder, small images, two epochs) writing into a
-//!   scratch folder; any cell error fails with the cell's source and the error;
-//!   then 00_theory again in a fresh kernel: after its setup cells, its other cells in
-//!   reverse order, then all of them again (re-running, out of order);
+//!   CI config (the first 60 photos per class of the pets folder, small images, two
+//!   epochs) writing into a scratch folder; any cell error fails with the cell's source and
+//!   the error; then each notebook of [`RERUN`] (00_theory, 03_cnn, 06_comparison) again in
+//!   a fresh kernel: after its setup cells, its other cells in reverse order, then all of
+//!   them again (re-running, out of order, training cells reusing their runs);
 //! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
 //!   `:dep lab5` first and a cell tagged `setup` in every numbered notebook.
 //!
@@ -265,32 +266,28 @@ fn ci_config(dir: &Path) -> PathBuf {
     let shipped = repo().join("config.json");
     let mut v = read_notebook(&shipped);
     let pets = repo().join(v["data"]["folder"].as_str().expect("data.folder"));
-    let set = |v: &mut Value, ptr: &str, new: Value| {
-        *v.pointer_mut(ptr)
-            .unwrap_or_else(|| panic!("config.json has no {ptr}; update CI_OVERRIDES")) = new;
-    };
     for (ptr, n) in CI_OVERRIDES {
         set(&mut v, ptr, json!(n));
     }
     set(&mut v, "/data/source", json!("folder"));
     let per_class = v["data"]["per_class"].as_u64().expect("data.per_class") as usize;
     let pets = pets.canonicalize().expect("pets folder (data.folder)");
-    set(
-        &mut v,
-        "/data/folder",
-        json!(pets_subset(&pets, dir, per_class)),
-    );
+    let subset = pets_subset(&pets, dir, per_class);
+    set(&mut v, "/data/folder", json!(subset));
     for key in ["data_dir", "runs_dir", "reports_dir"] {
-        set(
-            &mut v,
-            &format!("/paths/{key}"),
-            json!(dir.join(key.trim_end_matches("_dir"))),
-        );
+        let folder = dir.join(key.trim_end_matches("_dir"));
+        set(&mut v, &format!("/paths/{key}"), json!(folder));
     }
     let path = dir.join("ci-config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     lab5::Config::load(&path).unwrap_or_else(|e| panic!("CI config is invalid: {e}"));
     path
+}
+
+/// Sets the config value at JSON pointer `ptr` (which must exist).
+fn set(v: &mut Value, ptr: &str, new: Value) {
+    *v.pointer_mut(ptr)
+        .unwrap_or_else(|| panic!("config.json has no {ptr}; update CI_OVERRIDES")) = new;
 }
 
 #[test]
