@@ -31,7 +31,7 @@ pub use line::{learning_curves, line_chart, Curves, Line};
 pub use roc::{roc_curve, roc_curves, RocCurve};
 pub use scatter::{scatter, scatter_with_axes};
 pub use signal::signal_plot;
-pub use table::Table;
+pub use table::{escape, Table};
 
 #[cfg(test)]
 mod tests;

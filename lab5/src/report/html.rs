@@ -84,21 +84,7 @@ pub struct Document {
     pub sections: Vec<Section>,
 }
 
-/// Escapes the five characters that are special in HTML text and attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::plot::escape;
 
 /// `**bold**` and `` `code` `` inside one escaped paragraph.
 fn inline(text: &str) -> String {
