@@ -54,7 +54,8 @@ setup_rust_src() {
 }
 
 setup_evcxr() {
-  if [ -x "$LAB5_EVCXR" ] && "$LAB5_EVCXR" --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+  # evcxr_jupyter has no --version: cargo's install record tells which version is there.
+  if [ -x "$LAB5_EVCXR" ] && grep -q "\"evcxr_jupyter $EVCXR_VERSION " "$LAB5_HOME/evcxr/.crates.toml" 2>/dev/null; then
     say "reused evcxr_jupyter $EVCXR_VERSION"; return
   fi
   say "building evcxr_jupyter $EVCXR_VERSION (about 7 minutes on 2 cores, once)"
