@@ -40,7 +40,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
     --ExecutePreprocessor.kernel_name="$LAB5_KERNEL" \
     --ExecutePreprocessor.timeout=2400 \
     --output-dir "$out" --output "$name.ipynb" --log-level=WARN
-  jupyter nbconvert --to html "$out/$name.ipynb" --output-dir "$out" --log-level=WARN
+  jupyter nbconvert --to html "$out/$name.ipynb" --output-dir "$out" --log-level=ERROR
   fit_images "$out/$name.html"
   echo "$name: $((SECONDS - start)) s -> $out/$name.html"
 done

@@ -40,7 +40,10 @@ pub fn data_source(cfg: &Config) -> Result<DataSource> {
     if missing.is_empty() {
         return Ok(DataSource::Api);
     }
-    let why = format!("{} not set (environment or .env)", missing.join(" and "));
+    let why = format!(
+        "{} not set in the environment or .env",
+        missing.join(" and ")
+    );
     Ok(DataSource::Folder(why))
 }
 

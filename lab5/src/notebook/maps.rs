@@ -19,6 +19,7 @@ use crate::models::backbone;
 use crate::plot::{bar_chart, scatter, Figure, Table};
 use crate::train::LoadedRun;
 use anyhow::{Context, Result};
+use polars::prelude::df;
 use tch::Tensor;
 
 /// Which 2-D map.
@@ -124,9 +125,17 @@ pub fn separation_scores(cfg: &Config, model: Model) -> Result<Vec<SpaceScore>> 
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
 }
 
-/// The separation scores as a table.
+/// The separation scores as a table (space, k-NN accuracy, silhouette; 3 decimals).
 pub fn separation_table(cfg: &Config, model: Model) -> Result<Table> {
-    crate::embed::scores_table(&separation_scores(cfg, model)?)
+    let scores = separation_scores(cfg, model)?;
+    let col = |f: fn(&SpaceScore) -> f64| -> Vec<String> {
+        scores.iter().map(|s| format!("{:.3}", f(s))).collect()
+    };
+    Ok(Table(df!(
+        "space" => scores.iter().map(|s| s.space.clone()).collect::<Vec<_>>(),
+        "k-NN accuracy" => col(|s| s.scores.knn_accuracy),
+        "silhouette" => col(|s| s.scores.silhouette),
+    )?))
 }
 
 /// The separation scores as bars: k-NN accuracy and silhouette of each space.
