@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make notebooks`: executes every notebooks/NN_*.ipynb, in order, with the full config
+# `make notebooks`: executes every notebooks/NN_*.ipynb (01 ... 06, then 00) with the full config
 # (config.json, or the file named by $LAB5_CONFIG) in the "Rust (lab5)" kernel, and
 # renders each executed notebook as HTML into <reports_dir>/notebooks/ (git-ignored).
 # The committed notebooks stay untouched (no outputs). Finished steps are reused (data,
@@ -32,7 +32,8 @@ p, css = sys.argv[1], sys.argv[2]; s = open(p).read()
 open(p, "w").write(s.replace("</head>", css + "\n</head>", 1))' "$1" "$FIT_CSS"; }
 
 echo "config $config; executed notebooks and HTML in $out"
-for nb in notebooks/[0-9][0-9]_*.ipynb; do
+# 00_theory last: its section on the trained CNN's feature maps needs the run of 03_cnn.
+for nb in $(ls notebooks/[0-9][0-9]_*.ipynb | grep -v '/00_') notebooks/00_*.ipynb; do
   wanted "$nb" || continue
   name=$(basename "$nb" .ipynb)
   start=$SECONDS
