@@ -3,6 +3,8 @@
 //! setup's venv), the ImageNet head tells real cats from dogs zero-shot, freezing keeps
 //! the backbone out of the optimiser, and bad weight files get clear errors.
 
+mod support;
+
 use lab5::config::lab5_home;
 use lab5::data::cache::preprocess_file;
 use lab5::data::loader::{normalize, IMAGENET};
@@ -148,20 +150,9 @@ fn unfreezing_the_last_blocks_trains_only_them_and_the_head_conv() {
     let cfg = config();
     let net = EfficientNetLite0::load_with(&EfficientNetLite0::weights_path(&cfg), Device::Cpu, 2)
         .unwrap();
-    let trainable: Vec<String> = net
-        .var_store()
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .map(|(n, _)| n)
-        .collect();
+    let trainable = support::trainable_names(net.var_store());
     let allowed = ["_blocks.14.", "_blocks.15.", "_conv_head.", "_bn1."];
-    assert!(
-        trainable
-            .iter()
-            .all(|n| allowed.iter().any(|a| n.starts_with(a))),
-        "{trainable:?}"
-    );
+    support::assert_all_prefixed(&trainable, &allowed);
     assert!(trainable.iter().all(|n| !n.contains("running_")));
     assert_eq!(trainable.len(), net.var_store().trainable_variables().len());
     let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));

@@ -138,20 +138,9 @@ fn fine_tuning_trains_the_last_blocks_on_images() {
     cfg.transfer.unfreeze_blocks = 1;
     let net = Transfer::new(&cfg, Device::Cpu).unwrap();
     assert_eq!(net.input(), Input::Images);
-    let names: Vec<String> = net
-        .var_store()
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .map(|(n, _)| n)
-        .collect();
+    let names = support::trainable_names(net.var_store());
     let allowed = ["head.", "_blocks.15.", "_conv_head.", "_bn1."];
-    assert!(
-        names
-            .iter()
-            .all(|n| allowed.iter().any(|a| n.starts_with(a))),
-        "{names:?}"
-    );
+    support::assert_all_prefixed(&names, &allowed);
     let x = Tensor::randn([2, 3, 96, 96], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1]);
     net.logits(&x, true).cross_entropy_for_logits(&y).backward();
