@@ -281,7 +281,8 @@ pub struct Report {
     pub flagged_photos: usize,
     /// Columns of the photo grids.
     pub grid_cols: usize,
-    /// A train-minus-test accuracy gap above this fraction is called over-fitting.
+    /// A train-minus-test accuracy gap above this fraction is called over-fitting (mild up
+    /// to twice it).
     pub overfit_gap: f64,
 }
 

@@ -69,16 +69,19 @@ fn quality(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
     )
 }
 
+/// How the train-minus-test gap compares with the configured limit: within it, above it but
+/// within twice it (mild), or beyond twice it.
 fn fit(m: &ModelSummary, limit: f64) -> String {
     let (train, test) = (m.metrics.train.accuracy, m.metrics.test.accuracy);
-    let how = if m.gap > limit {
-        "over-fits"
+    let (how, side) = if m.gap <= limit {
+        ("does not over-fit", "within the")
+    } else if m.gap <= 2.0 * limit {
+        ("over-fits mildly", "above, but within twice, the")
     } else {
-        "does not over-fit"
+        ("over-fits", "more than twice the")
     };
-    let side = if m.gap > limit { "above" } else { "within" };
     format!(
-        "The {} {how}: train accuracy {} vs test {} ({:+.1} points, {side} the {:.1}-point limit).",
+        "The {} {how}: train accuracy {} vs test {} ({:+.1} points, {side} {:.1}-point limit).",
         m.title(),
         pct(train),
         pct(test),
