@@ -88,19 +88,15 @@ impl Step {
             Step::EmbedCnn => &[Step::Data, Step::TrainCnn],
             Step::EmbedTransfer => &[Step::Data, Step::TrainTransfer],
             Step::Compare => &[Step::Data, Step::TrainCnn, Step::TrainTransfer],
-            Step::Report => &Step::ALL_BUT_REPORT,
+            Step::Report => Step::ALL_BUT_REPORT,
         }
     }
 
-    const ALL_BUT_REPORT: [Step; 7] = [
-        Step::Data,
-        Step::Audit,
-        Step::TrainCnn,
-        Step::EmbedCnn,
-        Step::TrainTransfer,
-        Step::EmbedTransfer,
-        Step::Compare,
-    ];
+    /// Every step before the report (the last one), which reads all of their outputs.
+    const ALL_BUT_REPORT: &'static [Step] = match Step::ALL.split_last() {
+        Some((_, before)) => before,
+        None => &[],
+    };
 
     /// The steps a `--force` value names: a step name, or `collect`/`import` (data),
     /// `cnn`, `transfer`, `train` (both), `embed` (both).
