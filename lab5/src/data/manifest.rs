@@ -255,6 +255,16 @@ impl Manifest {
         }
     }
 
+    /// The manifest in `data_dir`, which must hold at least one image; otherwise fails with
+    /// "no data set yet in <dir>: " followed by `what_to_run`.
+    pub fn load_required(data_dir: &Path, what_to_run: &str) -> Result<Self> {
+        let m = Self::load_or_empty(data_dir)?;
+        if m.records.is_empty() {
+            bail!("no data set yet in {}: {what_to_run}", data_dir.display());
+        }
+        Ok(m)
+    }
+
     fn from_frame(df: &DataFrame) -> Result<Self> {
         let mut cols = Vec::new();
         for name in COLUMNS {

@@ -9,7 +9,7 @@ use crate::data::import::{import_folder_with, ImportOptions};
 use crate::data::summary::{self, BreedCount, Stat, Summary};
 use crate::data::{keys, Class, Manifest};
 use crate::plot::{bar_chart, image_grid, Photo, Table};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use polars::prelude::df;
 
 /// Added to the data seed for the sample photos (see [`sample_grid`]).
@@ -49,14 +49,10 @@ pub fn data_source(cfg: &Config) -> Result<DataSource> {
 
 /// The manifest of the data folder; fails with what to run when there is none yet.
 pub fn manifest(cfg: &Config) -> Result<Manifest> {
-    let m = Manifest::load_or_empty(&cfg.data_dir())?;
-    if m.records.is_empty() {
-        bail!(
-            "no data set yet in {}: run the cell with get_data(&cfg, false) above (or `lab5 import`)",
-            cfg.data_dir().display()
-        );
-    }
-    Ok(m)
+    Manifest::load_required(
+        &cfg.data_dir(),
+        "run the cell with get_data(&cfg, false) above (or `lab5 import`)",
+    )
 }
 
 /// Fills the data folder: reuses an existing data set unless `force`, else collects from

@@ -16,7 +16,7 @@ use crate::data::cache;
 use crate::data::loader::{Normalize, IMAGENET};
 use crate::data::Manifest;
 use crate::models::{Cnn, ModelSpec, Net, NormSpec, Summary};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -195,14 +195,10 @@ pub fn cnn_spec(cfg: &Config) -> ModelSpec {
 
 /// The manifest of the data folder; fails with what to run when there is none.
 pub fn load_manifest(cfg: &Config) -> Result<Manifest> {
-    let m = Manifest::load_or_empty(&cfg.data_dir())?;
-    if m.records.is_empty() {
-        bail!(
-            "no data yet in {}: run `lab5 import` (or `lab5 collect`) first",
-            cfg.data_dir().display()
-        );
-    }
-    Ok(m)
+    Manifest::load_required(
+        &cfg.data_dir(),
+        "run `lab5 import` (or `lab5 collect`) first",
+    )
 }
 
 /// Key of the data a CNN trained with `cfg` on `manifest` would see.
