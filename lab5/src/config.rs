@@ -66,6 +66,21 @@ pub enum Source {
     Folder,
 }
 
+/// Arithmetic of the CNN's convolutions while training.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// `bf16` on CPUs with native bfloat16 dot products (AVX512-BF16), else `fp32`.
+    Auto,
+    /// Everything in 32-bit floats (the default: the same results on every machine).
+    #[default]
+    Fp32,
+    /// Mixed precision like `torch.autocast(dtype=torch.bfloat16)`: convolutions run in
+    /// bfloat16 on bf16 copies of the fp32 weights; batch-norm statistics, linear layers,
+    /// the loss, the gradients of the weights and the optimiser stay in fp32.
+    Bf16,
+}
+
 /// Train/validation/test fractions.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +206,9 @@ pub struct Cnn {
     pub weight_decay: f64,
     /// Early-stopping patience in epochs (validation loss).
     pub patience: usize,
+    /// Training arithmetic (`fp32`, `bf16` or `auto`; evaluation is always fp32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// The transfer-learning model: frozen backbone plus our head.
@@ -737,6 +755,12 @@ mod tests {
         assert!(err.to_string().contains("auto, cpu, cuda"), "{err}");
         let err = Config::from_json(&with(&["data", "source"], "ftp".into())).unwrap_err();
         assert!(err.to_string().contains("unknown variant"), "{err}");
+        let err = Config::from_json(&with(&["cnn", "precision"], "fp16".into())).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unknown variant") && msg.contains("bf16"),
+            "{msg}"
+        );
     }
 
     #[test]

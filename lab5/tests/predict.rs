@@ -148,6 +148,7 @@ fn training_records_a_complete_reloadable_run() {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
     let m = &f.record.metrics;
+    assert_eq!(m.precision, "fp32");
     assert_eq!(m.history.len(), 2);
     assert!((1..=2).contains(&m.best_epoch));
     assert_eq!((m.sizes.train, m.sizes.val, m.sizes.test), (20, 6, 6));
@@ -224,6 +225,22 @@ fn an_unchanged_run_is_reused_not_retrained() {
     let reused = lab5::train::train_cnn(&cfg, false).unwrap();
     assert_eq!(reused.metrics.history, f.record.metrics.history);
     assert_eq!(reused.metrics.durations, f.record.metrics.durations);
+}
+
+#[test]
+fn bf16_mixed_precision_trains_and_is_recorded() {
+    let f = fixture();
+    let mut cfg = Config::load(&f.config).unwrap();
+    cfg.cnn.precision = lab5::config::Precision::Bf16;
+    cfg.paths.runs_dir = f.root.join("runs-bf16");
+    let rec = lab5::train::train_cnn(&cfg, false).unwrap();
+    let m = &rec.metrics;
+    assert_eq!((m.precision.as_str(), m.history.len()), ("bf16", 2));
+    assert!(m.history.iter().all(|e| e.train_loss.is_finite() && e.val_loss.is_finite()));
+    assert_ne!(m.history, f.record.metrics.history, "bf16 gave fp32's numbers");
+    let again = RunRecord::load(&rec.dir).unwrap();
+    assert_eq!(again.metrics.precision, "bf16");
+    assert_eq!(again.metrics.config.cnn.precision, cfg.cnn.precision);
 }
 
 fn bad_files(root: &Path) -> [PathBuf; 4] {

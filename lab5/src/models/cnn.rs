@@ -88,6 +88,32 @@ fn relu_t(xs: &Tensor, train: bool) -> Tensor {
     }
 }
 
+/// A 3x3 convolution (no bias) that, while training with a `train_kind` other than fp32,
+/// computes in that kind on copies of its input and of its fp32 weights, as
+/// `torch.autocast` does: the gradient flows back through the copy into the fp32 weights.
+/// The batch-norm after it takes the bf16 output with fp32 statistics and returns bf16,
+/// ReLU and pooling follow in bf16, and the global average pool returns fp32 again.
+/// In evaluation it is a plain fp32 convolution.
+#[derive(Debug)]
+struct Conv {
+    conv: nn::Conv2D,
+    train_kind: Kind,
+}
+
+impl ModuleT for Conv {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        if !train || self.train_kind == Kind::Float {
+            return xs.apply(&self.conv);
+        }
+        let (x, w) = (
+            xs.to_kind(self.train_kind),
+            self.conv.ws.to_kind(self.train_kind),
+        );
+        let padding = [PADDING, PADDING];
+        x.conv2d(&w, None::<Tensor>, [1, 1], padding, [1, 1], 1)
+    }
+}
+
 /// Batch-norm initialised like PyTorch (weight 1, bias 0).
 fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
     let c = nn::BatchNormConfig {
@@ -97,7 +123,14 @@ fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, channels, c)
 }
 
-fn conv_block(layers: Layers, root: &nn::Path, i: usize, c_in: i64, c_out: i64) -> Layers {
+/// Input and output channels of a conv block and the kind it trains in.
+struct BlockSpec {
+    c_in: i64,
+    c_out: i64,
+    train_kind: Kind,
+}
+
+fn conv_block(layers: Layers, root: &nn::Path, i: usize, b: BlockSpec) -> Layers {
     let name = format!("block{}", i + 1);
     let p = root / name.as_str();
     let conv_cfg = nn::ConvConfig {
@@ -105,7 +138,11 @@ fn conv_block(layers: Layers, root: &nn::Path, i: usize, c_in: i64, c_out: i64) 
         bias: false,
         ..Default::default()
     };
-    let conv = nn::conv2d(&p / "conv", c_in, c_out, KERNEL, conv_cfg);
+    let conv = Conv {
+        conv: nn::conv2d(&p / "conv", b.c_in, b.c_out, KERNEL, conv_cfg),
+        train_kind: b.train_kind,
+    };
+    let c_out = b.c_out;
     layers
         .push(&format!("{name}.conv"), "Conv2d", conv)
         .push(
@@ -121,11 +158,18 @@ fn conv_block(layers: Layers, root: &nn::Path, i: usize, c_in: i64, c_out: i64) 
         )
 }
 
-/// Conv blocks, pooling, dropout, embedding linear + ReLU.
-fn trunk(root: &nn::Path, cfg: &config::Cnn) -> Layers {
+/// Conv blocks (training in `train_kind`), pooling, dropout, embedding linear + ReLU.
+fn trunk(root: &nn::Path, cfg: &config::Cnn, train_kind: Kind) -> Layers {
     let ins = std::iter::once(IN_CHANNELS).chain(cfg.channels.iter().copied());
     let pairs = ins.zip(cfg.channels.iter().copied()).enumerate();
-    let layers = pairs.fold(Layers::new(), |l, (i, (a, b))| conv_block(l, root, i, a, b));
+    let layers = pairs.fold(Layers::new(), |l, (i, (c_in, c_out))| {
+        let spec = BlockSpec {
+            c_in,
+            c_out,
+            train_kind,
+        };
+        conv_block(l, root, i, spec)
+    });
     let last = cfg.channels.last().copied().unwrap_or(IN_CHANNELS);
     let gap = nn::func(|xs| xs.mean_dim([2i64, 3].as_slice(), false, Kind::Float));
     let embed = nn::linear(root / "embed", last, cfg.embedding_dim, Default::default());
@@ -156,6 +200,7 @@ pub struct Cnn {
     head: nn::SequentialT,
     specs: Vec<LayerSpec>,
     image_size: i64,
+    train_kind: Kind,
 }
 
 impl std::fmt::Debug for Cnn {
@@ -171,7 +216,8 @@ impl std::fmt::Debug for Cnn {
 
 impl Cnn {
     /// Builds the network for square inputs of `image_size` pixels on `device` (weights
-    /// drawn from libtorch's generator: call `tch::manual_seed` first for reproducibility).
+    /// drawn from libtorch's generator: call `tch::manual_seed` first for reproducibility);
+    /// it trains in the arithmetic `cfg.precision` resolves to on `device`.
     /// Fails when the image is too small for the number of blocks or when the parameter
     /// count is outside [`MIN_PARAMS`] ..= [`MAX_PARAMS`].
     pub fn new(cfg: &config::Cnn, image_size: i64, device: Device) -> Result<Cnn> {
@@ -183,7 +229,8 @@ impl Cnn {
             );
         }
         let vs = nn::VarStore::new(device);
-        let (t, h) = (trunk(&vs.root(), cfg), head(&vs.root(), cfg));
+        let train_kind = crate::runtime::training_kind(cfg.precision, device);
+        let (t, h) = (trunk(&vs.root(), cfg, train_kind), head(&vs.root(), cfg));
         let specs = t.specs.into_iter().chain(h.specs).collect();
         let net = Cnn {
             vs,
@@ -191,6 +238,7 @@ impl Cnn {
             head: h.seq,
             specs,
             image_size,
+            train_kind,
         };
         let what = "cnn.channels or cnn.embedding_dim in config.json";
         net.summary()?.check_params(MIN_PARAMS, MAX_PARAMS, what)?;
@@ -200,6 +248,11 @@ impl Cnn {
     /// Input side in pixels.
     pub fn image_size(&self) -> i64 {
         self.image_size
+    }
+
+    /// The kind the convolutions compute in while training (`Float` or `BFloat16`).
+    pub fn train_kind(&self) -> Kind {
+        self.train_kind
     }
 
     /// The output of every trunk layer (evaluation mode, no gradients) for normalised
@@ -231,6 +284,10 @@ impl Net for Cnn {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn precision(&self) -> &'static str {
+        crate::runtime::kind_name(self.train_kind)
     }
 
     fn var_store_mut(&mut self) -> &mut nn::VarStore {
@@ -312,6 +369,56 @@ mod tests {
         out.sum(Kind::Float).backward();
         let want = y.gt(0.0).to_kind(Kind::Float);
         assert_eq!(f64::try_from((y.grad() - want).abs().max()).unwrap(), 0.0);
+    }
+
+    /// Two nets with the same weights and no dropout, one per precision, and a batch of
+    /// images.
+    fn twins() -> (Cnn, Cnn, Tensor) {
+        let mut c = cfg(vec![32, 64, 128, 256]);
+        c.dropout = 0.0;
+        c.precision = config::Precision::Fp32;
+        let fp32 = Cnn::new(&c, 32, Device::Cpu).unwrap();
+        c.precision = config::Precision::Bf16;
+        let mut bf16 = Cnn::new(&c, 32, Device::Cpu).unwrap();
+        bf16.var_store_mut().copy(fp32.var_store()).unwrap();
+        let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+        (fp32, bf16, x)
+    }
+
+    #[test]
+    fn bf16_training_runs_convolutions_in_bf16_with_fp32_weights_and_logits() {
+        let (fp32, bf16, x) = twins();
+        assert_eq!(
+            (fp32.train_kind(), bf16.train_kind()),
+            (Kind::Float, Kind::BFloat16)
+        );
+        let outs = bf16.trunk.forward_all_t(&channels_last(&x), true, None);
+        let kind_of = |name: &str| {
+            let i = bf16.specs.iter().position(|s| s.name == name).unwrap();
+            outs[i].kind()
+        };
+        assert_eq!(kind_of("block1.conv"), Kind::BFloat16);
+        assert_eq!(kind_of("block4.pool"), Kind::BFloat16);
+        assert_eq!(kind_of("gap"), Kind::Float);
+        let (a, b) = (fp32.logits(&x, true), bf16.logits(&x, true));
+        assert_eq!(b.kind(), Kind::Float);
+        let rel = f64::try_from((&a - &b).abs().max() / a.abs().max()).unwrap();
+        assert!(rel > 0.0 && rel < 0.05, "bf16 logits differ by {rel}");
+        b.sum(Kind::Float).backward();
+        let w = &bf16.var_store().variables()["block1.conv.weight"];
+        assert_eq!((w.kind(), w.grad().kind()), (Kind::Float, Kind::Float));
+        assert!(f64::try_from(w.grad().abs().sum(Kind::Float)).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn evaluation_is_fp32_whatever_the_training_precision() {
+        let (fp32, bf16, x) = twins();
+        let (a, b) = (fp32.logits(&x, false), bf16.logits(&x, false));
+        assert_eq!(f64::try_from((a - b).abs().max()).unwrap(), 0.0);
+        assert!(bf16
+            .activations(&x)
+            .iter()
+            .all(|(_, t)| t.kind() == Kind::Float));
     }
 
     #[test]

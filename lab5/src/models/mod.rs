@@ -34,6 +34,10 @@ pub trait Net {
     fn var_store_mut(&mut self) -> &mut nn::VarStore;
     /// The layer table.
     fn summary(&self) -> Result<Summary>;
+    /// Arithmetic of training: `fp32`, or `bf16` for mixed precision.
+    fn precision(&self) -> &'static str {
+        "fp32"
+    }
     /// Logits for normalised images (default: the training input is the image).
     fn image_logits(&self, images: &Tensor) -> Tensor {
         self.logits(images, false)

@@ -119,6 +119,14 @@ pub struct RunMetrics {
     pub metrics: SplitMetrics,
     /// Train minus test accuracy.
     pub gap: Gap,
+    /// Training arithmetic (`fp32`, or `bf16` mixed precision; runs recorded before
+    /// the setting existed were fp32).
+    #[serde(default = "fp32")]
+    pub precision: String,
+}
+
+fn fp32() -> String {
+    "fp32".to_string()
 }
 
 /// A finished run, as loaded from its folder.
@@ -229,10 +237,11 @@ impl fmt::Display for RunRecord {
         let d = &r.durations;
         writeln!(
             f,
-            "run {} ({}, {} parameters) in {}",
+            "run {} ({}, {} parameters, trained in {}) in {}",
             r.name,
             r.kind,
             r.params,
+            r.precision,
             self.dir.display()
         )?;
         writeln!(

@@ -54,11 +54,17 @@ pub fn train_and_record(
     let staging = Staging::create(&cfg.runs_dir(), &plan.name)?;
     let summary = net.summary()?;
     println!("{summary}");
+    println!("training on {device:?} in {}", net.precision());
     let tb = staging.dir().join(&cfg.tensorboard.subdir);
     let fitted = train_with_monitor(plan, net, data, device, &tb)?;
     let eval_started = Instant::now();
     let final_metrics = save_results(staging.dir(), net, data, &fitted, plan, device)?;
-    let mut record = assemble(plan, &summary, data, &fitted, final_metrics);
+    let trained = Trained {
+        summary: &summary,
+        precision: net.precision(),
+        fitted: &fitted,
+    };
+    let mut record = assemble(plan, &trained, data, final_metrics);
     let d = &mut record.metrics.durations;
     d.eval_secs = eval_started.elapsed().as_secs_f64();
     d.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
@@ -142,14 +148,16 @@ fn sizes(data: &Splits) -> SplitSizes {
     SplitSizes { train, val, test }
 }
 
+/// What the training loop produced, for the run record.
+struct Trained<'a> {
+    summary: &'a Summary,
+    precision: &'static str,
+    fitted: &'a Fitted,
+}
+
 /// The run record from its parts (durations of evaluation and total filled in later).
-fn assemble(
-    plan: &Plan,
-    summary: &Summary,
-    data: &Splits,
-    fitted: &Fitted,
-    m: SplitMetrics,
-) -> RunRecord {
+fn assemble(plan: &Plan, t: &Trained, data: &Splits, m: SplitMetrics) -> RunRecord {
+    let (summary, fitted) = (t.summary, t.fitted);
     let metrics = RunMetrics {
         name: plan.name.clone(),
         kind: plan.model.kind.clone(),
@@ -164,6 +172,7 @@ fn assemble(
         durations: durations(plan, fitted),
         gap: Gap::of(&m),
         metrics: m,
+        precision: t.precision.to_string(),
     };
     let model = plan.model.clone();
     RunRecord {
