@@ -6,13 +6,18 @@ size, optimiser and schedule) for the same epochs, twice:
    again in the channels-last layout (what lab5 uses);
 2. the usual way: torchvision `ImageFolder` + `DataLoader` (num_workers = threads) that
    decodes every JPEG every epoch (Resize, RandomCrop, RandomHorizontalFlip, ToTensor,
-   Normalize).
+   Normalize), in fp32, PyTorch's default.
+
+When lab5 trained in bf16 mixed precision (`cnn.precision`), the channels-last run and the
+ImageFolder run are repeated under `torch.autocast("cpu", dtype=torch.bfloat16)`, so that
+each lab5 figure also has a PyTorch figure with the same arithmetic.
 
 The first epoch of each is a warm-up and is not timed. Then prints the table comparing
 images/s with lab5's figures from `lab5.json`.
 
 Usage: python scripts/bench.py OUT_DIR EPOCHS
 """
+import contextlib
 import csv
 import json
 import math
@@ -55,15 +60,17 @@ def make_training(cfg, steps):
     return model, opt, sched
 
 
-def step(model, opt, sched, x, y):
-    loss = F.cross_entropy(model(x), y)
+def step(model, opt, sched, x, y, bf16):
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with ctx:
+        loss = F.cross_entropy(model(x), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     sched.step()
 
 
-def cached_epochs(cfg, images, labels, epochs, channels_last):
+def cached_epochs(cfg, images, labels, epochs, channels_last, bf16=False):
     n, bs = len(labels), cfg["batch_size"]
     model, opt, sched = make_training(cfg, epochs * math.ceil(n / bs))
     model.train()
@@ -80,12 +87,12 @@ def cached_epochs(cfg, images, labels, epochs, channels_last):
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            step(model, opt, sched, (x - mean) / std, labels[idx])
+            step(model, opt, sched, (x - mean) / std, labels[idx], bf16)
         times.append(time.perf_counter() - start)
     return times
 
 
-def imagefolder_epochs(cfg, files, epochs, threads):
+def imagefolder_epochs(cfg, files, epochs, threads, bf16=False):
     root = files[0][0].rsplit("/", 2)[0]
     wanted = {p for p, _ in files}
     tf = transforms.Compose([
@@ -103,44 +110,67 @@ def imagefolder_epochs(cfg, files, epochs, threads):
     for _ in range(epochs):
         start = time.perf_counter()
         for x, y in loader:
-            step(model, opt, sched, x, y)
+            step(model, opt, sched, x, y, bf16)
         times.append(time.perf_counter() - start)
     return times, len(ds)
 
 
-def row(name, n, secs, lab5_rate):
-    rate = n / secs
-    return f"| {name:<44} | {secs:8.1f} | {rate:8.1f} | {lab5_rate / rate:9.2f}x |"
+def timed(label, run):
+    times = run()
+    n = None
+    if isinstance(times, tuple):
+        times, n = times
+    print(f"pytorch, {label}: epochs {[round(t, 1) for t in times]} s", flush=True)
+    return sum(times[1:]) / len(times[1:]), n
 
 
 def main():
     out, epochs = sys.argv[1], int(sys.argv[2])
     cfg = json.load(open(f"{out}/lab5.json"))
+    lab5_runs = cfg["runs"]
     threads = cfg["threads"]
+    bf16 = any(r["precision"] == "bf16" for r in lab5_runs)
     torch.set_num_threads(threads)
     tensors = load_file(f"{out}/train.safetensors")
     images, labels = tensors["images"], tensors["labels"]
     with open(f"{out}/train_files.csv") as f:
         files = [(r["path"], int(r["label"])) for r in csv.DictReader(f)]
     print(f"pytorch {torch.__version__}: {len(labels)} images, {epochs} epochs, {threads} threads", flush=True)
-    cached = cached_epochs(cfg, images, labels, epochs, channels_last=False)
-    print(f"pytorch, cached tensors: epochs {[round(t, 1) for t in cached]} s", flush=True)
-    cached_cl = cached_epochs(cfg, images, labels, epochs, channels_last=True)
-    print(f"pytorch, cached tensors, channels-last: epochs {[round(t, 1) for t in cached_cl]} s", flush=True)
-    folder, n_folder = imagefolder_epochs(cfg, files, epochs, threads)
-    print(f"pytorch, ImageFolder: epochs {[round(t, 1) for t in folder]} s", flush=True)
-    mean = lambda ts: sum(ts[1:]) / len(ts[1:])
-    n, lab5_rate = cfg["images"], cfg["images_per_sec"]
+    runs = [
+        ("same cached tensors (flip only)", lambda: cached_epochs(cfg, images, labels, epochs, False)),
+        ("same cached tensors, channels-last", lambda: cached_epochs(cfg, images, labels, epochs, True)),
+    ]
+    if bf16:
+        runs.append(("same cached tensors, channels-last, autocast bf16",
+                     lambda: cached_epochs(cfg, images, labels, epochs, True, bf16=True)))
+    runs.append((f"ImageFolder + DataLoader ({threads} workers)",
+                 lambda: imagefolder_epochs(cfg, files, epochs, threads)))
+    if bf16:
+        runs.append((f"ImageFolder + DataLoader ({threads} workers), autocast bf16",
+                     lambda: imagefolder_epochs(cfg, files, epochs, threads, bf16=True)))
+    results = [(label, *timed(label, run)) for label, run in runs]
+    print_table(cfg, epochs, lab5_runs, results)
+
+
+def print_table(cfg, epochs, lab5_runs, results):
+    """One row per pipeline; one "lab5 ... is" column per lab5 precision (its speed-up)."""
+    n = cfg["images"]
+    rates = [r["images_per_sec"] for r in lab5_runs]
+    names = [f"lab5 {r['precision']} is" for r in lab5_runs]
+    rows = [(f"lab5 (cached uint8 + tensor augmentation, {r['precision']})", n, r["epoch_secs"]) for r in lab5_runs]
+    rows += [(f"PyTorch, {label}", n_run or n, secs) for label, secs, n_run in results]
+    w = max(len(name) for name, _, _ in rows)
     print()
-    print(f"training throughput, {cfg['image_size']} px, batch {cfg['batch_size']}, {threads} threads "
+    print(f"training throughput, {cfg['image_size']} px, batch {cfg['batch_size']}, {cfg['threads']} threads "
           f"(mean of epochs 2..{epochs})")
-    print(f"| {'pipeline':<44} | {'epoch s':>8} | {'images/s':>8} | {'lab5 is':>10} |")
-    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
-    print(row("lab5 (cached uint8 + tensor augmentation)", n, cfg["epoch_secs"], lab5_rate))
-    print(row("PyTorch, same cached tensors (flip only)", n, mean(cached), lab5_rate))
-    print(row("PyTorch, same cached tensors, channels-last", n, mean(cached_cl), lab5_rate))
-    print(row(f"PyTorch, ImageFolder + DataLoader ({threads} workers)", n_folder, mean(folder), lab5_rate))
-    print(f"lab5 loader share of its epoch time: {100 * cfg['loader_share']:.1f} %")
+    print(f"| {'pipeline':<{w}} | {'epoch s':>8} | {'images/s':>8} | " + " | ".join(f"{c:>13}" for c in names) + " |")
+    print(f"|{'-' * (w + 2)}|{'-' * 10}|{'-' * 10}|" + "|".join("-" * 15 for _ in names) + "|")
+    for name, n_row, secs in rows:
+        rate = n_row / secs
+        ratios = " | ".join(f"{lab5 / rate:12.2f}x" for lab5 in rates)
+        print(f"| {name:<{w}} | {secs:8.1f} | {rate:8.1f} | {ratios} |")
+    for r in lab5_runs:
+        print(f"lab5 {r['precision']} loader share of its epoch time: {100 * r['loader_share']:.1f} %")
 
 
 if __name__ == "__main__":

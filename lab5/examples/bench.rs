@@ -1,23 +1,28 @@
 //! The lab5 half of `make bench` (scripts/bench.sh runs it, then scripts/bench.py):
 //! trains the configured CNN for a few epochs on the cached training tensors with the
-//! lab5 trainer and loader (augmentation on), and writes for the PyTorch side the same
-//! tensors (`train.safetensors`), the training files (`train_files.csv`) and its own
-//! figures (`lab5.json`). The first epoch is a warm-up and is not timed.
+//! lab5 trainer and loader (augmentation on), in fp32 and, on CPUs with native bfloat16
+//! (or when `cnn.precision` is `bf16`), again in bf16 mixed precision; and writes for the
+//! PyTorch side the same tensors (`train.safetensors`), the training files
+//! (`train_files.csv`) and its own figures (`lab5.json`). The first epoch of each is a
+//! warm-up and is not timed.
 //!
 //! Run: `cargo run --release -p lab5 --example bench -- OUT_DIR [EPOCHS]` after
 //! `lab5 import` (threads, batch size, image size and model from `config.json`).
 
 use anyhow::{bail, Context, Result};
+use lab5::config::Precision;
 use lab5::data::cache::{self, Cached};
 use lab5::data::{Manifest, SplitName};
 use lab5::models::{Cnn, Net};
 use lab5::train::dataset::ImageSet;
+use lab5::train::dataset::Splits;
 use lab5::train::monitor::{EpochStats, Monitor};
 use lab5::train::run::{cnn_norm, load_manifest};
 use lab5::train::trainer::{fit, Hyper};
 use lab5::Config;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Epochs trained when none is given (the first one is not timed).
 const DEFAULT_EPOCHS: usize = 3;
@@ -55,30 +60,57 @@ fn export(out: &Path, cached: &Cached, manifest: &Manifest, cfg: &Config) -> Res
     Ok(())
 }
 
-/// Trains for `epochs` epochs and returns the per-epoch figures.
-fn train(cfg: &Config, cached: Cached, epochs: usize, device: Device) -> Result<Vec<EpochStats>> {
-    let data = ImageSet::splits(cached, &cfg.augment, cnn_norm());
+/// The training precisions to measure: fp32, and bf16 where it is native or configured.
+fn precisions(cfg: &Config, device: Device) -> Vec<Precision> {
+    let bf16 = lab5::runtime::training_kind(Precision::Auto, device) == Kind::BFloat16
+        || cfg.cnn.precision == Precision::Bf16;
+    let mut all = vec![Precision::Fp32];
+    if bf16 {
+        all.push(Precision::Bf16);
+    }
+    all
+}
+
+/// Trains for `epochs` epochs in `precision` on `device` and returns its figures.
+fn train(
+    cfg: &Config,
+    data: &Splits,
+    (precision, device): (Precision, Device),
+    epochs: usize,
+) -> Result<Value> {
+    let mut cnn = cfg.cnn.clone();
+    cnn.precision = precision;
     tch::manual_seed(cfg.runtime.seed as i64);
-    let net = Cnn::new(&cfg.cnn, cfg.preprocess.image_size, device)?;
-    println!("{}", net.summary()?);
+    let net = Cnn::new(&cnn, cfg.preprocess.image_size, device)?;
+    let name = net.precision();
+    println!("lab5, {name}: {epochs} epochs (first one not timed)");
     let hyper = Hyper {
         epochs,
         patience: epochs,
         ..Hyper::cnn(cfg)
     };
-    let fitted = fit(&net, &data, &hyper, device, &mut Monitor::quiet(epochs))?;
-    Ok(fitted.history)
+    let fitted = fit(&net, data, &hyper, device, &mut Monitor::quiet(epochs))?;
+    Ok(figures(data.train.len(), &fitted.history, name))
 }
 
-fn figures(cfg: &Config, n: usize, history: &[EpochStats]) -> serde_json::Value {
+/// Mean epoch time, throughput and loader share of the timed epochs.
+fn figures(n: usize, history: &[EpochStats], precision: &str) -> Value {
     let timed = &history[1..];
     let secs: f64 = timed.iter().map(|s| s.train_secs).sum::<f64>() / timed.len() as f64;
     let data: f64 = timed.iter().map(|s| s.data_secs).sum::<f64>() / timed.len() as f64;
     serde_json::json!({
-        "images": n,
+        "precision": precision,
         "epoch_secs": secs,
         "images_per_sec": n as f64 / secs,
         "loader_share": data / secs,
+    })
+}
+
+/// The settings PyTorch needs to train the same network, and lab5's figures.
+fn settings(cfg: &Config, n: usize, runs: Vec<Value>) -> Value {
+    serde_json::json!({
+        "images": n,
+        "runs": runs,
         "threads": cfg.runtime.threads,
         "batch_size": cfg.cnn.batch_size,
         "image_size": cfg.preprocess.image_size,
@@ -111,9 +143,13 @@ fn main() -> Result<()> {
     let cached = cache::load_or_build(&cfg, &manifest, p.image_size, p.resize_shorter)?;
     export(&out, &cached, &manifest, &cfg)?;
     let n = cached.train.len();
-    println!("lab5: {n} training images, {epochs} epochs (first one not timed)");
-    let history = train(&cfg, cached, epochs, device)?;
-    let json = serde_json::to_string_pretty(&figures(&cfg, n, &history))?;
+    println!("lab5: {n} training images");
+    let data = ImageSet::splits(cached, &cfg.augment, cnn_norm());
+    let runs = precisions(&cfg, device)
+        .into_iter()
+        .map(|p| train(&cfg, &data, (p, device), epochs))
+        .collect::<Result<Vec<_>>>()?;
+    let json = serde_json::to_string_pretty(&settings(&cfg, n, runs))?;
     std::fs::write(out.join("lab5.json"), json)?;
     Ok(())
 }
