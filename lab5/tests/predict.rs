@@ -236,8 +236,14 @@ fn bf16_mixed_precision_trains_and_is_recorded() {
     let rec = lab5::train::train_cnn(&cfg, false).unwrap();
     let m = &rec.metrics;
     assert_eq!((m.precision.as_str(), m.history.len()), ("bf16", 2));
-    assert!(m.history.iter().all(|e| e.train_loss.is_finite() && e.val_loss.is_finite()));
-    assert_ne!(m.history, f.record.metrics.history, "bf16 gave fp32's numbers");
+    assert!(m
+        .history
+        .iter()
+        .all(|e| e.train_loss.is_finite() && e.val_loss.is_finite()));
+    assert_ne!(
+        m.history, f.record.metrics.history,
+        "bf16 gave fp32's numbers"
+    );
     let again = RunRecord::load(&rec.dir).unwrap();
     assert_eq!(again.metrics.precision, "bf16");
     assert_eq!(again.metrics.config.cnn.precision, cfg.cnn.precision);
