@@ -97,6 +97,8 @@ fn relu_t(xs: &Tensor, train: bool) -> Tensor {
 #[derive(Debug)]
 struct Conv {
     conv: nn::Conv2D,
+    /// The settings `conv` was built with (tch keeps its copy private).
+    cfg: nn::ConvConfig,
     train_kind: Kind,
 }
 
@@ -105,12 +107,12 @@ impl ModuleT for Conv {
         if !train || self.train_kind == Kind::Float {
             return xs.apply(&self.conv);
         }
-        let (x, w) = (
-            xs.to_kind(self.train_kind),
-            self.conv.ws.to_kind(self.train_kind),
-        );
-        let padding = [PADDING, PADDING];
-        x.conv2d(&w, None::<Tensor>, [1, 1], padding, [1, 1], 1)
+        let (c, k) = (&self.cfg, self.train_kind);
+        let bias = self.conv.bs.as_ref().map(|b| b.to_kind(k));
+        let w = self.conv.ws.to_kind(k);
+        let (stride, padding, dilation) = ([c.stride; 2], [c.padding; 2], [c.dilation; 2]);
+        xs.to_kind(k)
+            .conv2d(&w, bias.as_ref(), stride, padding, dilation, c.groups)
     }
 }
 
@@ -140,6 +142,7 @@ fn conv_block(layers: Layers, root: &nn::Path, i: usize, b: BlockSpec) -> Layers
     };
     let conv = Conv {
         conv: nn::conv2d(&p / "conv", b.c_in, b.c_out, KERNEL, conv_cfg),
+        cfg: conv_cfg,
         train_kind: b.train_kind,
     };
     let c_out = b.c_out;
@@ -248,11 +251,6 @@ impl Cnn {
     /// Input side in pixels.
     pub fn image_size(&self) -> i64 {
         self.image_size
-    }
-
-    /// The kind the convolutions compute in while training (`Float` or `BFloat16`).
-    pub fn train_kind(&self) -> Kind {
-        self.train_kind
     }
 
     /// The output of every trunk layer (evaluation mode, no gradients) for normalised
@@ -389,7 +387,7 @@ mod tests {
     fn bf16_training_runs_convolutions_in_bf16_with_fp32_weights_and_logits() {
         let (fp32, bf16, x) = twins();
         assert_eq!(
-            (fp32.train_kind(), bf16.train_kind()),
+            (fp32.train_kind, bf16.train_kind),
             (Kind::Float, Kind::BFloat16)
         );
         let outs = bf16.trunk.forward_all_t(&channels_last(&x), true, None);
