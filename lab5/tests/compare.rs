@@ -79,11 +79,16 @@ fn contains_all(text: &str, parts: &[&str]) {
     }
 }
 
+/// The verdict of a comparison with the 5-point over-fitting limit, as one text.
+fn verdict(cnn: ModelSummary, transfer: ModelSummary) -> String {
+    Comparison::new(cnn, transfer, 0.05).verdict.join("\n")
+}
+
 #[test]
 fn verdict_follows_the_numbers_and_swaps_with_them() {
     let cnn = summary("cnn", 4, 10, 500.0, 400.0);
     let transfer = summary("transfer", 1, 2, 60.0, 20.0);
-    let v = Comparison::new(cnn, transfer, 0.05).verdict.join("\n");
+    let v = verdict(cnn, transfer);
     contains_all(
         &v,
         &[
@@ -96,13 +101,11 @@ fn verdict_follows_the_numbers_and_swaps_with_them() {
             "the transfer model is the better classifier here; the CNN is the cheaper one to run",
         ],
     );
-    let swapped = Comparison::new(
-        summary("cnn", 1, 2, 60.0, 20.0),
-        summary("transfer", 4, 10, 500.0, 400.0),
-        0.05,
-    );
     contains_all(
-        &swapped.verdict.join("\n"),
+        &verdict(
+            summary("cnn", 1, 2, 60.0, 20.0),
+            summary("transfer", 4, 10, 500.0, 400.0),
+        ),
         &[
             "The CNN is more accurate on the 100 test photos: 98.0 % vs 90.0 %",
             "The transfer model over-fits mildly: train accuracy 96.0 % vs test 90.0 %",
@@ -112,35 +115,29 @@ fn verdict_follows_the_numbers_and_swaps_with_them() {
             "the CNN is the better classifier here; the transfer model is the cheaper one",
         ],
     );
-    let far = Comparison::new(
-        summary("cnn", 0, 14, 500.0, 400.0),
-        summary("transfer", 1, 2, 60.0, 20.0),
-        0.05,
-    );
     contains_all(
-        &far.verdict.join("\n"),
+        &verdict(
+            summary("cnn", 0, 14, 500.0, 400.0),
+            summary("transfer", 1, 2, 60.0, 20.0),
+        ),
         &["The CNN over-fits: train accuracy 100.0 % vs test 86.0 % (+14.0 points, more than twice the 5.0-point limit)"],
     );
 }
 
 #[test]
 fn equal_accuracy_is_a_tie_and_one_model_can_win_everything() {
-    let tie = Comparison::new(
-        summary("cnn", 2, 3, 900.0, 100.0),
-        summary("transfer", 2, 3, 50.0, 10.0),
-        0.05,
-    );
     contains_all(
-        &tie.verdict.join("\n"),
+        &verdict(
+            summary("cnn", 2, 3, 900.0, 100.0),
+            summary("transfer", 2, 3, 50.0, 10.0),
+        ),
         &["both models are equally accurate (97.0 % vs 97.0 %, less than one photo apart)"],
     );
-    let sweep = Comparison::new(
-        summary("cnn", 0, 1, 900.0, 100.0),
-        summary("transfer", 2, 5, 50.0, 10.0),
-        0.05,
-    );
     contains_all(
-        &sweep.verdict.join("\n"),
+        &verdict(
+            summary("cnn", 0, 1, 900.0, 100.0),
+            summary("transfer", 2, 5, 50.0, 10.0),
+        ),
         &["Overall: the CNN is both the better classifier and the faster one to run here."],
     );
 }
