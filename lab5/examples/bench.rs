@@ -84,11 +84,8 @@ fn train(
     let net = Cnn::new(&cnn, cfg.preprocess.image_size, device)?;
     let name = net.precision();
     println!("lab5, {name}: {epochs} epochs (first one not timed)");
-    let hyper = Hyper {
-        epochs,
-        patience: epochs,
-        ..Hyper::cnn(cfg)
-    };
+    let mut hyper = Hyper::cnn(cfg);
+    (hyper.train.epochs, hyper.train.patience) = (epochs, epochs);
     let fitted = fit(&net, data, &hyper, device, &mut Monitor::quiet(epochs))?;
     Ok(figures(data.train.len(), &fitted.history, name))
 }
@@ -112,14 +109,14 @@ fn settings(cfg: &Config, n: usize, runs: Vec<Value>) -> Value {
         "images": n,
         "runs": runs,
         "threads": cfg.runtime.threads,
-        "batch_size": cfg.cnn.batch_size,
+        "batch_size": cfg.cnn.train.batch_size,
         "image_size": cfg.preprocess.image_size,
         "resize_shorter": cfg.preprocess.resize_shorter,
         "channels": cfg.cnn.channels,
         "embedding_dim": cfg.cnn.embedding_dim,
         "dropout": cfg.cnn.dropout,
-        "max_lr": cfg.cnn.max_lr,
-        "weight_decay": cfg.cnn.weight_decay,
+        "max_lr": cfg.cnn.train.max_lr,
+        "weight_decay": cfg.cnn.train.weight_decay,
         "data_dir": cfg.data_dir(),
     })
 }

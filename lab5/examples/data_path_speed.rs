@@ -120,7 +120,7 @@ fn time_preprocessing(cfg: &Config, manifest: &Manifest) -> Result<cache::Cached
 
 /// Loader alone (one augmented epoch, then one plain epoch) vs the model's step.
 fn time_loader_vs_model(cfg: &Config, train: &SplitTensors, device: Device) {
-    let bs = cfg.cnn.batch_size;
+    let bs = cfg.cnn.train.batch_size;
     let t = Instant::now();
     let n = loader::batches(train, bs, Some(&cfg.augment), &IMAGENET, 1, device).count();
     let aug_ms = 1e3 * t.elapsed().as_secs_f64() / n as f64;
@@ -144,7 +144,7 @@ fn model_step_ms(cfg: &Config, train: &SplitTensors, device: Device) -> f64 {
     };
     let mut batches = loader::batches(
         train,
-        cfg.cnn.batch_size,
+        cfg.cnn.train.batch_size,
         Some(&cfg.augment),
         &IMAGENET,
         2,

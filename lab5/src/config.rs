@@ -184,18 +184,20 @@ pub struct Augment {
     pub contrast: f64,
     /// Saturation jitter strength (0 disables).
     pub saturation: f64,
+    /// Largest random rotation in degrees, each way (0 disables; reflection fills the
+    /// corners).
+    #[serde(default)]
+    pub rotate: f64,
+    /// Probability of turning a training image grey (torchvision's `RandomGrayscale`;
+    /// 0 disables).
+    #[serde(default)]
+    pub grayscale: f64,
 }
 
-/// The CNN trained from scratch.
+/// The training settings both models share (`config.json` keeps them flat inside `cnn`
+/// and `transfer`: `#[serde(flatten)]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Cnn {
-    /// Output channels of each conv block (at least 4 blocks).
-    pub channels: Vec<i64>,
-    /// Size of the penultimate linear layer (the embedding).
-    pub embedding_dim: i64,
-    /// Dropout probability before the linear layers.
-    pub dropout: f64,
+pub struct Train {
     /// Maximum number of epochs.
     pub epochs: usize,
     /// Mini-batch size.
@@ -206,6 +208,35 @@ pub struct Cnn {
     pub weight_decay: f64,
     /// Early-stopping patience in epochs (validation loss).
     pub patience: usize,
+    /// Label smoothing of the cross-entropy loss (0 = plain cross-entropy).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Decay of the exponential moving average of the weights that validation and the
+    /// best checkpoint use (0 = no averaging; typical 0.99 ... 0.999).
+    #[serde(default)]
+    pub ema_decay: f64,
+}
+
+/// The CNN trained from scratch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cnn {
+    /// Output channels of each conv block (at least 4 blocks).
+    pub channels: Vec<i64>,
+    /// Size of the penultimate linear layer (the embedding).
+    pub embedding_dim: i64,
+    /// Dropout probability before the linear layers.
+    pub dropout: f64,
+    /// Batch-norm after every convolution (false: convolutions with a bias instead; for
+    /// the ablation study).
+    #[serde(default = "yes")]
+    pub batch_norm: bool,
+    /// Test-time augmentation in evaluation: the class probabilities are the mean of the
+    /// image's and its mirror image's (doubles the cost of evaluation and prediction).
+    #[serde(default)]
+    pub tta_hflip: bool,
+    /// Epochs, batch size, learning rate, weight decay, patience.
+    #[serde(flatten)]
+    pub train: Train,
     /// Training arithmetic (`fp32`, `bf16` or `auto`; evaluation is always fp32).
     #[serde(default)]
     pub precision: Precision,
@@ -213,7 +244,6 @@ pub struct Cnn {
 
 /// The transfer-learning model: frozen backbone plus our head.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Transfer {
     /// `efficientnet_lite0` or `resnet18`.
     pub backbone: String,
@@ -230,16 +260,9 @@ pub struct Transfer {
     pub embedding_dim: i64,
     /// Dropout in the head.
     pub dropout: f64,
-    /// Maximum number of epochs.
-    pub epochs: usize,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub max_lr: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Early-stopping patience in epochs.
-    pub patience: usize,
+    /// Epochs, batch size, learning rate, weight decay, patience.
+    #[serde(flatten)]
+    pub train: Train,
     /// Backbone blocks to unfreeze for fine-tuning (0 = fully frozen).
     pub unfreeze_blocks: usize,
     /// Train on images through the backbone with `augment` applied, instead of on the
@@ -339,6 +362,33 @@ pub struct Runtime {
     pub seed: u64,
 }
 
+/// The ablation study of the CNN recipe (`lab5 ablate`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ablation {
+    /// Epochs of every variant, the recipe included (a reduced budget is fine: the
+    /// comparison is like for like).
+    pub epochs: usize,
+    /// Input side of every variant in pixels (0 = `preprocess.image_size`).
+    pub image_size: i64,
+    /// Variants to train besides the recipe (`no_batch_norm`, `no_dropout`, `no_augment`,
+    /// `no_crop`, `no_label_smoothing`, `no_ema`, `no_tta`).
+    pub variants: Vec<String>,
+}
+
+impl Default for Ablation {
+    /// 30 epochs at the CNN's own input size; batch-norm, dropout and augmentation.
+    fn default() -> Self {
+        Ablation {
+            epochs: 30,
+            image_size: 0,
+            variants: ["no_batch_norm", "no_dropout", "no_augment"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
 /// Every constant of the lab.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -364,6 +414,9 @@ pub struct Config {
     /// Comparison and report (optional in older files: defaults apply).
     #[serde(default)]
     pub report: Report,
+    /// Ablation study (optional in older files: defaults apply).
+    #[serde(default)]
+    pub ablation: Ablation,
     /// TensorBoard.
     pub tensorboard: TensorBoard,
     /// Device and threads.
@@ -371,6 +424,11 @@ pub struct Config {
     /// Folder of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// serde default for flags that are on unless a file says otherwise.
+fn yes() -> bool {
+    true
 }
 
 fn invalid(key: &str, value: impl std::fmt::Display, allowed: &str) -> ConfigError {
@@ -428,10 +486,24 @@ impl Config {
 
     /// Parses and validates JSON text (relative paths resolve against the current folder).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let mut cfg: Config = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let given: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let mut cfg: Config =
+            serde_json::from_value(given.clone()).map_err(|e| parse_error(e.to_string()))?;
+        let parsed = serde_json::to_value(&cfg).map_err(|e| parse_error(e.to_string()))?;
+        if let Some(key) = unknown_key(&given, &parsed, "") {
+            let (section, field) = key.rsplit_once('.').unwrap_or(("", &key));
+            let place = if section.is_empty() {
+                "the top level".to_string()
+            } else {
+                format!("`{section}`")
+            };
+            return Err(parse_error(format!("unknown field `{field}` in {place}")));
+        }
         cfg.base_dir = PathBuf::from(".");
         cfg.validate()?;
         Ok(cfg)
@@ -526,7 +598,9 @@ impl Config {
         check_range("augment.crop_ratio_max", a.crop_ratio_max, 1.0, 5.0)?;
         check_range("augment.brightness", a.brightness, 0.0, 1.0)?;
         check_range("augment.contrast", a.contrast, 0.0, 1.0)?;
-        check_range("augment.saturation", a.saturation, 0.0, 1.0)
+        check_range("augment.saturation", a.saturation, 0.0, 1.0)?;
+        check_range("augment.rotate", a.rotate, 0.0, 180.0)?;
+        check_range("augment.grayscale", a.grayscale, 0.0, 1.0)
     }
 
     fn validate_cnn(&self) -> Result<(), ConfigError> {
@@ -539,15 +613,10 @@ impl Config {
             check_range(&format!("cnn.channels[{i}]"), *ch, 4, 1024)?;
         }
         check_range("cnn.embedding_dim", c.embedding_dim, 2, 4096)?;
-        check_train(
-            "cnn",
-            c.dropout,
-            c.epochs,
-            c.batch_size,
-            c.max_lr,
-            c.weight_decay,
-        )?;
-        check_range("cnn.patience", c.patience, 1, 1000)
+        check_range("cnn.dropout", c.dropout, 0.0, 0.95)?;
+        check_range("ablation.epochs", self.ablation.epochs, 1, 10_000)?;
+        check_range("ablation.image_size", self.ablation.image_size, 0, 1024)?;
+        c.train.validate("cnn")
     }
 
     fn validate_transfer(&self) -> Result<(), ConfigError> {
@@ -566,15 +635,8 @@ impl Config {
         )?;
         check_range("transfer.hidden", t.hidden, 2, 8192)?;
         check_range("transfer.embedding_dim", t.embedding_dim, 2, 4096)?;
-        check_train(
-            "transfer",
-            t.dropout,
-            t.epochs,
-            t.batch_size,
-            t.max_lr,
-            t.weight_decay,
-        )?;
-        check_range("transfer.patience", t.patience, 1, 1000)?;
+        check_range("transfer.dropout", t.dropout, 0.0, 0.95)?;
+        t.train.validate("transfer")?;
         check_range("transfer.unfreeze_blocks", t.unfreeze_blocks, 0, 16)
     }
 
@@ -668,19 +730,39 @@ impl Config {
     }
 }
 
-fn check_train(
-    prefix: &str,
-    dropout: f64,
-    epochs: usize,
-    batch: usize,
-    lr: f64,
-    wd: f64,
-) -> Result<(), ConfigError> {
-    check_range(&format!("{prefix}.dropout"), dropout, 0.0, 0.95)?;
-    check_range(&format!("{prefix}.epochs"), epochs, 1, 10_000)?;
-    check_range(&format!("{prefix}.batch_size"), batch, 1, 4096)?;
-    check_range(&format!("{prefix}.max_lr"), lr, 1e-7, 1.0)?;
-    check_range(&format!("{prefix}.weight_decay"), wd, 0.0, 1.0)
+impl Train {
+    /// Checks each setting, naming keys `<section>.<key>`.
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{section}.{k}");
+        check_range(&key("epochs"), self.epochs, 1, 10_000)?;
+        check_range(&key("batch_size"), self.batch_size, 1, 4096)?;
+        check_range(&key("max_lr"), self.max_lr, 1e-7, 1.0)?;
+        check_range(&key("weight_decay"), self.weight_decay, 0.0, 1.0)?;
+        check_range(&key("patience"), self.patience, 1, 1000)?;
+        check_range(&key("label_smoothing"), self.label_smoothing, 0.0, 0.5)?;
+        check_range(&key("ema_decay"), self.ema_decay, 0.0, 0.99999)
+    }
+}
+
+/// The first key of `given` (the JSON as written) that the parsed config does not have
+/// (`parsed`, the config serialised back), as a dotted path. serde's
+/// `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`; this check covers
+/// every section the same way.
+fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) -> Option<String> {
+    let (Some(given), Some(parsed)) = (given.as_object(), parsed.as_object()) else {
+        return None;
+    };
+    given.iter().find_map(|(k, v)| {
+        let path = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        match parsed.get(k) {
+            None => Some(path),
+            Some(p) => unknown_key(v, p, &path),
+        }
+    })
 }
 
 /// `$LAB5_HOME`, or `~/.cache/lab5`: where the setup keeps the venv, weights and caches.
@@ -716,7 +798,7 @@ mod tests {
     fn shipped_config_is_valid_with_lab_defaults() {
         let c = Config::from_json(&shipped()).unwrap();
         assert_eq!(c.data.per_class, 1050);
-        assert!(c.cnn.epochs >= 30 && c.transfer.epochs >= 30);
+        assert!(c.cnn.train.epochs >= 30 && c.transfer.train.epochs >= 30);
         assert!(c.cnn.channels.len() >= 4);
     }
 

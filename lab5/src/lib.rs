@@ -5,6 +5,7 @@
 //! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
 #![warn(missing_docs)]
 
+pub mod ablation;
 pub mod compare;
 pub mod config;
 pub mod data;

@@ -140,15 +140,31 @@ impl Iterator for Batches {
 
 impl ExactSizeIterator for Batches {}
 
-/// Crop + flip, then colour jitter, on a float batch with pixels in `[0, 255]`.
+/// Crop + flip (+ rotation), then colour jitter, then random greyscale, on a float batch
+/// with pixels in `[0, 255]`.
 pub fn augment_batch(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
     let x = crop_and_flip(x, a, rng);
-    color_jitter(&x, a, rng)
+    let x = color_jitter(&x, a, rng);
+    if a.grayscale > 0.0 {
+        return random_grayscale(&x, a.grayscale, rng);
+    }
+    x
+}
+
+/// Each image turned grey (the luma in all three channels) with probability `p`.
+fn random_grayscale(x: &Tensor, p: f64, rng: &mut StdRng) -> Tensor {
+    let n = x.size()[0] as usize;
+    let pick: Vec<f32> = (0..n)
+        .map(|_| f32::from(u8::from(rng.random::<f64>() < p)))
+        .collect();
+    let pick = per_image(&pick, x.device());
+    let g = grey(x).expand_as(x);
+    x + (g - x) * pick
 }
 
 /// Random resized crop and horizontal flip as one bilinear resampling of the batch.
 fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
-    if a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 {
+    if a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 && a.rotate <= 0.0 {
         return x.shallow_clone();
     }
     let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
@@ -156,7 +172,19 @@ fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
     let boxes = Tensor::from_slice(&boxes)
         .view([n, 4])
         .to_device(x.device());
-    let grid = sampling_grid(&boxes, h, w);
+    let grid = if a.rotate > 0.0 {
+        let angles: Vec<f32> = (0..n)
+            .map(|_| uniform(rng, -a.rotate, a.rotate).to_radians() as f32)
+            .collect();
+        rotated_grid(
+            &boxes,
+            &Tensor::from_slice(&angles).to_device(x.device()),
+            h,
+            w,
+        )
+    } else {
+        sampling_grid(&boxes, h, w)
+    };
     x.grid_sampler(&grid, BILINEAR, REFLECTION, false)
 }
 
@@ -196,6 +224,22 @@ fn sampling_grid(boxes: &Tensor, h: i64, w: i64) -> Tensor {
     let col = |i: i64| boxes.select(1, i).view([n, 1, 1]);
     let gx = pixel_centres(w, boxes.device()).view([1, 1, w]) * col(0) + col(1);
     let gy = pixel_centres(h, boxes.device()).view([1, h, 1]) * col(2) + col(3);
+    Tensor::stack(
+        &[gx.expand([n, h, w], false), gy.expand([n, h, w], false)],
+        3,
+    )
+}
+
+/// As [`sampling_grid`], with the crop box also rotated by `angles` (radians, one per
+/// image): output pixel `u` reads `R(angle) (scale * u) + centre`.
+fn rotated_grid(boxes: &Tensor, angles: &Tensor, h: i64, w: i64) -> Tensor {
+    let n = boxes.size()[0];
+    let col = |i: i64| boxes.select(1, i).view([n, 1, 1]);
+    let ux = pixel_centres(w, boxes.device()).view([1, 1, w]) * col(0);
+    let uy = pixel_centres(h, boxes.device()).view([1, h, 1]) * col(2);
+    let (cos, sin) = (angles.cos().view([n, 1, 1]), angles.sin().view([n, 1, 1]));
+    let gx = &ux * &cos - &uy * &sin + col(1);
+    let gy = &ux * &sin + &uy * &cos + col(3);
     Tensor::stack(
         &[gx.expand([n, h, w], false), gy.expand([n, h, w], false)],
         3,
@@ -312,6 +356,8 @@ mod tests {
             brightness: jitter,
             contrast: jitter,
             saturation: jitter,
+            rotate: 0.0,
+            grayscale: 0.0,
         }
     }
 
@@ -433,5 +479,42 @@ mod tests {
         for (o, w) in out.iter().zip(want) {
             assert!((*o as f64 - w).abs() < 1e-5, "{o} vs {w}");
         }
+    }
+
+    #[test]
+    fn rotation_by_a_quarter_turn_rotates_the_image() {
+        // The rotated grid at exactly 90 degrees (the random angle is drawn elsewhere).
+        let x = batch().narrow(0, 0, 1);
+        let boxes = Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0]).view([1, 4]);
+        let angle = Tensor::from_slice(&[std::f32::consts::FRAC_PI_2]);
+        let grid = rotated_grid(&boxes, &angle, 16, 16);
+        let y = x.grid_sampler(&grid, BILINEAR, REFLECTION, false);
+        // output (row r, col c) reads input (row c, col W-1-r): a mirror, then a transpose.
+        let want = x.flip([3]).transpose(2, 3);
+        let diff = f64::try_from((&y - &want).abs().max()).unwrap();
+        assert!(diff < 1e-2, "max difference {diff}");
+        let zero = Tensor::from_slice(&[0.0f32]);
+        let same = x.grid_sampler(
+            &rotated_grid(&boxes, &zero, 16, 16),
+            BILINEAR,
+            REFLECTION,
+            false,
+        );
+        assert!(f64::try_from((same - &x).abs().max()).unwrap() < 1e-3);
+    }
+
+    #[test]
+    fn random_grayscale_turns_whole_images_grey_at_the_given_rate() {
+        let x = Tensor::rand([400, 3, 4, 4], (Kind::Float, Device::Cpu)) * PIXEL_MAX;
+        let mut rng = StdRng::seed_from_u64(5);
+        let y = random_grayscale(&x, 0.25, &mut rng);
+        let spread =
+            (y.max_dim(1, false).0 - y.min_dim(1, false).0).amax([1i64, 2].as_slice(), false);
+        let grey = Vec::<f32>::try_from(spread.lt(1e-3).to_kind(Kind::Float)).unwrap();
+        let n_grey = grey.iter().filter(|g| **g > 0.0).count();
+        assert!((70..=130).contains(&n_grey), "{n_grey} of 400 grey");
+        let kept = y.get(grey.iter().position(|g| *g == 0.0).unwrap() as i64);
+        let orig = x.get(grey.iter().position(|g| *g == 0.0).unwrap() as i64);
+        assert_eq!(f64::try_from((kept - orig).abs().max()).unwrap(), 0.0);
     }
 }

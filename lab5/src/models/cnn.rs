@@ -1,9 +1,19 @@
-//! The CNN trained from scratch, built with `tch::nn::seq_t()`:
-//! `[conv3x3 -> batch-norm -> ReLU -> max-pool 2]` per entry of `cnn.channels`, global
-//! average pooling, dropout, a linear embedding layer (+ ReLU, the penultimate layer that
-//! [`Net::embed`] returns), dropout and a 2-way linear classifier (cat, dog).
+//! The CNN trained from scratch: a `features` chain from the image to the embedding and a
+//! `classifier` chain from the embedding to the logits (torchvision's VGG layout), each
+//! one `nn::seq_t()`:
+//!
+//! ```text
+//! for each entry c of cnn.channels:   conv3x3(c) -> BatchNorm2d -> ReLU -> MaxPool2d(2)
+//! AdaptiveAvgPool(1) -> Dropout -> Linear(embedding_dim) -> ReLU      (the embedding)
+//! Dropout -> Linear(2)                                                (cat, dog)
+//! ```
+//!
+//! The speed machinery (channels-last memory, in-place ReLU, bf16 training) is in
+//! [`super::speed`]; `cnn.precision` switches it.
 
-use super::summary::{LayerSpec, Summary};
+use super::seq::Seq;
+use super::speed::{self, channels_last};
+use super::summary::Summary;
 use super::Net;
 use crate::config;
 use anyhow::{bail, Result};
@@ -16,104 +26,87 @@ pub const KIND: &str = "cnn";
 pub const MIN_PARAMS: i64 = 300_000;
 /// Most parameters the lab accepts for this model.
 pub const MAX_PARAMS: i64 = 100_000_000;
-/// Convolution kernel side.
-const KERNEL: i64 = 3;
-/// Zero padding that keeps the spatial size of a 3x3 convolution.
-const PADDING: i64 = 1;
-/// Max-pool window and stride (halves height and width).
-const POOL: i64 = 2;
 /// Colour channels of the input.
 const IN_CHANNELS: i64 = 3;
 /// Output classes (cat, dog).
 const CLASSES: i64 = 2;
-/// `(N, C, H, W)` viewed as `(N, H, W, C)` and back: the axis orders that give a tensor
-/// channels-last strides.
-const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
-const TO_NCHW: [i64; 4] = [0, 3, 1, 2];
 
-/// The same images with channels-last strides (`NHWC` in memory, still indexed `NCHW`).
-/// libtorch then runs every convolution, batch-norm, ReLU and pooling of the network in
-/// oneDNN's channels-last layout: about twice as fast on CPUs as the default layout.
-/// Tensors that are not 4-D are returned as they are.
-pub fn channels_last(xs: &Tensor) -> Tensor {
-    if xs.dim() != 4 {
-        return xs.shallow_clone();
-    }
-    xs.permute(TO_NHWC).contiguous().permute(TO_NCHW)
+/// One conv block, `[N, c_in, S, S] -> [N, c_out, S/2, S/2]`: PyTorch's
+/// `Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), ReLU(), MaxPool2d(2)`
+/// (with `cnn.batch_norm = false`: a conv with bias and no batch-norm).
+fn conv_block(
+    seq: Seq,
+    p: nn::Path,
+    (c_in, c_out): (i64, i64),
+    cfg: &config::Cnn,
+    kind: Kind,
+) -> Seq {
+    let bn = cfg.batch_norm;
+    let seq = seq.add(
+        p.path("conv"),
+        "Conv2d",
+        speed::conv3x3(&p / "conv", c_in, c_out, !bn, kind),
+    );
+    let seq = match bn {
+        true => seq.add(p.path("bn"), "BatchNorm2d", batch_norm(&p / "bn", c_out)),
+        false => seq,
+    };
+    seq.add(p.path("relu"), "ReLU", speed::relu()).add(
+        p.path("pool"),
+        "MaxPool2d",
+        nn::func(|xs| xs.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)),
+    )
 }
 
-/// A `seq_t` together with the name and type of each of its layers (for the summary).
-struct Layers {
-    seq: nn::SequentialT,
-    specs: Vec<LayerSpec>,
+/// The image `[N, 3, S, S]` (normalised) to the embedding `[N, embedding_dim]`.
+/// Shapes for the default config (S = 112, channels 32, 64, 128, 256, 256) in the comments.
+fn features(root: &nn::Path, cfg: &config::Cnn, kind: Kind) -> Seq {
+    let ins = std::iter::once(IN_CHANNELS).chain(cfg.channels.iter().copied());
+    let pairs = ins.zip(cfg.channels.iter().copied());
+    // block1 [N, 32, 56, 56] -> block2 [N, 64, 28, 28] -> block3 [N, 128, 14, 14]
+    // -> block4 [N, 256, 7, 7] -> block5 [N, 256, 3, 3]
+    let seq = pairs.enumerate().fold(Seq::new(), |seq, (i, c)| {
+        conv_block(seq, root / format!("block{}", i + 1), c, cfg, kind)
+    });
+    let last = cfg.channels.last().copied().unwrap_or(IN_CHANNELS);
+    let p = cfg.dropout;
+    seq.add(
+        root.path("gap"),
+        "GlobalAvgPool",
+        nn::func(|xs| xs.mean_dim([2i64, 3].as_slice(), false, Kind::Float)),
+    ) // [N, 256]
+    .add(
+        root.path("dropout1"),
+        "Dropout",
+        nn::func_t(move |xs, train| xs.dropout(p, train)),
+    ) // [N, 256]
+    .add(
+        root.path("embed"),
+        "Linear",
+        nn::linear(root / "embed", last, cfg.embedding_dim, Default::default()),
+    ) // [N, 128]
+    .add(root.path("embed_relu"), "ReLU", speed::relu()) // [N, 128]: the embedding
 }
 
-impl Layers {
-    fn new() -> Self {
-        Layers {
-            seq: nn::seq_t(),
-            specs: Vec::new(),
-        }
-    }
-
-    fn push<M: ModuleT + 'static>(mut self, name: &str, kind: &'static str, m: M) -> Self {
-        self.seq = self.seq.add(m);
-        self.specs.push(LayerSpec::new(name, kind));
-        self
-    }
-
-    fn dropout(self, name: &str, p: f64) -> Self {
-        self.push(
-            name,
+/// The embedding `[N, embedding_dim]` to the logits `[N, 2]` (cat, dog).
+fn classifier(root: &nn::Path, cfg: &config::Cnn) -> Seq {
+    let p = cfg.dropout;
+    Seq::new()
+        .add(
+            root.path("dropout2"),
             "Dropout",
             nn::func_t(move |xs, train| xs.dropout(p, train)),
-        )
-    }
-
-    /// ReLU, in place while training (like PyTorch's `ReLU(inplace=True)`: one less
-    /// activation-sized tensor written per layer, ~13 % of a training epoch here; the
-    /// result is identical). Out of place in evaluation, so that [`Cnn::activations`]
-    /// still returns each batch-norm's own output.
-    fn relu(self, name: &str) -> Self {
-        self.push(name, "ReLU", nn::func_t(relu_t))
-    }
-}
-
-/// ReLU of a layer's output: in place while training, out of place in evaluation.
-fn relu_t(xs: &Tensor, train: bool) -> Tensor {
-    if train {
-        xs.shallow_clone().relu_()
-    } else {
-        xs.relu()
-    }
-}
-
-/// A 3x3 convolution (no bias) that, while training with a `train_kind` other than fp32,
-/// computes in that kind on copies of its input and of its fp32 weights, as
-/// `torch.autocast` does: the gradient flows back through the copy into the fp32 weights.
-/// The batch-norm after it takes the bf16 output with fp32 statistics and returns bf16,
-/// ReLU and pooling follow in bf16, and the global average pool returns fp32 again.
-/// In evaluation it is a plain fp32 convolution.
-#[derive(Debug)]
-struct Conv {
-    conv: nn::Conv2D,
-    /// The settings `conv` was built with (tch keeps its copy private).
-    cfg: nn::ConvConfig,
-    train_kind: Kind,
-}
-
-impl ModuleT for Conv {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        if !train || self.train_kind == Kind::Float {
-            return xs.apply(&self.conv);
-        }
-        let (c, k) = (&self.cfg, self.train_kind);
-        let bias = self.conv.bs.as_ref().map(|b| b.to_kind(k));
-        let w = self.conv.ws.to_kind(k);
-        let (stride, padding, dilation) = ([c.stride; 2], [c.padding; 2], [c.dilation; 2]);
-        xs.to_kind(k)
-            .conv2d(&w, bias.as_ref(), stride, padding, dilation, c.groups)
-    }
+        ) // [N, 128]
+        .add(
+            root.path("classifier"),
+            "Linear",
+            nn::linear(
+                root / "classifier",
+                cfg.embedding_dim,
+                CLASSES,
+                Default::default(),
+            ),
+        ) // [N, 2]
 }
 
 /// Batch-norm initialised like PyTorch (weight 1, bias 0).
@@ -125,85 +118,15 @@ fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, channels, c)
 }
 
-/// Input and output channels of a conv block and the kind it trains in.
-struct BlockSpec {
-    c_in: i64,
-    c_out: i64,
-    train_kind: Kind,
-}
-
-fn conv_block(layers: Layers, root: &nn::Path, i: usize, b: BlockSpec) -> Layers {
-    let name = format!("block{}", i + 1);
-    let p = root / name.as_str();
-    let conv_cfg = nn::ConvConfig {
-        padding: PADDING,
-        bias: false,
-        ..Default::default()
-    };
-    let conv = Conv {
-        conv: nn::conv2d(&p / "conv", b.c_in, b.c_out, KERNEL, conv_cfg),
-        cfg: conv_cfg,
-        train_kind: b.train_kind,
-    };
-    let c_out = b.c_out;
-    layers
-        .push(&format!("{name}.conv"), "Conv2d", conv)
-        .push(
-            &format!("{name}.bn"),
-            "BatchNorm2d",
-            batch_norm(&p / "bn", c_out),
-        )
-        .relu(&format!("{name}.relu"))
-        .push(
-            &format!("{name}.pool"),
-            "MaxPool2d",
-            nn::func(|xs| xs.max_pool2d([POOL, POOL], [POOL, POOL], [0, 0], [1, 1], false)),
-        )
-}
-
-/// Conv blocks (training in `train_kind`), pooling, dropout, embedding linear + ReLU.
-fn trunk(root: &nn::Path, cfg: &config::Cnn, train_kind: Kind) -> Layers {
-    let ins = std::iter::once(IN_CHANNELS).chain(cfg.channels.iter().copied());
-    let pairs = ins.zip(cfg.channels.iter().copied()).enumerate();
-    let layers = pairs.fold(Layers::new(), |l, (i, (c_in, c_out))| {
-        let spec = BlockSpec {
-            c_in,
-            c_out,
-            train_kind,
-        };
-        conv_block(l, root, i, spec)
-    });
-    let last = cfg.channels.last().copied().unwrap_or(IN_CHANNELS);
-    let gap = nn::func(|xs| xs.mean_dim([2i64, 3].as_slice(), false, Kind::Float));
-    let embed = nn::linear(root / "embed", last, cfg.embedding_dim, Default::default());
-    layers
-        .push("gap", "GlobalAvgPool", gap)
-        .dropout("dropout1", cfg.dropout)
-        .push("embed", "Linear", embed)
-        .relu("embed_relu")
-}
-
-/// Dropout and the 2-way classifier.
-fn head(root: &nn::Path, cfg: &config::Cnn) -> Layers {
-    let fc = nn::linear(
-        root / "classifier",
-        cfg.embedding_dim,
-        CLASSES,
-        Default::default(),
-    );
-    Layers::new()
-        .dropout("dropout2", cfg.dropout)
-        .push("classifier", "Linear", fc)
-}
-
-/// The CNN: its var store, the trunk up to the embedding and the classifier head.
+/// The CNN: its var store, the features up to the embedding and the classifier.
 pub struct Cnn {
     vs: nn::VarStore,
-    trunk: nn::SequentialT,
-    head: nn::SequentialT,
-    specs: Vec<LayerSpec>,
+    features: nn::SequentialT,
+    classifier: nn::SequentialT,
+    specs: Vec<super::LayerSpec>,
     image_size: i64,
     train_kind: Kind,
+    tta_hflip: bool,
 }
 
 impl std::fmt::Debug for Cnn {
@@ -233,15 +156,19 @@ impl Cnn {
         }
         let vs = nn::VarStore::new(device);
         let train_kind = crate::runtime::training_kind(cfg.precision, device);
-        let (t, h) = (trunk(&vs.root(), cfg, train_kind), head(&vs.root(), cfg));
+        let (t, h) = (
+            features(&vs.root(), cfg, train_kind),
+            classifier(&vs.root(), cfg),
+        );
         let specs = t.specs.into_iter().chain(h.specs).collect();
         let net = Cnn {
             vs,
-            trunk: t.seq,
-            head: h.seq,
+            features: t.seq,
+            classifier: h.seq,
             specs,
             image_size,
             train_kind,
+            tta_hflip: cfg.tta_hflip,
         };
         let what = "cnn.channels or cnn.embedding_dim in config.json";
         net.summary()?.check_params(MIN_PARAMS, MAX_PARAMS, what)?;
@@ -253,12 +180,12 @@ impl Cnn {
         self.image_size
     }
 
-    /// The output of every trunk layer (evaluation mode, no gradients) for normalised
+    /// The output of every `features` layer (evaluation mode, no gradients) for normalised
     /// images `xs`, named like the summary's rows (`block1.conv`, ...): the feature maps
     /// shown in the theory notebook.
     pub fn activations(&self, xs: &Tensor) -> Vec<(String, Tensor)> {
         let _guard = tch::no_grad_guard();
-        let outs = self.trunk.forward_all_t(&channels_last(xs), false, None);
+        let outs = self.features.forward_all_t(&channels_last(xs), false, None);
         self.specs
             .iter()
             .map(|s| s.name.clone())
@@ -272,12 +199,19 @@ impl Net for Cnn {
         KIND
     }
 
+    /// In evaluation with `cnn.tta_hflip`, the log of the mean class probabilities of
+    /// `xs` and its mirror image (horizontal-flip test-time augmentation).
     fn logits(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.head.forward_t(&self.embed(xs, train), train)
+        let forward = |x: &Tensor| self.classifier.forward_t(&self.embed(x, train), train);
+        if train || !self.tta_hflip {
+            return forward(xs);
+        }
+        let both = [forward(xs), forward(&xs.flip([3]))].map(|l| l.log_softmax(-1, Kind::Float));
+        Tensor::stack(&both, 0).logsumexp([0i64].as_slice(), false) - std::f64::consts::LN_2
     }
 
     fn embed(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.trunk.forward_t(&channels_last(xs), train)
+        self.features.forward_t(&channels_last(xs), train)
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -297,12 +231,12 @@ impl Net for Cnn {
         let s = self.image_size;
         let opts = (Kind::Float, self.vs.device());
         let x = Tensor::zeros([1, IN_CHANNELS, s, s], opts);
-        let mut outs = self.trunk.forward_all_t(&x, false, None);
+        let mut outs = self.features.forward_all_t(&x, false, None);
         let last = outs
             .last()
             .map(|t| t.shallow_clone())
             .unwrap_or(x.shallow_clone());
-        outs.extend(self.head.forward_all_t(&last, false, None));
+        outs.extend(self.classifier.forward_all_t(&last, false, None));
         Summary::build("cnn", &x, &self.specs, &outs, &self.vs)
     }
 }
@@ -362,7 +296,7 @@ mod tests {
         );
         assert_eq!(f64::try_from((bn.relu() - relu).abs().max()).unwrap(), 0.0);
         let y = Tensor::randn([2, 8], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let out = relu_t(&(&y * 1.0), true);
+        let out = speed::relu_t(&(&y * 1.0), true);
         assert_eq!(f64::try_from((&out - y.relu()).abs().max()).unwrap(), 0.0);
         out.sum(Kind::Float).backward();
         let want = y.gt(0.0).to_kind(Kind::Float);
@@ -390,7 +324,7 @@ mod tests {
             (fp32.train_kind, bf16.train_kind),
             (Kind::Float, Kind::BFloat16)
         );
-        let outs = bf16.trunk.forward_all_t(&channels_last(&x), true, None);
+        let outs = bf16.features.forward_all_t(&channels_last(&x), true, None);
         let kind_of = |name: &str| {
             let i = bf16.specs.iter().position(|s| s.name == name).unwrap();
             outs[i].kind()

@@ -5,6 +5,8 @@
 pub mod backbone;
 pub mod cnn;
 pub mod efficientnet;
+pub mod seq;
+pub mod speed;
 pub mod summary;
 pub mod transfer;
 

@@ -54,13 +54,8 @@ fn settings(cfg: &Config, step: Step) -> Result<Value> {
             "audit": cfg.audit, "size": t.image_size, "resize": t.resize_shorter,
             "weights": backbone::Kind::EfficientNetLite0.weights_path(cfg),
         }),
-        Step::TrainCnn => json!({
-            "cnn": cfg.cnn, "preprocess": cfg.preprocess, "augment": cfg.augment,
-            "seed": cfg.runtime.seed,
-        }),
-        Step::TrainTransfer => json!({
-            "transfer": cfg.transfer, "augment": cfg.augment, "seed": cfg.runtime.seed,
-        }),
+        Step::TrainCnn => crate::train::run::cnn_settings(cfg),
+        Step::TrainTransfer => crate::train::transfer::settings(cfg),
         Step::EmbedCnn | Step::EmbedTransfer => json!(cfg.embed),
         Step::Compare | Step::Report => json!(cfg.report),
     })

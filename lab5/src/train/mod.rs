@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod dataset;
+pub mod ema;
 pub mod infer;
 pub mod metrics;
 pub mod monitor;

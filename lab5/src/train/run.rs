@@ -83,8 +83,11 @@ fn train_with_monitor(
     device: Device,
     tb: &Path,
 ) -> Result<Fitted> {
-    let steps = data.train.len().div_ceil(plan.hyper.batch_size.max(1));
-    let mut monitor = Monitor::new(plan.hyper.epochs, steps, Some(tb))?;
+    let steps = data
+        .train
+        .len()
+        .div_ceil(plan.hyper.train.batch_size.max(1));
+    let mut monitor = Monitor::new(plan.hyper.train.epochs, steps, Some(tb))?;
     fit(net, data, &plan.hyper, device, &mut monitor)
 }
 
@@ -104,7 +107,7 @@ fn save_results(
     let mut csv = String::from("id,split,label,p_dog\n");
     let mut all = Vec::new();
     for (name, set) in data.named() {
-        let s = score(net, set, plan.hyper.batch_size, device)?;
+        let s = score(net, set, plan.hyper.train.batch_size, device)?;
         let labels = set.labels();
         append_predictions(&mut csv, name, set.ids(), &labels, &s.p_dog);
         all.push(metrics::compute(&s.p_dog, &labels));
@@ -216,13 +219,13 @@ fn cnn_data_key(cfg: &Config, manifest: &Manifest) -> String {
     cache::cache_key(manifest, p.image_size as u32, p.resize_shorter as u32)
 }
 
-/// True when a recorded CNN run used the same settings and data as `cfg` would now.
-fn same_cnn_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool {
-    old.cnn == cfg.cnn
-        && old.preprocess == cfg.preprocess
-        && old.augment == cfg.augment
-        && old.runtime.seed == cfg.runtime.seed
-        && old_key == key
+/// The settings a CNN run depends on: the `cnn` section, preprocessing, augmentation and
+/// the seed. Run reuse ([`train_cnn`]) and the pipeline's `train-cnn` key both use this.
+pub fn cnn_settings(cfg: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "cnn": cfg.cnn, "preprocess": cfg.preprocess, "augment": cfg.augment,
+        "seed": cfg.runtime.seed,
+    })
 }
 
 /// The finished run `runs/<name>/` when `same(recorded config, recorded data key)` says
@@ -249,20 +252,26 @@ pub(crate) fn reusable_run(
     Some(rec)
 }
 
-/// The finished CNN run in `runs/cnn/` when it matches `cfg` and the data.
-fn reusable_cnn(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
+/// The finished CNN run `runs/<name>/` when it matches `cfg` and the data.
+fn reusable_cnn(cfg: &Config, name: &str, manifest: &Manifest) -> Option<RunRecord> {
     let key = cnn_data_key(cfg, manifest);
-    reusable_run(cfg, CNN_RUN, |old, old_key| {
-        same_cnn_setup(old, cfg, old_key, &key)
+    let settings = cnn_settings(cfg);
+    reusable_run(cfg, name, |old, old_key| {
+        cnn_settings(old) == settings && old_key == key
     })
 }
 
 /// Trains the CNN of `cfg` on the manifest's splits and records it in `runs/cnn/`; with
 /// `force == false` a finished run with the same settings and data is loaded instead.
 pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
+    train_cnn_named(cfg, CNN_RUN, force)
+}
+
+/// [`train_cnn`] recording the run as `runs/<name>/` (the ablation study's variants).
+pub fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<RunRecord> {
     let manifest = load_manifest(cfg)?;
     if !force {
-        if let Some(rec) = reusable_cnn(cfg, &manifest) {
+        if let Some(rec) = reusable_cnn(cfg, name, &manifest) {
             println!("{rec}");
             return Ok(rec);
         }
@@ -275,7 +284,7 @@ pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
     tch::manual_seed(cfg.runtime.seed as i64);
     let net = Cnn::new(&cfg.cnn, p.image_size, device)?;
     let plan = Plan {
-        name: CNN_RUN.to_string(),
+        name: name.to_string(),
         model: cnn_spec(cfg),
         hyper: Hyper::cnn(cfg),
         data_key: cnn_data_key(cfg, &manifest),

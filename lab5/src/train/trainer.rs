@@ -8,55 +8,40 @@
 
 use super::checkpoint::Snapshot;
 use super::dataset::{Dataset, Splits};
+use super::ema::Ema;
 use super::monitor::{EpochStats, Monitor};
 use super::schedule::OneCycle;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::models::Net;
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-/// The hyper-parameters of one training run.
+/// The settings of one training run: the model section's training settings
+/// (`cnn` or `transfer` in `config.json`) and the seed of shuffling and augmentation
+/// (epoch `e` uses `seed + e`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hyper {
-    /// Maximum number of epochs.
-    pub epochs: usize,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub max_lr: f64,
-    /// AdamW weight decay.
-    pub weight_decay: f64,
-    /// Epochs without a better validation loss before stopping.
-    pub patience: usize,
-    /// Seed of shuffling and augmentation (epoch `e` uses `seed + e`).
+    /// Epochs, batch size, learning rate, weight decay, patience, smoothing, averaging.
+    pub train: config::Train,
+    /// `runtime.seed`.
     pub seed: u64,
 }
 
 impl Hyper {
     /// The CNN's settings from the config.
     pub fn cnn(cfg: &Config) -> Self {
-        let c = &cfg.cnn;
         Hyper {
-            epochs: c.epochs,
-            batch_size: c.batch_size,
-            max_lr: c.max_lr,
-            weight_decay: c.weight_decay,
-            patience: c.patience,
+            train: cfg.cnn.train.clone(),
             seed: cfg.runtime.seed,
         }
     }
 
     /// The transfer head's settings from the config.
     pub fn transfer(cfg: &Config) -> Self {
-        let t = &cfg.transfer;
         Hyper {
-            epochs: t.epochs,
-            batch_size: t.batch_size,
-            max_lr: t.max_lr,
-            weight_decay: t.weight_decay,
-            patience: t.patience,
+            train: cfg.transfer.train.clone(),
             seed: cfg.runtime.seed,
         }
     }
@@ -109,14 +94,24 @@ impl EarlyStop {
         }
     }
 
-    /// Records an epoch; true when it is the best so far (its weights are copied).
-    fn update(&mut self, s: &EpochStats, secs: f64, net: &dyn Net) -> bool {
+    /// Records an epoch; true when it is the best so far (its weights, or their moving
+    /// average when `ema` is given, are copied).
+    fn update(
+        &mut self,
+        s: &EpochStats,
+        secs: f64,
+        vs: &nn::VarStore,
+        ema: Option<&Ema>,
+    ) -> Result<bool> {
         if s.val_loss >= self.best_loss {
-            return false;
+            return Ok(false);
         }
         (self.best_loss, self.best_epoch, self.best_secs) = (s.val_loss, s.epoch, secs);
-        self.best = Some(Snapshot::take(net.var_store()));
-        true
+        self.best = Some(match ema {
+            Some(ema) => ema.with_averaged(vs, || Snapshot::take(vs))?,
+            None => Snapshot::take(vs),
+        });
+        Ok(true)
     }
 
     fn should_stop(&self, epoch: usize) -> bool {
@@ -134,36 +129,41 @@ struct EpochSums {
     data_secs: f64,
 }
 
-/// Optimiser, schedule and step counter.
-struct Stepper {
-    opt: nn::Optimizer,
-    schedule: OneCycle,
-    step: usize,
-}
-
-impl Stepper {
-    fn new(net: &dyn Net, h: &Hyper, steps_per_epoch: usize) -> Result<Self> {
-        let schedule = OneCycle::new(h.max_lr, h.epochs * steps_per_epoch);
-        let adamw = nn::AdamW {
-            wd: h.weight_decay,
-            ..Default::default()
-        };
-        let opt = adamw.build(net.var_store(), schedule.lr(0))?;
-        Ok(Stepper {
-            opt,
-            schedule,
-            step: 0,
-        })
+impl EpochSums {
+    /// Adds one batch: its mean loss, its logits and labels.
+    fn add(&mut self, loss: &Tensor, logits: &Tensor, y: &Tensor) -> Result<()> {
+        let n = y.size()[0] as usize;
+        self.loss += f64::try_from(loss)? * n as f64;
+        self.correct += correct(logits, y)?;
+        self.seen += n;
+        Ok(())
     }
 
-    /// One optimiser step on `loss` with this step's learning rate and momentum.
-    fn step(&mut self, loss: &Tensor) -> f64 {
-        let lr = self.schedule.lr(self.step);
-        self.opt.set_lr(lr);
-        self.opt.set_momentum(self.schedule.momentum(self.step));
-        self.opt.backward_step(loss);
-        self.step += 1;
-        lr
+    /// The epoch's figures, with the validation scores `v`; fails when the loss diverged.
+    fn stats(
+        &self,
+        epoch: usize,
+        v: &Scores,
+        started: Instant,
+        train_secs: f64,
+    ) -> Result<EpochStats> {
+        let train_loss = self.loss / self.seen.max(1) as f64;
+        if !train_loss.is_finite() || !v.loss.is_finite() {
+            bail!(
+                "training diverged at epoch {epoch} (loss is not finite): lower max_lr in config.json"
+            );
+        }
+        Ok(EpochStats {
+            epoch,
+            train_loss,
+            train_acc: self.correct as f64 / self.seen.max(1) as f64,
+            val_loss: v.loss,
+            val_acc: v.accuracy,
+            lr: self.lr,
+            secs: started.elapsed().as_secs_f64(),
+            train_secs,
+            data_secs: self.data_secs,
+        })
     }
 }
 
@@ -173,31 +173,97 @@ fn correct(logits: &Tensor, y: &Tensor) -> Result<i64> {
     )?)
 }
 
-fn train_epoch(
+/// Mean cross-entropy of `logits` `[N, C]` against class indices `y` `[N]`, with the
+/// targets smoothed by `smoothing` (Szegedy et al. 2016, "Rethinking the Inception
+/// Architecture for Computer Vision", section 7; PyTorch's
+/// `CrossEntropyLoss(label_smoothing=...)`): the true class gets
+/// `1 - smoothing + smoothing / C`, every other class `smoothing / C`.
+pub fn cross_entropy(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tensor {
+    if smoothing == 0.0 {
+        return logits.cross_entropy_for_logits(y);
+    }
+    let log_p = logits.log_softmax(-1, Kind::Float);
+    let nll = -log_p.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
+    let uniform = -log_p.mean_dim(-1, false, Kind::Float);
+    (nll * (1.0 - smoothing) + uniform * smoothing).mean(Kind::Float)
+}
+
+/// Trains `net` on `data.train`, validating on `data.val` after every epoch, until
+/// `h.train.epochs` or until the validation loss has not improved for `h.train.patience`
+/// epochs (counted from the end of the high-learning-rate phase at the earliest).
+///
+/// The loop of every PyTorch tutorial, top to bottom: per batch forward, loss, backward
+/// and optimiser step (AdamW, Loshchilov & Hutter 2019, with the one-cycle schedule of
+/// Smith & Topin 2019 setting learning rate and beta1 at every step); per epoch
+/// validation, early stopping and the in-memory checkpoint of the best weights. With
+/// `ema_decay > 0`, validation and the best checkpoint use the moving average of the
+/// weights ([`Ema`]). The model ends with the LAST epoch's weights;
+/// [`Fitted::restore_best`] brings back the best ones.
+pub fn fit(
     net: &dyn Net,
-    set: &dyn Dataset,
-    st: &mut Stepper,
-    seed: u64,
+    data: &Splits,
     h: &Hyper,
     device: Device,
-    m: &Monitor,
-) -> Result<EpochSums> {
-    let mut sums = EpochSums::default();
-    let mut batches = set.train_batches(h.batch_size, seed, device);
-    loop {
-        let fetch = Instant::now();
-        let Some((x, y)) = batches.next() else { break };
-        sums.data_secs += fetch.elapsed().as_secs_f64();
-        let logits = net.logits(&x, true);
-        let loss = logits.cross_entropy_for_logits(&y);
-        sums.lr = st.step(&loss);
-        let n = y.size()[0] as usize;
-        sums.loss += f64::try_from(&loss)? * n as f64;
-        sums.correct += correct(&logits, &y)?;
-        sums.seen += n;
-        m.step();
+    m: &mut Monitor,
+) -> Result<Fitted> {
+    data.check_not_empty()?;
+    let (t, vs) = (&h.train, net.var_store());
+    let steps_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
+    let schedule = OneCycle::new(t.max_lr, t.epochs * steps_per_epoch);
+    let adamw = nn::AdamW {
+        wd: t.weight_decay,
+        ..Default::default()
+    };
+    let mut opt = adamw.build(vs, schedule.lr(0))?;
+    let mut ema = (t.ema_decay > 0.0).then(|| Ema::new(vs, t.ema_decay));
+    let mut stop = EarlyStop::new(t.patience, schedule.calm_step().div_ceil(steps_per_epoch));
+    let (started, mut history, mut step) = (Instant::now(), Vec::new(), 0);
+    for epoch in 1..=t.epochs {
+        let (epoch_started, mut sums) = (Instant::now(), EpochSums::default());
+        let seed = h.seed.wrapping_add(epoch as u64);
+        let mut batches = data.train.train_batches(t.batch_size, seed, device);
+        while let Some((x, y)) = timed(&mut sums.data_secs, || batches.next()) {
+            let logits = net.logits(&x, true); // forward
+            let loss = cross_entropy(&logits, &y, t.label_smoothing);
+            sums.lr = schedule.lr(step);
+            opt.set_lr(sums.lr);
+            opt.set_momentum(schedule.momentum(step));
+            opt.backward_step(&loss); // zero_grad, backward, step
+            step += 1;
+            if let Some(ema) = &mut ema {
+                ema.update(vs);
+            }
+            sums.add(&loss, &logits, &y)?;
+            m.step();
+        }
+        let train_secs = epoch_started.elapsed().as_secs_f64();
+        let validate = || score(net, &*data.val, t.batch_size, device);
+        let v = match &ema {
+            Some(ema) => ema.with_averaged(vs, validate)??,
+            None => validate()?,
+        };
+        let s = sums.stats(epoch, &v, epoch_started, train_secs)?;
+        let best = stop.update(&s, started.elapsed().as_secs_f64(), vs, ema.as_ref())?;
+        m.epoch(&s, best)?;
+        history.push(s);
+        if stop.should_stop(epoch) && epoch < t.epochs {
+            m.say(&format!(
+                "early stop: no better validation loss for {} epochs",
+                t.patience
+            ));
+            break;
+        }
     }
-    Ok(sums)
+    m.finish()?;
+    finish(stop, history, t.epochs, started, net)
+}
+
+/// Runs `f`, adding the seconds it took to `secs`.
+fn timed<T>(secs: &mut f64, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    *secs += t.elapsed().as_secs_f64();
+    out
 }
 
 /// Probabilities, mean loss and accuracy of a model on a whole set.
@@ -240,73 +306,6 @@ pub fn score(
     })
 }
 
-fn run_epoch(
-    net: &dyn Net,
-    data: &Splits,
-    st: &mut Stepper,
-    epoch: usize,
-    h: &Hyper,
-    device: Device,
-    m: &Monitor,
-) -> Result<EpochStats> {
-    let started = Instant::now();
-    let seed = h.seed.wrapping_add(epoch as u64);
-    let t = train_epoch(net, &*data.train, st, seed, h, device, m)?;
-    let train_secs = started.elapsed().as_secs_f64();
-    let v = score(net, &*data.val, h.batch_size, device)?;
-    let train_loss = t.loss / t.seen.max(1) as f64;
-    if !train_loss.is_finite() || !v.loss.is_finite() {
-        bail!(
-            "training diverged at epoch {epoch} (loss is not finite): lower max_lr in config.json"
-        );
-    }
-    Ok(EpochStats {
-        epoch,
-        train_loss,
-        train_acc: t.correct as f64 / t.seen.max(1) as f64,
-        val_loss: v.loss,
-        val_acc: v.accuracy,
-        lr: t.lr,
-        secs: started.elapsed().as_secs_f64(),
-        train_secs,
-        data_secs: t.data_secs,
-    })
-}
-
-/// Trains `net` on `data.train`, validating on `data.val` after every epoch, until
-/// `h.epochs` or until the validation loss has not improved for `h.patience` epochs
-/// (counted from the end of the high-learning-rate phase at the earliest).
-/// The model ends with the LAST epoch's weights; [`Fitted::restore_best`] brings back the
-/// best ones.
-pub fn fit(
-    net: &dyn Net,
-    data: &Splits,
-    h: &Hyper,
-    device: Device,
-    m: &mut Monitor,
-) -> Result<Fitted> {
-    data.check_not_empty()?;
-    let steps = data.train.len().div_ceil(h.batch_size.max(1));
-    let mut st = Stepper::new(net, h, steps)?;
-    let mut stop = EarlyStop::new(h.patience, st.schedule.calm_step().div_ceil(steps));
-    let (started, mut history) = (Instant::now(), Vec::new());
-    for epoch in 1..=h.epochs {
-        let s = run_epoch(net, data, &mut st, epoch, h, device, m)?;
-        let best = stop.update(&s, started.elapsed().as_secs_f64(), net);
-        m.epoch(&s, best)?;
-        history.push(s);
-        if stop.should_stop(epoch) && epoch < h.epochs {
-            m.say(&format!(
-                "early stop: no better validation loss for {} epochs",
-                h.patience
-            ));
-            break;
-        }
-    }
-    m.finish()?;
-    finish(stop, history, h.epochs, started, net)
-}
-
 fn finish(
     stop: EarlyStop,
     history: Vec<EpochStats>,
@@ -324,4 +323,28 @@ fn finish(
         history,
         best,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_smoothing_matches_the_soft_target_cross_entropy() {
+        tch::manual_seed(4);
+        let logits = Tensor::randn([6, 2], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0]);
+        let plain = f64::try_from(cross_entropy(&logits, &y, 0.0)).unwrap();
+        let reference = f64::try_from(logits.cross_entropy_for_logits(&y)).unwrap();
+        assert_eq!(plain, reference);
+        // soft targets: 1 - e + e/2 on the true class, e/2 on the other
+        let e = 0.2;
+        let onehot = y.one_hot(2).to_kind(Kind::Float);
+        let target = onehot * (1.0 - e) + e / 2.0;
+        let want = -(target * logits.log_softmax(-1, Kind::Float))
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .mean(Kind::Float);
+        let got = cross_entropy(&logits, &y, e);
+        assert!(f64::try_from((got - want).abs()).unwrap() < 1e-6);
+    }
 }

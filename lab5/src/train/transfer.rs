@@ -45,20 +45,24 @@ fn data_key(cfg: &Config, manifest: &Manifest) -> String {
     cache::cache_key(manifest, t.image_size as u32, t.resize_shorter as u32)
 }
 
-/// True when a recorded transfer run used the same settings and data as `cfg` would now.
-fn same_setup(old: &Config, cfg: &Config, old_key: &str, key: &str) -> bool {
-    let images = cfg.transfer.augment || cfg.transfer.unfreeze_blocks > 0;
-    old.transfer == cfg.transfer
-        && (!images || old.augment == cfg.augment)
-        && old.runtime.seed == cfg.runtime.seed
-        && old_key == key
+/// The settings a transfer run depends on: the `transfer` section, the seed, and the
+/// augmentation only when the model trains on images (`transfer.augment` or unfrozen
+/// blocks; on cached features nothing is augmented). Run reuse ([`train_transfer`]) and
+/// the pipeline's `train-transfer` key both use this.
+pub fn settings(cfg: &Config) -> serde_json::Value {
+    let t = &cfg.transfer;
+    let images = t.augment || t.unfreeze_blocks > 0;
+    serde_json::json!({
+        "transfer": t, "augment": images.then_some(&cfg.augment), "seed": cfg.runtime.seed,
+    })
 }
 
 /// The finished run in `runs/transfer/` when it matches `cfg` and the data.
 fn reusable(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
     let key = data_key(cfg, manifest);
+    let now = settings(cfg);
     super::run::reusable_run(cfg, TRANSFER_RUN, |old, old_key| {
-        same_setup(old, cfg, old_key, &key)
+        settings(old) == now && old_key == key
     })
 }
 

@@ -40,6 +40,8 @@ pub enum Cmd {
     Audit(train_cmds::AuditArgs),
     /// Train a model: `cnn` (from scratch) or `transfer` (frozen pretrained backbone).
     Train(train_cmds::TrainArgs),
+    /// Ablation study of the CNN recipe: without batch-norm, dropout, augmentation, ...
+    Ablate(train_cmds::AblateArgs),
     /// Evaluate a run on an ImageFolder directory.
     Evaluate(train_cmds::EvaluateArgs),
     /// Predict cat/dog for image files with a trained run.
@@ -80,6 +82,7 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Summary => data_cmds::summary(cfg),
         Cmd::Audit(a) => train_cmds::audit(cfg, a),
         Cmd::Train(a) => train_cmds::train(cfg, a),
+        Cmd::Ablate(a) => train_cmds::ablate(cfg, a),
         Cmd::Evaluate(a) => train_cmds::evaluate(cfg, a),
         Cmd::Predict(a) => train_cmds::predict(cfg, a),
         Cmd::Embed(a) => report_cmds::embed(cfg, a),

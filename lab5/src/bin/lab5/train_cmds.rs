@@ -1,4 +1,4 @@
-//! `lab5 audit`, `lab5 train`, `lab5 evaluate`, `lab5 predict`.
+//! `lab5 audit`, `lab5 train`, `lab5 ablate`, `lab5 evaluate`, `lab5 predict`.
 
 use clap::Args;
 use lab5::Config;
@@ -24,6 +24,22 @@ pub struct TrainArgs {
     /// again (the default trains, replacing the run only when training succeeds).
     #[arg(long)]
     pub reuse: bool,
+}
+
+/// Arguments of `lab5 ablate`.
+#[derive(Args)]
+pub struct AblateArgs {
+    /// Train every variant again, even when its run is current.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `lab5 ablate`: the recipe and its variants (config `ablation`), then the table.
+pub fn ablate(cfg: &Config, a: AblateArgs) -> anyhow::Result<()> {
+    let study = lab5::ablation::run(cfg, a.force)?;
+    println!("{}", study.to_markdown());
+    println!("written to {}", lab5::ablation::dir(cfg).display());
+    Ok(())
 }
 
 /// Arguments of `lab5 evaluate`.
