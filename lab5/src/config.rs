@@ -105,8 +105,18 @@ pub struct Data {
     pub per_class: usize,
     /// Split ratios, summing to 1.
     pub split: Split,
-    /// Seed of the stratified split.
+    /// Seed of the stratified split (and of the breeds drawn by `unseen_breed_share`).
     pub seed: u64,
+    /// Breeds (names as in the manifest's `breed_name`, any case) kept entirely out of
+    /// train and val: every photo of them goes to the test split, where it is scored
+    /// separately as an unseen breed. Empty (the default): none.
+    #[serde(default)]
+    pub unseen_breeds: Vec<String>,
+    /// Share of the breeds of each class also kept out of train and val, drawn with
+    /// `seed` (at least one breed of a class that has two or more when above 0; never
+    /// every breed of a class). 0 (the default): none.
+    #[serde(default)]
+    pub unseen_breed_share: f64,
 }
 
 /// One API host.
@@ -473,6 +483,25 @@ impl Config {
         if (sum - 1.0).abs() > 1e-6 {
             return Err(invalid("data.split", sum, "train + val + test = 1"));
         }
+        self.validate_unseen_breeds()
+    }
+
+    /// The share's range and the names' form; whether each name is a breed of the data
+    /// set is checked where the manifest is known ([`crate::data::holdout`]).
+    fn validate_unseen_breeds(&self) -> Result<(), ConfigError> {
+        let d = &self.data;
+        check_range("data.unseen_breed_share", d.unseen_breed_share, 0.0, 0.5)?;
+        let mut seen = std::collections::HashSet::new();
+        for name in &d.unseen_breeds {
+            if name.trim().is_empty() {
+                let v = format!("{name:?}");
+                return Err(invalid("data.unseen_breeds", v, "non-empty breed names"));
+            }
+            if !seen.insert(name.trim().to_lowercase()) {
+                let v = format!("{name:?} twice");
+                return Err(invalid("data.unseen_breeds", v, "each breed once"));
+            }
+        }
         Ok(())
     }
 
@@ -747,6 +776,34 @@ mod tests {
     fn split_must_sum_to_one() {
         let err = Config::from_json(&with(&["data", "split", "test"], 0.3.into())).unwrap_err();
         assert!(err.to_string().contains("`data.split`"), "{err}");
+    }
+
+    #[test]
+    fn unseen_breed_keys_default_to_none_and_are_checked() {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        let data = v["data"].as_object_mut().unwrap();
+        data.remove("unseen_breeds");
+        data.remove("unseen_breed_share");
+        let old = Config::from_json(&v.to_string()).unwrap();
+        assert!(old.data.unseen_breeds.is_empty() && old.data.unseen_breed_share == 0.0);
+        assert_eq!(old.data, Config::from_json(&shipped()).unwrap().data);
+        let share = with(&["data", "unseen_breed_share"], 0.9.into());
+        let err = Config::from_json(&share).unwrap_err().to_string();
+        assert!(
+            err.contains("`data.unseen_breed_share`") && err.contains("0 ..= 0.5"),
+            "{err}"
+        );
+        let twice = with(
+            &["data", "unseen_breeds"],
+            serde_json::json!(["Pug", "pug"]),
+        );
+        let err = Config::from_json(&twice).unwrap_err().to_string();
+        assert!(
+            err.contains("`data.unseen_breeds`") && err.contains("\"pug\" twice"),
+            "{err}"
+        );
+        let blank = with(&["data", "unseen_breeds"], serde_json::json!([" "]));
+        assert!(Config::from_json(&blank).is_err());
     }
 
     #[test]
