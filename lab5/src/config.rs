@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 
 /// Environment variable that selects another config file.
 pub const CONFIG_ENV: &str = "LAB5_CONFIG";
+/// Top-level key of a config file that holds only changes to another config file (its
+/// value: that file, relative to this one's folder), e.g. `config.unseen.json`.
+pub const EXTENDS_KEY: &str = "extends";
+/// Most files in a chain of `extends`.
+const MAX_EXTENDS: usize = 8;
 
 /// An error in the configuration file, naming what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -413,20 +418,23 @@ fn check_one_of(key: &str, v: &str, allowed: &[&str]) -> Result<(), ConfigError>
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. A file with a top-level `"extends": "FILE"`
+    /// holds only changes to FILE (read relative to its folder, and may extend another):
+    /// objects are merged key by key, any other value replaces FILE's.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut cfg = Self::from_json(&text).map_err(|e| match e {
+        let at_path = |e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
-        })?;
+        };
+        let text = read_text(path)?;
+        let mut cfg = match extends_of(path, &text)? {
+            None => Self::from_json(&text).map_err(at_path)?,
+            Some(_) => Self::from_value(read_merged(path, 0)?).map_err(at_path)?,
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         cfg.base_dir = if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -438,13 +446,20 @@ impl Config {
 
     /// Parses and validates JSON text (relative paths resolve against the current folder).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let mut cfg: Config = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })?;
-        cfg.base_dir = PathBuf::from(".");
-        cfg.validate()?;
-        Ok(cfg)
+        let cfg: Config = serde_json::from_str(text).map_err(parse_error)?;
+        cfg.validated()
+    }
+
+    /// Like [`Config::from_json`], from a parsed JSON value.
+    fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+        let cfg: Config = serde_json::from_value(value).map_err(parse_error)?;
+        cfg.validated()
+    }
+
+    fn validated(mut self) -> Result<Self, ConfigError> {
+        self.base_dir = PathBuf::from(".");
+        self.validate()?;
+        Ok(self)
     }
 
     /// Finds the config file: `explicit`, else `$LAB5_CONFIG`, else `config.json` in the
@@ -697,6 +712,83 @@ impl Config {
     }
 }
 
+fn parse_error(e: serde_json::Error) -> ConfigError {
+    ConfigError::Parse {
+        path: PathBuf::from("<text>"),
+        message: e.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The file named by the `extends` key of the config text read from `path`, if any.
+fn extends_of(path: &Path, text: &str) -> Result<Option<PathBuf>, ConfigError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let Some(base) = v.get(EXTENDS_KEY) else {
+        return Ok(None);
+    };
+    let Some(name) = base.as_str().filter(|n| !n.is_empty()) else {
+        return Err(invalid(
+            EXTENDS_KEY,
+            base,
+            "the name of another config file",
+        ));
+    };
+    Ok(Some(path.parent().unwrap_or(Path::new(".")).join(name)))
+}
+
+/// The JSON of `path` merged over the file it extends (recursively, `depth` files deep).
+fn read_merged(path: &Path, depth: usize) -> Result<serde_json::Value, ConfigError> {
+    let text = read_text(path)?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let Some(base) = extends_of(path, &text)? else {
+        return Ok(value);
+    };
+    if depth + 1 >= MAX_EXTENDS {
+        let chain = format!("{} (and the files it extends)", path.display());
+        return Err(invalid(
+            EXTENDS_KEY,
+            chain,
+            "at most 8 files in a chain, no loop",
+        ));
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.remove(EXTENDS_KEY);
+    }
+    let mut merged = read_merged(&base, depth + 1)?;
+    merge(&mut merged, value);
+    Ok(merged)
+}
+
+/// Puts `over` onto `base`: objects key by key, anything else replaced.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
 fn check_train(
     prefix: &str,
     dropout: f64,
@@ -829,6 +921,57 @@ mod tests {
         assert_eq!(old.report, Config::from_json(&shipped()).unwrap().report);
         let err = Config::from_json(&with(&["report", "grid_cols"], 0.into())).unwrap_err();
         assert!(err.to_string().contains("`report.grid_cols`"), "{err}");
+    }
+
+    #[test]
+    fn a_config_can_extend_another_with_only_its_changes() {
+        let dir = std::env::temp_dir().join(format!("lab5-cfg-ext-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("base.json"), shipped()).unwrap();
+        let over = r#"{"extends": "../base.json", "paths": {"runs_dir": "elsewhere"},
+                       "data": {"unseen_breeds": ["Pug"]}}"#;
+        std::fs::write(dir.join("sub/c.json"), over).unwrap();
+        let c = Config::load(dir.join("sub/c.json")).unwrap();
+        let base = Config::from_json(&shipped()).unwrap();
+        assert_eq!(c.runs_dir(), dir.join("sub/elsewhere"));
+        assert_eq!(
+            (c.paths.data_dir.clone(), c.cnn.clone()),
+            (base.paths.data_dir, base.cnn)
+        );
+        assert_eq!(
+            (c.data.unseen_breeds.clone(), c.data.seed),
+            (vec!["Pug".into()], 42)
+        );
+        std::fs::write(
+            dir.join("sub/bad.json"),
+            r#"{"extends": "../base.json", "cnn": {"epoch": 1}}"#,
+        )
+        .unwrap();
+        let err = Config::load(dir.join("sub/bad.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("unknown field `epoch`"),
+            "{err}"
+        );
+        std::fs::write(dir.join("loop.json"), r#"{"extends": "loop.json"}"#).unwrap();
+        let err = Config::load(dir.join("loop.json")).unwrap_err().to_string();
+        assert!(
+            err.contains("`extends`") && err.contains("no loop"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_unseen_breeds_config_holds_a_share_out_in_its_own_folders() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../config.unseen.json");
+        let c = Config::load(p).unwrap();
+        let base = Config::from_json(&shipped()).unwrap();
+        assert!(c.data.unseen_breed_share > 0.0);
+        assert_ne!(c.paths.data_dir, base.paths.data_dir);
+        assert_ne!(c.paths.runs_dir, base.paths.runs_dir);
+        assert_eq!((c.cnn, c.transfer), (base.cnn, base.transfer));
     }
 
     #[test]
