@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 
 /// Environment variable that selects another config file.
 pub const CONFIG_ENV: &str = "LAB5_CONFIG";
+/// Top-level key of a config file that holds only changes to another config file (its
+/// value: that file, relative to this one's folder), e.g. `config.unseen.json`.
+pub const EXTENDS_KEY: &str = "extends";
+/// Most files in a chain of `extends`.
+const MAX_EXTENDS: usize = 8;
 
 /// An error in the configuration file, naming what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -105,8 +110,18 @@ pub struct Data {
     pub per_class: usize,
     /// Split ratios, summing to 1.
     pub split: Split,
-    /// Seed of the stratified split.
+    /// Seed of the stratified split (and of the breeds drawn by `unseen_breed_share`).
     pub seed: u64,
+    /// Breeds (names as in the manifest's `breed_name`, any case) kept entirely out of
+    /// train and val: every photo of them goes to the test split, where it is scored
+    /// separately as an unseen breed. Empty (the default): none.
+    #[serde(default)]
+    pub unseen_breeds: Vec<String>,
+    /// Share of the breeds of each class also kept out of train and val, drawn with
+    /// `seed` (at least one breed of a class that has two or more when above 0; never
+    /// every breed of a class). 0 (the default): none.
+    #[serde(default)]
+    pub unseen_breed_share: f64,
 }
 
 /// One API host.
@@ -461,20 +476,23 @@ fn check_one_of(key: &str, v: &str, allowed: &[&str]) -> Result<(), ConfigError>
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. A file with a top-level `"extends": "FILE"`
+    /// holds only changes to FILE (read relative to its folder, and may extend another):
+    /// objects are merged key by key, any other value replaces FILE's.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut cfg = Self::from_json(&text).map_err(|e| match e {
+        let at_path = |e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
-        })?;
+        };
+        let text = read_text(path)?;
+        let mut cfg = match extends_of(path, &text)? {
+            None => Self::from_json(&text).map_err(at_path)?,
+            Some(_) => Self::from_value(read_merged(path, 0)?).map_err(at_path)?,
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         cfg.base_dir = if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -486,15 +504,16 @@ impl Config {
 
     /// Parses and validates JSON text (relative paths resolve against the current folder).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let parse_error = |message: String| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message,
-        };
-        let given: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?;
-        let mut cfg: Config =
-            serde_json::from_value(given.clone()).map_err(|e| parse_error(e.to_string()))?;
-        let parsed = serde_json::to_value(&cfg).map_err(|e| parse_error(e.to_string()))?;
+        let given: serde_json::Value = serde_json::from_str(text).map_err(parse_error)?;
+        Self::from_value(given)
+    }
+
+    /// Like [`Config::from_json`], from a parsed JSON value. Unknown keys are refused by
+    /// name: serde's `deny_unknown_fields` cannot be combined with the flattened training
+    /// settings, so the parsed config is serialised back and compared key by key.
+    fn from_value(given: serde_json::Value) -> Result<Self, ConfigError> {
+        let cfg: Config = serde_json::from_value(given.clone()).map_err(parse_error)?;
+        let parsed = serde_json::to_value(&cfg).map_err(parse_error)?;
         if let Some(key) = unknown_key(&given, &parsed, "") {
             let (section, field) = key.rsplit_once('.').unwrap_or(("", &key));
             let place = if section.is_empty() {
@@ -502,11 +521,18 @@ impl Config {
             } else {
                 format!("`{section}`")
             };
-            return Err(parse_error(format!("unknown field `{field}` in {place}")));
+            return Err(ConfigError::Parse {
+                path: PathBuf::from("<text>"),
+                message: format!("unknown field `{field}` in {place}"),
+            });
         }
-        cfg.base_dir = PathBuf::from(".");
-        cfg.validate()?;
-        Ok(cfg)
+        cfg.validated()
+    }
+
+    fn validated(mut self) -> Result<Self, ConfigError> {
+        self.base_dir = PathBuf::from(".");
+        self.validate()?;
+        Ok(self)
     }
 
     /// Finds the config file: `explicit`, else `$LAB5_CONFIG`, else `config.json` in the
@@ -544,6 +570,25 @@ impl Config {
         let sum = s.train + s.val + s.test;
         if (sum - 1.0).abs() > 1e-6 {
             return Err(invalid("data.split", sum, "train + val + test = 1"));
+        }
+        self.validate_unseen_breeds()
+    }
+
+    /// The share's range and the names' form; whether each name is a breed of the data
+    /// set is checked where the manifest is known ([`crate::data::holdout`]).
+    fn validate_unseen_breeds(&self) -> Result<(), ConfigError> {
+        let d = &self.data;
+        check_range("data.unseen_breed_share", d.unseen_breed_share, 0.0, 0.5)?;
+        let mut seen = std::collections::HashSet::new();
+        for name in &d.unseen_breeds {
+            if name.trim().is_empty() {
+                let v = format!("{name:?}");
+                return Err(invalid("data.unseen_breeds", v, "non-empty breed names"));
+            }
+            if !seen.insert(name.trim().to_lowercase()) {
+                let v = format!("{name:?} twice");
+                return Err(invalid("data.unseen_breeds", v, "each breed once"));
+            }
         }
         Ok(())
     }
@@ -765,6 +810,83 @@ fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) 
     })
 }
 
+fn parse_error(e: serde_json::Error) -> ConfigError {
+    ConfigError::Parse {
+        path: PathBuf::from("<text>"),
+        message: e.to_string(),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The file named by the `extends` key of the config text read from `path`, if any.
+fn extends_of(path: &Path, text: &str) -> Result<Option<PathBuf>, ConfigError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let Some(base) = v.get(EXTENDS_KEY) else {
+        return Ok(None);
+    };
+    let Some(name) = base.as_str().filter(|n| !n.is_empty()) else {
+        return Err(invalid(
+            EXTENDS_KEY,
+            base,
+            "the name of another config file",
+        ));
+    };
+    Ok(Some(path.parent().unwrap_or(Path::new(".")).join(name)))
+}
+
+/// The JSON of `path` merged over the file it extends (recursively, `depth` files deep).
+fn read_merged(path: &Path, depth: usize) -> Result<serde_json::Value, ConfigError> {
+    let text = read_text(path)?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let Some(base) = extends_of(path, &text)? else {
+        return Ok(value);
+    };
+    if depth + 1 >= MAX_EXTENDS {
+        let chain = format!("{} (and the files it extends)", path.display());
+        return Err(invalid(
+            EXTENDS_KEY,
+            chain,
+            "at most 8 files in a chain, no loop",
+        ));
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.remove(EXTENDS_KEY);
+    }
+    let mut merged = read_merged(&base, depth + 1)?;
+    merge(&mut merged, value);
+    Ok(merged)
+}
+
+/// Puts `over` onto `base`: objects key by key, anything else replaced.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
 /// `$LAB5_HOME`, or `~/.cache/lab5`: where the setup keeps the venv, weights and caches.
 pub fn lab5_home() -> PathBuf {
     if let Some(p) = std::env::var_os("LAB5_HOME").filter(|p| !p.is_empty()) {
@@ -832,6 +954,34 @@ mod tests {
     }
 
     #[test]
+    fn unseen_breed_keys_default_to_none_and_are_checked() {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        let data = v["data"].as_object_mut().unwrap();
+        data.remove("unseen_breeds");
+        data.remove("unseen_breed_share");
+        let old = Config::from_json(&v.to_string()).unwrap();
+        assert!(old.data.unseen_breeds.is_empty() && old.data.unseen_breed_share == 0.0);
+        assert_eq!(old.data, Config::from_json(&shipped()).unwrap().data);
+        let share = with(&["data", "unseen_breed_share"], 0.9.into());
+        let err = Config::from_json(&share).unwrap_err().to_string();
+        assert!(
+            err.contains("`data.unseen_breed_share`") && err.contains("0 ..= 0.5"),
+            "{err}"
+        );
+        let twice = with(
+            &["data", "unseen_breeds"],
+            serde_json::json!(["Pug", "pug"]),
+        );
+        let err = Config::from_json(&twice).unwrap_err().to_string();
+        assert!(
+            err.contains("`data.unseen_breeds`") && err.contains("\"pug\" twice"),
+            "{err}"
+        );
+        let blank = with(&["data", "unseen_breeds"], serde_json::json!([" "]));
+        assert!(Config::from_json(&blank).is_err());
+    }
+
+    #[test]
     fn enum_values_are_checked() {
         let err = Config::from_json(&with(&["runtime", "device"], "tpu".into())).unwrap_err();
         assert!(err.to_string().contains("auto, cpu, cuda"), "{err}");
@@ -854,6 +1004,57 @@ mod tests {
         assert_eq!(old.report, Config::from_json(&shipped()).unwrap().report);
         let err = Config::from_json(&with(&["report", "grid_cols"], 0.into())).unwrap_err();
         assert!(err.to_string().contains("`report.grid_cols`"), "{err}");
+    }
+
+    #[test]
+    fn a_config_can_extend_another_with_only_its_changes() {
+        let dir = std::env::temp_dir().join(format!("lab5-cfg-ext-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("base.json"), shipped()).unwrap();
+        let over = r#"{"extends": "../base.json", "paths": {"runs_dir": "elsewhere"},
+                       "data": {"unseen_breeds": ["Pug"]}}"#;
+        std::fs::write(dir.join("sub/c.json"), over).unwrap();
+        let c = Config::load(dir.join("sub/c.json")).unwrap();
+        let base = Config::from_json(&shipped()).unwrap();
+        assert_eq!(c.runs_dir(), dir.join("sub/elsewhere"));
+        assert_eq!(
+            (c.paths.data_dir.clone(), c.cnn.clone()),
+            (base.paths.data_dir, base.cnn)
+        );
+        assert_eq!(
+            (c.data.unseen_breeds.clone(), c.data.seed),
+            (vec!["Pug".into()], 42)
+        );
+        std::fs::write(
+            dir.join("sub/bad.json"),
+            r#"{"extends": "../base.json", "cnn": {"epoch": 1}}"#,
+        )
+        .unwrap();
+        let err = Config::load(dir.join("sub/bad.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("unknown field `epoch`"),
+            "{err}"
+        );
+        std::fs::write(dir.join("loop.json"), r#"{"extends": "loop.json"}"#).unwrap();
+        let err = Config::load(dir.join("loop.json")).unwrap_err().to_string();
+        assert!(
+            err.contains("`extends`") && err.contains("no loop"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_unseen_breeds_config_holds_a_share_out_in_its_own_folders() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../config.unseen.json");
+        let c = Config::load(p).unwrap();
+        let base = Config::from_json(&shipped()).unwrap();
+        assert!(c.data.unseen_breed_share > 0.0);
+        assert_ne!(c.paths.data_dir, base.paths.data_dir);
+        assert_ne!(c.paths.runs_dir, base.paths.runs_dir);
+        assert_eq!((c.cnn, c.transfer), (base.cnn, base.transfer));
     }
 
     #[test]

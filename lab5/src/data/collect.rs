@@ -13,7 +13,7 @@ use crate::data::http::{Http, Url};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
 use crate::data::keys::DOTENV;
 use crate::data::store::{Housekeeping, Store};
-use crate::data::{split, Class, Origin, Record};
+use crate::data::{holdout, Class, Origin, Record};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -163,8 +163,11 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
             housekeeping.orphans += store.remove_orphans(class)?;
         }
     }
-    let newly_split = split::assign(&mut store.manifest, &cfg.data.split, cfg.data.seed);
+    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
     store.save()?;
+    let assigned = assigned?;
+    assigned.commit(store.data_dir())?;
+    let newly_split = assigned.newly_split;
     Ok(CollectReport {
         classes,
         retries: ctx.http.retries_done(),

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::data::collect::{human_bytes, reasons_line};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
 use crate::data::store::{Housekeeping, Store};
-use crate::data::{split, Class, Origin, Record};
+use crate::data::{holdout, Class, Origin, Record};
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
@@ -116,8 +116,11 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         rep.imported_bytes += p.record.bytes;
         store.add(p.record);
     }
-    rep.newly_split = split::assign(&mut store.manifest, &cfg.data.split, cfg.data.seed);
+    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
     store.save()?;
+    let assigned = assigned?;
+    assigned.commit(store.data_dir())?;
+    rep.newly_split = assigned.newly_split;
     for class in Class::ALL {
         rep.housekeeping.orphans += store.remove_orphans(class)?;
     }

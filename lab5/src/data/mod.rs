@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cache;
 pub mod collect;
 pub mod features;
+pub mod holdout;
 pub mod http;
 pub mod images;
 pub mod import;

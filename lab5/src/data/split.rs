@@ -4,10 +4,16 @@
 //! already have a split keep it; rows without one are ordered by a keyed hash of
 //! `(seed, id)` (independent of file order and of the other rows) and each goes to the
 //! split furthest below its target. Same rows and seed give the same split.
+//!
+//! Held-out breeds (`data.unseen_breeds`, see [`crate::data::holdout`]) are taken out
+//! first: every photo of such a breed goes to the test split, and the class's other photos
+//! are split with the ratios as if those photos did not exist, so train and val hold no
+//! photo of a held-out breed. Photos without a breed are never held out.
 
 use crate::config;
-use crate::data::{Class, Manifest, SplitName};
+use crate::data::{Class, Manifest, Record, SplitName};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 
 /// Target row counts of (train, val, test) for a class of `n` rows.
 pub fn targets(n: usize, ratios: &config::Split) -> [usize; 3] {
@@ -18,21 +24,68 @@ pub fn targets(n: usize, ratios: &config::Split) -> [usize; 3] {
 
 /// Gives a split to every row that has none; returns how many rows were assigned.
 pub fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
-    Class::ALL
-        .iter()
-        .map(|&c| assign_class(m, c, ratios, seed))
-        .sum()
+    assign_holding_out(m, ratios, seed, &BTreeSet::new())
 }
 
 /// Forgets every split and assigns them afresh (after a change of ratios or seed).
 pub fn reassign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
-    m.records.iter_mut().for_each(|r| r.split = None);
-    assign(m, ratios, seed)
+    reassign_holding_out(m, ratios, seed, &BTreeSet::new())
 }
 
-fn assign_class(m: &mut Manifest, class: Class, ratios: &config::Split, seed: u64) -> usize {
+/// Like [`assign`], but first puts every photo whose `breed_name` is in `held` into the
+/// test split (also one that had another split), then splits the remaining rows of each
+/// class with the ratios. Returns how many rows got a split or changed it.
+pub fn assign_holding_out(
+    m: &mut Manifest,
+    ratios: &config::Split,
+    seed: u64,
+    held: &BTreeSet<String>,
+) -> usize {
+    let moved = hold_out(m, held);
+    let rest: usize = Class::ALL
+        .iter()
+        .map(|&c| assign_class(m, c, ratios, seed, held))
+        .sum();
+    moved + rest
+}
+
+/// Like [`reassign`] with the breeds of `held` held out (after a change of those breeds).
+pub fn reassign_holding_out(
+    m: &mut Manifest,
+    ratios: &config::Split,
+    seed: u64,
+    held: &BTreeSet<String>,
+) -> usize {
+    m.records.iter_mut().for_each(|r| r.split = None);
+    assign_holding_out(m, ratios, seed, held)
+}
+
+/// True when `r` is a photo of a breed in `held` (a photo without a breed never is).
+pub fn is_held_out(r: &Record, held: &BTreeSet<String>) -> bool {
+    r.breed_name.as_ref().is_some_and(|b| held.contains(b))
+}
+
+/// Puts the photos of held-out breeds into the test split; returns how many moved.
+fn hold_out(m: &mut Manifest, held: &BTreeSet<String>) -> usize {
+    let mut moved = 0;
+    for r in m.records.iter_mut().filter(|r| is_held_out(r, held)) {
+        if r.split != Some(SplitName::Test) {
+            r.split = Some(SplitName::Test);
+            moved += 1;
+        }
+    }
+    moved
+}
+
+fn assign_class(
+    m: &mut Manifest,
+    class: Class,
+    ratios: &config::Split,
+    seed: u64,
+    held: &BTreeSet<String>,
+) -> usize {
     let rows: Vec<usize> = (0..m.records.len())
-        .filter(|&i| m.records[i].label == class)
+        .filter(|&i| m.records[i].label == class && !is_held_out(&m.records[i], held))
         .collect();
     let want = targets(rows.len(), ratios);
     let mut have = [0usize; 3];
@@ -88,7 +141,7 @@ mod tests {
                 Class::Cat
             },
             breed_id: None,
-            breed_name: None,
+            breed_name: (i % 5 != 4).then(|| format!("breed{}", i % 7)),
             source: Origin::Folder,
             url: String::new(),
             path: format!("raw/x/id{i}.jpg").into(),
@@ -141,6 +194,59 @@ mod tests {
             "old rows keep their split"
         );
         assert_eq!(assign(&mut grown, &RATIOS, 7), 0);
+    }
+
+    fn held(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn held_out_breeds_go_to_test_and_the_rest_keeps_the_ratios() {
+        let held = held(&["breed2", "breed5"]);
+        let mut m = manifest(600);
+        assert_eq!(assign_holding_out(&mut m, &RATIOS, 7, &held), 600);
+        for r in &m.records {
+            if is_held_out(r, &held) {
+                assert_eq!(r.split, Some(SplitName::Test), "{}", r.id);
+            }
+        }
+        for c in Class::ALL {
+            let rest: Vec<&Record> = m.records.iter().filter(|r| r.label == c).collect();
+            let kept = rest.iter().filter(|r| !is_held_out(r, &held)).count();
+            let unseen = rest.len() - kept;
+            assert!(unseen > 0, "{c} has held-out photos in this fixture");
+            let mut want = targets(kept, &RATIOS);
+            want[2] += unseen;
+            assert_eq!(counts(&m, c), want, "{c}");
+        }
+        let mut again = m.clone();
+        assert_eq!(assign_holding_out(&mut again, &RATIOS, 7, &held), 0);
+        assert_eq!(again, m, "a second pass changes nothing");
+    }
+
+    #[test]
+    fn photos_without_breed_are_never_held_out_and_moves_are_counted() {
+        let mut m = manifest(300);
+        assign(&mut m, &RATIOS, 7);
+        let held = held(&["breed3"]);
+        let in_train = |m: &Manifest| {
+            let r = m
+                .records
+                .iter()
+                .filter(|r| r.split != Some(SplitName::Test));
+            r.filter(|r| is_held_out(r, &held)).count()
+        };
+        let before = in_train(&m);
+        assert!(before > 0);
+        assert_eq!(assign_holding_out(&mut m, &RATIOS, 7, &held), before);
+        assert_eq!(in_train(&m), 0);
+        let unbred = m.records.iter().filter(|r| r.breed_name.is_none());
+        assert!(unbred.clone().all(|r| !is_held_out(r, &held)));
+        let mut fresh = manifest(300);
+        reassign_holding_out(&mut fresh, &RATIOS, 7, &BTreeSet::new());
+        let mut plain = manifest(300);
+        assign(&mut plain, &RATIOS, 7);
+        assert_eq!(fresh, plain, "nothing held out: the plain split");
     }
 
     #[test]

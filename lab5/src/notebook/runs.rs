@@ -318,3 +318,22 @@ pub fn mistakes(cfg: &Config, model: Model, n: usize, cols: usize) -> Result<Sho
     );
     Ok(Shown::Figure(plot::mistakes_gallery(&title, &items, cols)?))
 }
+
+/// How to make a run that holds breeds out, for [`unseen_breeds`].
+const UNSEEN_HOWTO: &str =
+    "This run holds no breed out of training, so every test photo is of a breed the \
+     training split also has. To measure accuracy on breeds the model has never seen, train with \
+     `config.unseen.json` (a share of the breeds of each class kept out of train and val; its own \
+     `data-unseen/` and `runs-unseen/` folders): `lab5 --config config.unseen.json run`, or open \
+     the notebooks with `LAB5_CONFIG=config.unseen.json make lab`.";
+
+/// Test accuracy on seen breeds, on the breeds held out of train and val, per class and
+/// per held-out breed (see [`crate::train::breeds`]); a note saying how to make such a
+/// run when this one holds no breed out.
+pub fn unseen_breeds(cfg: &Config, model: Model) -> Result<Shown> {
+    let r = run_record(cfg, model)?;
+    Ok(match &r.metrics.unseen_breeds {
+        Some(b) => Shown::Table(Table(b.to_frame()?)),
+        None => Shown::Note(Note(UNSEEN_HOWTO.into())),
+    })
+}

@@ -64,7 +64,10 @@ fn settings(cfg: &Config, step: Step) -> Result<Value> {
 /// Where the images come from and, for a folder, a fingerprint of its files.
 fn data_settings(cfg: &Config) -> Result<Value> {
     let d = &cfg.data;
-    let common = json!({"split": d.split, "seed": d.seed, "per_class": d.per_class});
+    let common = json!({
+        "split": d.split, "seed": d.seed, "per_class": d.per_class,
+        "unseen_breeds": d.unseen_breeds, "unseen_breed_share": d.unseen_breed_share,
+    });
     Ok(match notebook::data_source(cfg)? {
         DataSource::Api => json!({"source": "api", "data": common}),
         DataSource::Folder(_) => {

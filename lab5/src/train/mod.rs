@@ -1,6 +1,7 @@
 //! Training: the loop, early stopping, checkpoints and run records, the metrics of a
 //! trained model, and the TensorBoard event writer.
 
+pub mod breeds;
 pub mod checkpoint;
 pub mod dataset;
 pub mod ema;

@@ -123,6 +123,10 @@ pub struct RunMetrics {
     /// the setting existed were fp32).
     #[serde(default = "fp32")]
     pub precision: String,
+    /// Test accuracy on seen and on held-out breeds, when the data set holds breeds out
+    /// (`data.unseen_breeds`; absent in other runs and in runs recorded before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen_breeds: Option<super::breeds::BreedReport>,
 }
 
 fn fp32() -> String {
@@ -281,6 +285,9 @@ impl fmt::Display for RunRecord {
             pct(g.test_accuracy),
             100.0 * g.train_minus_test
         )?;
+        if let Some(b) = &r.unseen_breeds {
+            writeln!(f, "{b}")?;
+        }
         write!(f, "time: {:.0} s total (preprocess {:.1} s, training {:.0} s, best epoch reached after {:.0} s, evaluation {:.1} s)", d.total_secs, d.preprocess_secs, d.train_secs, d.to_best_secs, d.eval_secs)
     }
 }

@@ -51,6 +51,7 @@ pub fn train_and_record(
     device: Device,
 ) -> Result<RunRecord> {
     let started = Instant::now();
+    let holdout = super::breeds::Holdout::of(cfg)?;
     let staging = Staging::create(&cfg.runs_dir(), &plan.name)?;
     let summary = net.summary()?;
     println!("{summary}");
@@ -65,6 +66,7 @@ pub fn train_and_record(
         fitted: &fitted,
     };
     let mut record = assemble(plan, &trained, data, final_metrics);
+    record.metrics.unseen_breeds = holdout.report_run(staging.dir())?;
     let d = &mut record.metrics.durations;
     d.eval_secs = eval_started.elapsed().as_secs_f64();
     d.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
@@ -176,6 +178,7 @@ fn assemble(plan: &Plan, t: &Trained, data: &Splits, m: SplitMetrics) -> RunReco
         gap: Gap::of(&m),
         metrics: m,
         precision: t.precision.to_string(),
+        unseen_breeds: None,
     };
     let model = plan.model.clone();
     RunRecord {

@@ -1,0 +1,336 @@
+//! Test accuracy on breeds the model has never seen. With `data.unseen_breeds` or
+//! `data.unseen_breed_share` set, every photo of the held-out breeds is in the test split
+//! and none in train or val ([`crate::data::holdout`]); after training, the test photos are
+//! scored in two groups: photos of the held-out breeds (*unseen*) and all others (*seen*:
+//! breeds the training split also has, and photos without a breed), plus each held-out
+//! breed on its own. The result is the optional `unseen_breeds` field of `metrics.json`.
+//!
+//! A prediction is right when `p_dog > 0.5` agrees with the label, as in
+//! [`crate::train::metrics`].
+
+use super::metrics::THRESHOLD;
+use super::record::PREDICTIONS_FILE;
+use crate::config::Config;
+use crate::data::{holdout, Class, Manifest, SplitName};
+use anyhow::{Context, Result};
+use polars::prelude::{df, CsvReadOptions, DataFrame, SerReader};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+
+/// How many photos of a group were classified right.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupAccuracy {
+    /// Test photos in the group.
+    pub n: usize,
+    /// Of them, classified right.
+    pub correct: usize,
+    /// `correct / n`; `None` when the group is empty.
+    pub accuracy: Option<f64>,
+}
+
+impl GroupAccuracy {
+    fn add(&mut self, right: bool) {
+        self.n += 1;
+        self.correct += usize::from(right);
+        self.accuracy = Some(self.correct as f64 / self.n as f64);
+    }
+}
+
+/// Test accuracy on one held-out breed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreedAccuracy {
+    /// Breed name, as in the manifest.
+    pub breed: String,
+    /// The class of its photos.
+    pub class: Class,
+    /// Its test photos and how many were classified right.
+    #[serde(flatten)]
+    pub score: GroupAccuracy,
+}
+
+/// Test accuracy on seen and on unseen breeds (`metrics.json` → `unseen_breeds`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreedReport {
+    /// The breeds held out of train and val.
+    pub held_out: Vec<String>,
+    /// Test photos of any other breed or without a breed.
+    pub seen: GroupAccuracy,
+    /// Test photos of the held-out breeds.
+    pub unseen: GroupAccuracy,
+    /// Unseen-breed test photos per class (cat, dog).
+    pub unseen_by_class: BTreeMap<Class, GroupAccuracy>,
+    /// Each held-out breed, in name order (an excluded photo is not scored).
+    pub breeds: Vec<BreedAccuracy>,
+}
+
+/// The held-out breeds of a data set and the breed of each photo.
+#[derive(Debug, Clone, Default)]
+pub struct Holdout {
+    held: BTreeSet<String>,
+    breed_of: HashMap<String, (String, Class)>,
+}
+
+impl Holdout {
+    /// The breeds held out of `manifest`'s split, `held`.
+    pub fn new(manifest: &Manifest, held: BTreeSet<String>) -> Self {
+        let breed_of = manifest
+            .records
+            .iter()
+            .filter_map(|r| Some((r.id.clone(), (r.breed_name.clone()?, r.label))))
+            .collect();
+        Holdout { held, breed_of }
+    }
+
+    /// The held-out breeds of `cfg`'s data set; fails (before any training) when the
+    /// manifest's split does not hold out the breeds the config asks for.
+    pub fn of(cfg: &Config) -> Result<Self> {
+        let m = super::run::load_manifest(cfg)?;
+        let held = holdout::current(cfg, &m)?;
+        Ok(Self::new(&m, held))
+    }
+
+    /// True when no breed is held out.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// The report of test predictions (`ids`, true `labels` 0 cat / 1 dog, `p_dog`, of
+    /// equal length); `None` when no breed is held out.
+    pub fn report(&self, ids: &[String], labels: &[i64], p_dog: &[f64]) -> Option<BreedReport> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut r = self.empty_report();
+        for ((id, y), p) in ids.iter().zip(labels).zip(p_dog) {
+            let right = (*p > THRESHOLD) == (*y == Class::Dog.index());
+            match self.breed_of.get(id).filter(|(b, _)| self.held.contains(b)) {
+                Some((breed, class)) => r.add_unseen(breed, *class, right),
+                None => r.seen.add(right),
+            }
+        }
+        Some(r)
+    }
+
+    /// The report of the test rows of a run's `predictions.csv` in `run_dir`; `None`
+    /// when no breed is held out.
+    pub fn report_run(&self, run_dir: &Path) -> Result<Option<BreedReport>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let (ids, labels, p_dog) = test_predictions(&run_dir.join(PREDICTIONS_FILE))?;
+        Ok(self.report(&ids, &labels, &p_dog))
+    }
+
+    fn empty_report(&self) -> BreedReport {
+        let mut class_of: BTreeMap<&String, Class> = BTreeMap::new();
+        for (breed, class) in self.breed_of.values() {
+            class_of.entry(breed).or_insert(*class);
+        }
+        let breed = |b: &String| BreedAccuracy {
+            breed: b.clone(),
+            class: class_of.get(b).copied().unwrap_or(Class::Cat),
+            score: GroupAccuracy::default(),
+        };
+        BreedReport {
+            held_out: self.held.iter().cloned().collect(),
+            seen: GroupAccuracy::default(),
+            unseen: GroupAccuracy::default(),
+            unseen_by_class: Class::ALL.map(|c| (c, GroupAccuracy::default())).into(),
+            breeds: self.held.iter().map(breed).collect(),
+        }
+    }
+}
+
+impl BreedReport {
+    fn add_unseen(&mut self, breed: &str, class: Class, right: bool) {
+        self.unseen.add(right);
+        self.unseen_by_class.entry(class).or_default().add(right);
+        if let Some(b) = self.breeds.iter_mut().find(|b| b.breed == breed) {
+            b.score.add(right);
+        }
+    }
+}
+
+impl BreedReport {
+    /// One row per group: seen breeds, unseen breeds, unseen per class, then each
+    /// held-out breed; columns `group`, `class`, `photos`, `right`, `accuracy` (%, empty
+    /// for a group without photos).
+    pub fn to_frame(&self) -> Result<DataFrame> {
+        let mut rows: Vec<(String, String, &GroupAccuracy)> = vec![
+            ("seen breeds".into(), "both".into(), &self.seen),
+            ("unseen breeds".into(), "both".into(), &self.unseen),
+        ];
+        for (class, g) in &self.unseen_by_class {
+            rows.push((format!("unseen {class}s"), class.name().into(), g));
+        }
+        for b in &self.breeds {
+            rows.push((
+                format!("unseen: {}", b.breed),
+                b.class.name().into(),
+                &b.score,
+            ));
+        }
+        let text = |f: fn(&(String, String, &GroupAccuracy)) -> String| -> Vec<String> {
+            rows.iter().map(f).collect()
+        };
+        let count = |f: fn(&GroupAccuracy) -> usize| -> Vec<u64> {
+            rows.iter().map(|r| f(r.2) as u64).collect()
+        };
+        Ok(df!(
+            "group" => text(|r| r.0.clone()),
+            "class" => text(|r| r.1.clone()),
+            "photos" => count(|g| g.n),
+            "right" => count(|g| g.correct),
+            "accuracy" => text(|r| r.2.accuracy.map(|a| format!("{:.1} %", 100.0 * a)).unwrap_or_default()),
+        )?)
+    }
+}
+
+/// Ids, labels (0 cat, 1 dog) and `p_dog` of the test rows of a `predictions.csv`.
+fn test_predictions(path: &Path) -> Result<(Vec<String>, Vec<i64>, Vec<f64>)> {
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    test_rows(&df).with_context(|| format!("bad predictions file {}", path.display()))
+}
+
+fn test_rows(df: &DataFrame) -> Result<(Vec<String>, Vec<i64>, Vec<f64>)> {
+    let col = |name: &str| -> Result<Vec<String>> {
+        let c = df
+            .column(name)
+            .with_context(|| format!("no column `{name}`"))?;
+        Ok(c.str()?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect())
+    };
+    let (ids, splits, labels, p) = (col("id")?, col("split")?, col("label")?, col("p_dog")?);
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for i in (0..ids.len()).filter(|&i| splits[i] == SplitName::Test.name()) {
+        let label = Class::parse(&labels[i]).with_context(|| format!("label {:?}", labels[i]))?;
+        let p: f64 = p[i].parse().with_context(|| format!("p_dog {:?}", p[i]))?;
+        out.0.push(ids[i].clone());
+        out.1.push(label.index());
+        out.2.push(p);
+    }
+    Ok(out)
+}
+
+fn pct(g: &GroupAccuracy) -> String {
+    match g.accuracy {
+        Some(a) => format!("{:.1} % of {}", 100.0 * a, g.n),
+        None => "no photo".to_string(),
+    }
+}
+
+impl fmt::Display for BreedReport {
+    /// Seen vs unseen test accuracy, per class, then one line per held-out breed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "test on seen breeds {}; on unseen breeds {}",
+            pct(&self.seen),
+            pct(&self.unseen)
+        )?;
+        for (class, g) in &self.unseen_by_class {
+            write!(f, "; unseen {class}s {}", pct(g))?;
+        }
+        for b in &self.breeds {
+            write!(f, "\n  unseen {} ({}): {}", b.breed, b.class, pct(&b.score))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Origin, Record};
+
+    fn rec(id: &str, label: Class, breed: Option<&str>) -> Record {
+        Record {
+            id: id.into(),
+            label,
+            breed_id: None,
+            breed_name: breed.map(String::from),
+            source: Origin::Folder,
+            url: String::new(),
+            path: format!("raw/{label}/{id}.jpg").into(),
+            width: 1,
+            height: 1,
+            bytes: 1,
+            sha256: String::new(),
+            split: Some(SplitName::Test),
+            excluded: false,
+        }
+    }
+
+    fn holdout() -> Holdout {
+        let records = vec![
+            rec("a", Class::Cat, Some("Abyssinian")),
+            rec("b", Class::Cat, Some("Abyssinian")),
+            rec("c", Class::Cat, Some("Curl")),
+            rec("d", Class::Dog, Some("Pug")),
+            rec("e", Class::Dog, None),
+            rec("f", Class::Dog, Some("Beagle")),
+        ];
+        let held = ["Abyssinian", "Pug", "Akita"].map(String::from).into();
+        Holdout::new(&Manifest { records }, held)
+    }
+
+    #[test]
+    fn test_photos_are_scored_by_seen_and_unseen_breed() {
+        let ids: Vec<String> = ["a", "b", "c", "d", "e", "f"].map(String::from).into();
+        let labels = [0, 0, 0, 1, 1, 1];
+        let p_dog = [0.1, 0.9, 0.2, 0.4, 0.8, 0.3];
+        let r = holdout().report(&ids, &labels, &p_dog).unwrap();
+        let g = |n, correct| GroupAccuracy {
+            n,
+            correct,
+            accuracy: Some(correct as f64 / n as f64),
+        };
+        assert_eq!(r.held_out, ["Abyssinian", "Akita", "Pug"]);
+        assert_eq!((r.unseen.clone(), r.seen.clone()), (g(3, 1), g(3, 2)));
+        assert_eq!(r.unseen_by_class[&Class::Cat], g(2, 1));
+        assert_eq!(r.unseen_by_class[&Class::Dog].n, 1);
+        let akita = &r.breeds[1];
+        assert_eq!(
+            (akita.breed.as_str(), akita.score.accuracy),
+            ("Akita", None)
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("seen breeds 66.7 % of 3; on unseen breeds 33.3 % of 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unseen Abyssinian (cat): 50.0 % of 2"),
+            "{text}"
+        );
+        let back: BreedReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn nothing_held_out_gives_no_report() {
+        let h = Holdout::new(&Manifest::default(), BTreeSet::new());
+        assert!(h.report(&["a".into()], &[0], &[0.2]).is_none());
+        assert!(h.report_run(Path::new("/nonexistent")).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_test_rows_of_predictions_csv_are_read() {
+        let dir = std::env::temp_dir().join(format!("lab5-breeds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = "id,split,label,p_dog\na,train,cat,0.9\na,test,cat,0.1\nd,test,dog,0.7\n";
+        std::fs::write(dir.join(PREDICTIONS_FILE), csv).unwrap();
+        let r = holdout().report_run(&dir).unwrap().unwrap();
+        assert_eq!((r.unseen.n, r.unseen.correct, r.seen.n), (2, 2, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
