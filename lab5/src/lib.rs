@@ -9,6 +9,7 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod embed;
+pub mod labels;
 pub mod models;
 pub mod notebook;
 pub mod pipeline;

@@ -5,12 +5,12 @@
 use super::state::{folder_listing, Entry, Hasher};
 use super::Step;
 use crate::config::Config;
-use crate::data::audit::{self, Audit};
 use crate::data::collect::{collect_with, CollectOptions};
 use crate::data::import::{import_folder_with, ImportOptions};
 use crate::data::Manifest;
 use crate::embed::SEPARATION_FILE;
 use crate::embed::{embed_run, Projections, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE};
+use crate::labels::audit::{self, Audit};
 use crate::models::backbone;
 use crate::notebook::{self, DataSource, Model};
 use crate::train::record::{BEST_WEIGHTS, METRICS_FILE};

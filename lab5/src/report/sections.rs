@@ -4,8 +4,8 @@
 
 use super::html::{escape, Block, Section};
 use crate::config::Config;
-use crate::data::audit::Audit;
 use crate::data::{Class, SplitName};
+use crate::labels::audit::Audit;
 use crate::notebook::{self, ColourBy, Model, Projection};
 use crate::plot::Table;
 use crate::theory::Note;
