@@ -21,7 +21,7 @@ pub mod labels;
 pub mod maps;
 pub mod runs;
 
-pub use crate::theory::{Note, Shown};
+pub use crate::plot::{Note, Shown};
 pub use comparison::*;
 pub use data::*;
 pub use labels::*;

@@ -3,7 +3,7 @@
 //! photos are data URIs already), the style sheet is inline, and nothing is linked.
 
 use crate::plot::{Figure, Table};
-use crate::theory::{Note, Shown};
+use crate::plot::{Note, Shown};
 use anyhow::Result;
 use std::path::Path;
 

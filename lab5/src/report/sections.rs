@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::data::{Class, SplitName};
 use crate::labels::audit::Audit;
 use crate::notebook::{self, ColourBy, Model, Projection};
+use crate::plot::Note;
 use crate::plot::Table;
-use crate::theory::Note;
 use anyhow::Result;
 
 /// A block, or a note naming what is missing.
