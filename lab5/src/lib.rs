@@ -11,7 +11,6 @@ pub mod data;
 pub mod embed;
 pub mod labels;
 pub mod models;
-pub mod notebook;
 pub mod pipeline;
 pub mod plot;
 pub mod report;
@@ -19,6 +18,7 @@ pub mod runtime;
 pub mod theory;
 pub mod train;
 pub mod util;
+pub mod views;
 
 pub use config::Config;
 /// Re-exported so notebooks reach libtorch without a second `:dep` (same version).

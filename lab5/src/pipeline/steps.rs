@@ -12,11 +12,11 @@ use crate::embed::SEPARATION_FILE;
 use crate::embed::{embed_run, Projections, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE};
 use crate::labels::audit::{self, Audit};
 use crate::models::backbone;
-use crate::notebook::{self, DataSource, Model};
 use crate::train::record::{BEST_WEIGHTS, METRICS_FILE};
 use crate::train::run::{load_manifest, CNN_RUN};
 use crate::train::transfer::TRANSFER_RUN;
 use crate::train::{train_cnn, train_transfer, RunRecord};
+use crate::views::{self, DataSource, Model};
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -70,7 +70,7 @@ fn settings(cfg: &Config, step: Step) -> Result<Value> {
 fn data_settings(cfg: &Config) -> Result<Value> {
     let d = &cfg.data;
     let common = json!({"split": d.split, "seed": d.seed, "per_class": d.per_class});
-    Ok(match notebook::data_source(cfg)? {
+    Ok(match views::data_source(cfg)? {
         DataSource::Api => json!({"source": "api", "data": common}),
         DataSource::Folder(_) => {
             let dir = cfg.resolve(&d.folder);
@@ -135,7 +135,7 @@ pub fn execute(cfg: &Config, step: Step, forced: bool) -> Result<Done> {
 }
 
 fn get_data(cfg: &Config) -> Result<Done> {
-    let how = match notebook::data_source(cfg)? {
+    let how = match views::data_source(cfg)? {
         DataSource::Api => {
             let opts = CollectOptions {
                 progress: true,
@@ -189,7 +189,7 @@ fn trained(rec: &RunRecord) -> Result<Done> {
 
 fn embed(cfg: &Config, model: Model) -> Result<Done> {
     let dir = cfg.runs_dir().join(model.run_name());
-    notebook::compute_embeddings(cfg, model)?;
+    views::compute_embeddings(cfg, model)?;
     let out = embed_run(&dir, &cfg.embed)?;
     let scores: Vec<String> = out
         .scores
