@@ -10,7 +10,7 @@
 mod html;
 mod sections;
 
-pub use html::{escape, markdown, Block, Document, Section};
+pub use html::{markdown, Block, Document, Section};
 
 use crate::config::Config;
 use crate::views::Model;

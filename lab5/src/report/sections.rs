@@ -2,12 +2,11 @@
 //! manifest, the backbone pass, the run folders, the comparison). A part whose input is
 //! missing becomes a note saying what to run, so the report always renders.
 
-use super::html::{escape, Block, Section};
+use super::html::{Block, Section};
 use crate::config::Config;
 use crate::data::{Class, SplitName};
 use crate::labels::audit::Audit;
-use crate::plot::Note;
-use crate::plot::Table;
+use crate::plot::{escape, Note, Table};
 use crate::views::{self, ColourBy, Model, Projection};
 use anyhow::Result;
 
