@@ -3,6 +3,12 @@
 //! The notebooks in `notebooks/` and the `lab5` command line are thin layers over this
 //! crate. Data flows one way: collect/import -> manifest + splits -> tensor cache ->
 //! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
+//!
+//! The modules follow the lab, and each imports only modules before it in this order
+//! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`plot`] -> [`data`]
+//! -> [`models`] -> [`labels`] -> [`train`] -> [`theory`] -> [`embed`] -> [`compare`] ->
+//! [`views`] (what the notebooks, the report and the pipeline show) -> [`report`] ->
+//! [`pipeline`].
 #![warn(missing_docs)]
 
 pub mod compare;

@@ -14,7 +14,7 @@
 //! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
 //!   matrix, ROC curves, most confident mistakes;
 //! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
-//! - [`comparison`]: both models side by side ([`crate::compare`]), ROC curves, separation.
+//! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation.
 
 pub mod comparison;
 pub mod data;
