@@ -3,6 +3,43 @@
 //! The notebooks in `notebooks/` and the `lab5` command line are thin layers over this
 //! crate. Data flows one way: collect/import -> manifest + splits -> tensor cache ->
 //! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
+//!
+//! # Map: one row per step of the lab
+//!
+//! | step | notebook | module | entry function | writes |
+//! |---|---|---|---|---|
+//! | 1 collect / import | `01_data` | [`data`] | [`data::collect::collect`], [`data::import::import_folder`] ([`views::get_data`]) | `data/raw/`, `data/manifest.csv` |
+//! | 2 label check | `02_labels` | [`labels`] | [`labels::audit::Audit::run`] ([`views::label_check`]) | `data/cache/backbone-*`, `data/audit.csv` |
+//! | 3 CNN from scratch | `03_cnn` | [`models::cnn`], [`train`] | [`train::train_cnn`] -> [`train::trainer::fit`] | `runs/cnn/` (checkpoints, `metrics.json`, `predictions.csv`, `tb/`) |
+//! | 3 ablation | `03_cnn` | [`ablation`] | [`ablation::run`] (`lab5 ablate`) | `runs/ablation/` |
+//! | 4 embeddings | `04_embeddings` | [`embed`] | [`embed::run::embed_run`] ([`views::embed`]) | `runs/<run>/embeddings*`, maps |
+//! | 5 transfer learning | `05_transfer` | [`models::transfer`], [`train::transfer`] | [`train::train_transfer`] | `runs/transfer/` |
+//! | 6 comparison | `06_comparison` | [`compare`], [`report`] | [`compare::compare`], [`report::write`] | `runs/comparison/`, `runs/<date>/report.html` |
+//! | 7 theory | `00_theory` | [`theory`] | one function per illustration | nothing (inline) |
+//! | all | - | [`pipeline`] | [`pipeline::run`] (`lab5 run`) | `runs/pipeline.json` |
+//!
+//! # PyTorch -> lab5
+//!
+//! | PyTorch | lab5 |
+//! |---|---|
+//! | `nn.Module`, `nn.Sequential` | [`models::Net`]; the CNN is two `tch::nn::seq_t()` chains in [`models::cnn`] |
+//! | `Dataset`, `DataLoader`, `transforms` | [`train::dataset::Dataset`], [`data::loader::batches`] (augmentation on whole batches) |
+//! | `optim.AdamW` + `lr_scheduler.OneCycleLR` | [`train::trainer::fit`] with [`train::schedule::OneCycle`] |
+//! | the training loop (`loss.backward(); opt.step()`) | [`train::trainer::fit`], top to bottom |
+//! | `CrossEntropyLoss(label_smoothing=...)` | [`train::trainer::cross_entropy`] |
+//! | `torch.optim.swa_utils.AveragedModel` (EMA) | [`train::ema::Ema`] |
+//! | `state_dict`, `torch.save` / `load` | [`train::checkpoint`] (safetensors) |
+//! | `SummaryWriter` (TensorBoard) | [`train::tensorboard`] |
+//! | `torchsummary.summary` | [`models::Summary`] |
+//! | `torch.autocast(bfloat16)`, `channels_last` | [`models::speed`] (`cnn.precision`) |
+//!
+//! # Module order
+//!
+//! The modules follow the lab, and each imports only modules before it in this order
+//! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`plot`] -> [`data`]
+//! -> [`models`] -> [`labels`] -> [`train`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
+//! [`compare`] -> [`views`] (what the notebooks, the report and the pipeline show) ->
+//! [`report`] -> [`pipeline`].
 #![warn(missing_docs)]
 
 pub mod ablation;
@@ -10,8 +47,8 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod embed;
+pub mod labels;
 pub mod models;
-pub mod notebook;
 pub mod pipeline;
 pub mod plot;
 pub mod report;
@@ -19,6 +56,7 @@ pub mod runtime;
 pub mod theory;
 pub mod train;
 pub mod util;
+pub mod views;
 
 pub use config::Config;
 /// Re-exported so notebooks reach libtorch without a second `:dep` (same version).

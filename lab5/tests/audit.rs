@@ -7,9 +7,9 @@
 
 mod support;
 
-use lab5::data::audit::{self, other_label_share, Audit, Rule, Verdict};
-use lab5::data::features::{self, ZeroShot};
 use lab5::data::{Class, Manifest, SplitName};
+use lab5::labels::audit::{self, other_label_share, Audit, Rule, Verdict};
+use lab5::labels::features::{self, ZeroShot};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use support::project::{photos, text, Project};

@@ -8,8 +8,8 @@
 mod support;
 
 use lab5::data::{holdout, Manifest, SplitName};
-use lab5::notebook::{unseen_breeds, Model, Shown};
 use lab5::train::RunRecord;
+use lab5::views::{unseen_breeds, Model, Shown};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use support::project::{pets_dir, photos, text, Project};

@@ -138,7 +138,7 @@ impl Comparison {
 
     /// Table and verdict as HTML (what a notebook cell shows).
     pub fn to_html(&self) -> Result<String> {
-        let esc = crate::report::escape;
+        let esc = crate::plot::escape;
         let items: String = self
             .verdict
             .iter()

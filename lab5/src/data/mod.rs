@@ -1,11 +1,10 @@
 //! Data: the API client and downloader, folder import, the manifest and its splits,
-//! the label check, the preprocessing cache and the batch loader.
+//! the preprocessing cache and the batch loader. The label check, which needs a model,
+//! is [`crate::labels`].
 
 pub mod api;
-pub mod audit;
 pub mod cache;
 pub mod collect;
-pub mod features;
 pub mod holdout;
 pub mod http;
 pub mod images;

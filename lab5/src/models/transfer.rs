@@ -6,7 +6,7 @@
 //! out of the optimiser, counted as non-trainable in the layer table) and its batch-norm
 //! always uses the ImageNet running statistics. Because nothing in the backbone changes,
 //! the head normally trains on the features computed once per image by the
-//! [backbone pass](crate::data::features) ([`Input::Features`]). With
+//! [backbone pass](crate::labels::features) ([`Input::Features`]). With
 //! `transfer.unfreeze_blocks > 0` (fine-tuning the last blocks) or `transfer.augment`, it
 //! trains on augmented images through the backbone instead ([`Input::Images`]). The head
 //! lives in a var store of its own, so optimiser, early-stopping snapshots and

@@ -5,18 +5,18 @@
 use super::state::{folder_listing, Entry, Hasher};
 use super::Step;
 use crate::config::Config;
-use crate::data::audit::{self, Audit};
 use crate::data::collect::{collect_with, CollectOptions};
 use crate::data::import::{import_folder_with, ImportOptions};
 use crate::data::Manifest;
 use crate::embed::SEPARATION_FILE;
 use crate::embed::{embed_run, Projections, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE};
+use crate::labels::audit::{self, Audit};
 use crate::models::backbone;
-use crate::notebook::{self, DataSource, Model};
 use crate::train::record::{BEST_WEIGHTS, METRICS_FILE};
 use crate::train::run::{load_manifest, CNN_RUN};
 use crate::train::transfer::TRANSFER_RUN;
 use crate::train::{train_cnn, train_transfer, RunRecord};
+use crate::views::{self, DataSource, Model};
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ fn data_settings(cfg: &Config) -> Result<Value> {
         "split": d.split, "seed": d.seed, "per_class": d.per_class,
         "unseen_breeds": d.unseen_breeds, "unseen_breed_share": d.unseen_breed_share,
     });
-    Ok(match notebook::data_source(cfg)? {
+    Ok(match views::data_source(cfg)? {
         DataSource::Api => json!({"source": "api", "data": common}),
         DataSource::Folder(_) => {
             let dir = cfg.resolve(&d.folder);
@@ -133,7 +133,7 @@ pub fn execute(cfg: &Config, step: Step, forced: bool) -> Result<Done> {
 }
 
 fn get_data(cfg: &Config) -> Result<Done> {
-    let how = match notebook::data_source(cfg)? {
+    let how = match views::data_source(cfg)? {
         DataSource::Api => {
             let opts = CollectOptions {
                 progress: true,
@@ -187,7 +187,7 @@ fn trained(rec: &RunRecord) -> Result<Done> {
 
 fn embed(cfg: &Config, model: Model) -> Result<Done> {
     let dir = cfg.runs_dir().join(model.run_name());
-    notebook::compute_embeddings(cfg, model)?;
+    views::compute_embeddings(cfg, model)?;
     let out = embed_run(&dir, &cfg.embed)?;
     let scores: Vec<String> = out
         .scores

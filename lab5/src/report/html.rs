@@ -2,8 +2,7 @@
 //! figures, notes), rendered to one self-contained page: figures are inline SVG (their
 //! photos are data URIs already), the style sheet is inline, and nothing is linked.
 
-use crate::plot::{Figure, Table};
-use crate::theory::{Note, Shown};
+use crate::plot::{escape, Figure, Note, Shown, Table};
 use anyhow::Result;
 use std::path::Path;
 
@@ -83,8 +82,6 @@ pub struct Document {
     /// The sections, in order.
     pub sections: Vec<Section>,
 }
-
-pub use crate::plot::escape;
 
 /// `**bold**` and `` `code` `` inside one escaped paragraph.
 fn inline(text: &str) -> String {

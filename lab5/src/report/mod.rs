@@ -10,10 +10,10 @@
 mod html;
 mod sections;
 
-pub use html::{escape, markdown, Block, Document, Section};
+pub use html::{markdown, Block, Document, Section};
 
 use crate::config::Config;
-use crate::notebook::Model;
+use crate::views::Model;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -2,13 +2,12 @@
 //! manifest, the backbone pass, the run folders, the comparison). A part whose input is
 //! missing becomes a note saying what to run, so the report always renders.
 
-use super::html::{escape, Block, Section};
+use super::html::{Block, Section};
 use crate::config::Config;
-use crate::data::audit::Audit;
 use crate::data::{Class, SplitName};
-use crate::notebook::{self, ColourBy, Model, Projection};
-use crate::plot::Table;
-use crate::theory::Note;
+use crate::labels::audit::Audit;
+use crate::plot::{escape, Note, Table};
+use crate::views::{self, ColourBy, Model, Projection};
 use anyhow::Result;
 
 /// A block, or a note naming what is missing.
@@ -43,12 +42,12 @@ pub fn summary(cfg: &Config) -> Section {
 /// Counts per class and split, and sample photos of each class.
 pub fn data(cfg: &Config) -> Section {
     let (n, cols) = (cfg.report.sample_photos, cfg.report.grid_cols);
-    let mut blocks = vec![block("data set", notebook::counts_table(cfg))];
+    let mut blocks = vec![block("data set", views::counts_table(cfg))];
     if n > 0 {
         for class in Class::ALL {
             blocks.push(block(
                 "sample photos",
-                notebook::sample_grid(cfg, class, n, cols),
+                views::sample_grid(cfg, class, n, cols),
             ));
         }
     }
@@ -69,7 +68,7 @@ pub fn labels(cfg: &Config) -> Section {
 }
 
 fn label_check(cfg: &Config) -> Result<Audit> {
-    let manifest = notebook::manifest(cfg)?;
+    let manifest = views::manifest(cfg)?;
     let device = crate::runtime::init(cfg)?;
     Audit::run(cfg, &manifest, device)
 }
@@ -91,18 +90,18 @@ fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
 /// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, maps.
 pub fn model(cfg: &Config, model: Model) -> Section {
     let mut blocks = vec![
-        block("over-fitting figures", notebook::gap(cfg, model)),
-        block("metrics", notebook::metrics_table(cfg, model)),
-        block("learning curves", notebook::learning_curves(cfg, model)),
+        block("over-fitting figures", views::gap(cfg, model)),
+        block("metrics", views::metrics_table(cfg, model)),
+        block("learning curves", views::learning_curves(cfg, model)),
         block(
             "confusion matrix",
-            notebook::confusion(cfg, model, SplitName::Test),
+            views::confusion(cfg, model, SplitName::Test),
         ),
-        block("ROC curves", notebook::roc(cfg, model)),
+        block("ROC curves", views::roc(cfg, model)),
     ];
     let (n, cols) = (cfg.report.mistakes, cfg.report.grid_cols);
     if n > 0 {
-        blocks.push(block("mistakes", notebook::mistakes(cfg, model, n, cols)));
+        blocks.push(block("mistakes", views::mistakes(cfg, model, n, cols)));
     }
     blocks.extend(embedding_blocks(cfg, model));
     section(model.run_name(), model.title(), blocks)
@@ -112,10 +111,10 @@ pub fn model(cfg: &Config, model: Model) -> Section {
 fn embedding_blocks(cfg: &Config, model: Model) -> Vec<Block> {
     let mut blocks = vec![block(
         "separation scores",
-        notebook::separation_table(cfg, model),
+        views::separation_table(cfg, model),
     )];
     for map in [Projection::Tsne, Projection::Umap] {
-        let fig = notebook::embedding_map(cfg, model, map, ColourBy::Class);
+        let fig = views::embedding_map(cfg, model, map, ColourBy::Class);
         blocks.push(block("embedding map", fig));
     }
     blocks

@@ -4,11 +4,10 @@
 //! respond to larger parts (ears, eyes, fur texture).
 
 use super::photo::{map_to_image, photo_u8, to_rgb_image};
-use super::{Note, Shown};
 use crate::data::loader::{normalize, Normalize};
 use crate::data::Class;
 use crate::models::{cnn, Cnn, ModelSpec, Net};
-use crate::plot::{self, Figure, Photo};
+use crate::plot::{self, Figure, Note, Photo, Shown};
 use crate::train::checkpoint;
 use crate::train::record::{RunRecord, RUN_FILE};
 use crate::train::run::CNN_RUN;

@@ -3,11 +3,10 @@
 //! knows about cats and dogs before any training (its ImageNet classifier, zero-shot).
 
 use super::photo::photo_u8;
-use super::{Note, Shown};
 use crate::data::loader::{normalize, IMAGENET};
 use crate::data::Class;
 use crate::models::efficientnet::{cat_dog_neither, EfficientNetLite0, INPUT_SIZE};
-use crate::plot::Table;
+use crate::plot::{Note, Shown, Table};
 use crate::Config;
 use anyhow::Result;
 use polars::prelude::*;

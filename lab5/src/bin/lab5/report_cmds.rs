@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use clap::Args;
-use lab5::notebook::Model;
 use lab5::pipeline::Step;
+use lab5::views::Model;
 use lab5::Config;
 use std::path::{Path, PathBuf};
 
@@ -61,7 +61,7 @@ fn ensure_embeddings(cfg: &Config, run: &Path) -> anyhow::Result<()> {
         )
     })?;
     lab5::runtime::init(cfg)?;
-    let set = lab5::notebook::compute_embeddings(cfg, model)?;
+    let set = lab5::views::compute_embeddings(cfg, model)?;
     println!("computed {} embeddings of {} values", set.len(), set.dim);
     Ok(())
 }

@@ -66,7 +66,8 @@ pub struct PredictArgs {
 
 /// Runs `lab5 audit`.
 pub fn audit(cfg: &Config, a: AuditArgs) -> anyhow::Result<()> {
-    use lab5::data::{audit, Manifest};
+    use lab5::data::Manifest;
+    use lab5::labels::audit;
     let manifest_path = Manifest::path_in(&cfg.data_dir());
     let mut manifest = Manifest::load_or_empty(&cfg.data_dir())?;
     if manifest.records.is_empty() {
@@ -100,9 +101,9 @@ const FLAGGED_LISTED: usize = 30;
 const FLAGGED_DRAWN: usize = 48;
 const GRID_COLS: usize = 8;
 
-fn print_flagged(cfg: &Config, report: &lab5::data::audit::Audit) -> anyhow::Result<()> {
+fn print_flagged(cfg: &Config, report: &lab5::labels::audit::Audit) -> anyhow::Result<()> {
     let flagged = report.flagged();
-    println!("wrote {}", lab5::data::audit::csv_path(cfg).display());
+    println!("wrote {}", lab5::labels::audit::csv_path(cfg).display());
     if flagged.is_empty() {
         return Ok(());
     }

@@ -11,10 +11,10 @@
 //! inputs of the backbone). Excluded images are included: the label check must still see
 //! them to undo an exclusion.
 
-use super::images::sha256_hex;
-use super::preprocess::preprocess_bytes;
-use super::{Manifest, Record, SplitName};
 use crate::config::Config;
+use crate::data::images::sha256_hex;
+use crate::data::preprocess::preprocess_bytes;
+use crate::data::{cache, loader, Manifest, Record, SplitName};
 use crate::models::backbone::{self, Backbone};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -213,7 +213,7 @@ pub fn pass_path_for(cfg: &Config, kind: backbone::Kind) -> Result<PathBuf> {
     let t = &cfg.transfer;
     let (s, r, short) = (t.image_size, t.resize_shorter, &key[..KEY_IN_NAME]);
     let name = format!("{}{s}-{r}-{short}.safetensors", file_prefix(kind));
-    Ok(cfg.data_dir().join(super::cache::CACHE_DIR).join(name))
+    Ok(cfg.data_dir().join(cache::CACHE_DIR).join(name))
 }
 
 fn file_prefix(kind: backbone::Kind) -> String {
@@ -297,7 +297,7 @@ fn report_speed(n: usize, seconds: f64) {
 /// Pooled features and zero-shot probabilities of a uint8 batch, back on the CPU.
 fn run_backbone(net: &Backbone, images_u8: &Tensor, device: Device) -> (Tensor, Tensor) {
     tch::no_grad(|| {
-        let x = super::loader::normalize(images_u8, &super::loader::IMAGENET, device);
+        let x = loader::normalize(images_u8, &loader::IMAGENET, device);
         let features = net.features(&x);
         let n = features.size()[0];
         let nan = || {

@@ -1,6 +1,7 @@
-//! The notebooks' side of the crate: every code cell of `notebooks/01_data` ...
-//! `06_comparison` is one call into this module (or into the modules it wraps), so a cell
-//! stays one or two lines and can be re-run on its own after the setup cell.
+//! Views: what the lab shows, shared by the notebooks, the report and the pipeline. Every
+//! code cell of `notebooks/01_data` ... `06_comparison` is one call into this module (or
+//! into the modules it wraps), so a cell stays one or two lines and can be re-run on its own
+//! after the setup cell; [`crate::report`] assembles the same views into one HTML page.
 //!
 //! Every function here reads what an earlier step wrote to disk (the manifest in `data/`,
 //! a run in `runs/<model>/`) instead of relying on variables of other cells, and returns a
@@ -13,15 +14,17 @@
 //! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
 //!   matrix, ROC curves, most confident mistakes;
 //! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
-//! - [`comparison`]: both models side by side ([`crate::compare`]), ROC curves, separation.
+//! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation.
 
+pub mod ablation;
 pub mod comparison;
 pub mod data;
 pub mod labels;
 pub mod maps;
 pub mod runs;
 
-pub use crate::theory::{Note, Shown};
+pub use crate::plot::{Note, Shown};
+pub use ablation::*;
 pub use comparison::*;
 pub use data::*;
 pub use labels::*;

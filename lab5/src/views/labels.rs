@@ -1,4 +1,4 @@
-//! Notebook `02_labels`: the automatic label check ([`crate::data::audit`]): zero-shot
+//! Notebook `02_labels`: the automatic label check ([`crate::labels::audit`]): zero-shot
 //! agreement of the pretrained ImageNet head with our labels, the flagged photos, the
 //! rule that flags them, and the optional (reversible) exclusion from training.
 //!
@@ -8,8 +8,8 @@
 use super::data::manifest;
 use super::{Note, Shown};
 use crate::config::Config;
-use crate::data::audit::{self, Audit, AuditRow};
 use crate::data::Manifest;
+use crate::labels::audit::{self, Audit, AuditRow};
 use crate::plot::{scatter_with_axes, Table};
 use anyhow::Result;
 use polars::prelude::df;

@@ -10,11 +10,12 @@ use super::data::manifest;
 use super::runs::Model;
 use super::Shown;
 use crate::config::Config;
-use crate::data::{features, Manifest, SplitName};
+use crate::data::{Manifest, SplitName};
 use crate::embed::{
     embed_run, EmbeddingRecord, EmbeddingSet, Projections, SpaceScore, EMBEDDINGS_FILE,
     PROJECTIONS_FILE, SEPARATION_FILE,
 };
+use crate::labels::features;
 use crate::models::backbone;
 use crate::plot::{bar_chart, scatter, Figure, Table};
 use crate::train::LoadedRun;

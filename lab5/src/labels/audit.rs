@@ -24,8 +24,8 @@
 //! (training skips them); `--undo` clears every exclusion. Nothing is ever deleted.
 
 use super::features::{BackbonePass, ZeroShot};
-use super::{Class, Manifest, Record};
 use crate::config::{self, Config};
+use crate::data::{Class, Manifest, Record};
 use crate::plot::{image_grid, Figure, Photo};
 use anyhow::{Context, Result};
 use polars::prelude::*;
