@@ -14,6 +14,7 @@ pub mod notebook;
 pub mod pipeline;
 pub mod plot;
 pub mod report;
+pub mod robustness;
 pub mod runtime;
 pub mod theory;
 pub mod train;
