@@ -11,6 +11,7 @@
 //! | 1 collect / import | `01_data` | [`data`] | [`data::collect::collect`], [`data::import::import_folder`] ([`views::get_data`]) | `data/raw/`, `data/manifest.csv` |
 //! | 2 label check | `02_labels` | [`labels`] | [`labels::audit::Audit::run`] ([`views::label_check`]) | `data/cache/backbone-*`, `data/audit.csv` |
 //! | 3 CNN from scratch | `03_cnn` | [`models::cnn`], [`train`] | [`train::train_cnn`] -> [`train::trainer::fit`] | `runs/cnn/` (checkpoints, `metrics.json`, `predictions.csv`, `tb/`) |
+//! | 3 robustness | `03_cnn` | [`robustness`] | [`robustness`] (`lab5 robustness --run`) | `runs/<run>/robustness.json` |
 //! | 3 ablation | `03_cnn` | [`ablation`] | [`ablation::run`] (`lab5 ablate`) | `runs/ablation/` |
 //! | 4 embeddings | `04_embeddings` | [`embed`] | [`embed::run::embed_run`] ([`views::embed`]) | `runs/<run>/embeddings*`, maps |
 //! | 5 transfer learning | `05_transfer` | [`models::transfer`], [`train::transfer`] | [`train::train_transfer`] | `runs/transfer/` |
@@ -37,7 +38,7 @@
 //!
 //! The modules follow the lab, and each imports only modules before it in this order
 //! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`plot`] -> [`data`]
-//! -> [`models`] -> [`labels`] -> [`train`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
+//! -> [`models`] -> [`labels`] -> [`train`] -> [`robustness`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
 //! [`compare`] -> [`views`] (what the notebooks, the report and the pipeline show) ->
 //! [`report`] -> [`pipeline`].
 #![warn(missing_docs)]
@@ -52,6 +53,7 @@ pub mod models;
 pub mod pipeline;
 pub mod plot;
 pub mod report;
+pub mod robustness;
 pub mod runtime;
 pub mod theory;
 pub mod train;

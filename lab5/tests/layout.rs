@@ -14,8 +14,22 @@ use std::path::{Path, PathBuf};
 /// The top-level modules in the order of the lab: a module may import only modules listed
 /// before it. A new module must be added here, where it belongs.
 const ORDER: &[&str] = &[
-    "util", "config", "runtime", "plot", "data", "models", "labels", "train", "ablation", "theory",
-    "embed", "compare", "views", "report", "pipeline",
+    "util",
+    "config",
+    "runtime",
+    "plot",
+    "data",
+    "models",
+    "labels",
+    "train",
+    "robustness",
+    "ablation",
+    "theory",
+    "embed",
+    "compare",
+    "views",
+    "report",
+    "pipeline",
 ];
 
 /// What `data` must never import: the data layer knows no model and draws nothing.

@@ -1,6 +1,7 @@
 //! `lab5 run` end to end through the binary, on 40 pets photos per class with small
 //! images and few epochs: every step runs and leaves valid outputs (manifest, label
-//! check, both runs with embeddings and maps, the comparison in CSV/JSON/Markdown that
+//! check, both runs with embeddings and maps, the CNN's robustness check (and the
+//! transfer model's through `lab5 robustness`), the comparison in CSV/JSON/Markdown that
 //! agree with each other, charts, and a self-contained `report.html` holding every chart
 //! and table); a second run skips every step and is fast; `--force embed` redoes only the
 //! two embed steps; `lab5 compare` on its own prints the table and the verdict.
@@ -16,10 +17,11 @@ use support::project::{photos, text, Project};
 /// Photos per class copied into the project's image folder.
 const PER_CLASS: usize = 40;
 /// The steps, in the order `lab5 run` prints them.
-const STEPS: [&str; 8] = [
+const STEPS: [&str; 9] = [
     "data",
     "audit",
     "train-cnn",
+    "robustness-cnn",
     "embed-cnn",
     "train-transfer",
     "embed-transfer",
@@ -69,11 +71,11 @@ fn run(p: &Project, args: &[&str]) -> (String, Duration) {
     (stdout, start.elapsed())
 }
 
-/// Step name -> status (`ran`, `reused`, `skipped`) from the `[i/8] step status ...` lines.
+/// Step name -> status (`ran`, `reused`, `skipped`) from the `[i/9] step status ...` lines.
 fn statuses(stdout: &str) -> HashMap<String, String> {
     let rows: Vec<Vec<&str>> = stdout
         .lines()
-        .filter(|l| l.starts_with('[') && l.contains("/8] "))
+        .filter(|l| l.starts_with('[') && l.contains("/9] "))
         .map(|l| l.split_whitespace().collect())
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r[1]).collect();
@@ -172,12 +174,35 @@ fn check_outputs(p: &Project) {
             check_png(&dir.join("figures").join(format!("{chart}.png")));
         }
     }
+    check_robustness(p);
     let state: Value = read_json(&p.root.join("runs/pipeline.json"));
     for step in STEPS {
         assert!(
             state["steps"][step]["stamp"].is_string(),
             "{step} missing in state"
         );
+    }
+}
+
+/// The CNN's robustness check from the pipeline, and the transfer model's from the
+/// command (through the whole model, backbone included): 9 corruptions x 3 severities,
+/// the clean accuracy equal to the run's recorded test accuracy.
+fn check_robustness(p: &Project) {
+    let transfer = p.root.join("runs/transfer");
+    let out = p.run(&["robustness", "--run", &transfer.to_string_lossy()], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    for run in ["cnn", "transfer"] {
+        let dir = p.root.join("runs").join(run);
+        let r: Value = read_json(&dir.join("robustness.json"));
+        assert_eq!(r["results"].as_array().unwrap().len(), 27, "{run}");
+        let metrics: Value = read_json(&dir.join("metrics.json"));
+        let recorded = metrics["metrics"]["test"]["accuracy"].as_f64().unwrap();
+        let clean = r["clean_accuracy"].as_f64().unwrap();
+        assert!(
+            (clean - recorded).abs() < 1e-9,
+            "{run}: {clean} vs {recorded}"
+        );
+        check_png(&dir.join("figures/robustness.png"));
     }
 }
 
@@ -365,6 +390,7 @@ fn check_report(path: &Path, rows: &[Row], audit_flagged: usize) {
         "CNN from scratch: ROC curves",
         "CNN from scratch: t-SNE of the embeddings by class",
         "CNN from scratch: UMAP of the embeddings by class",
+        "cnn: test accuracy under corruptions",
         "CNN vs transfer: test quality",
         "CNN vs transfer: training time",
         "CNN vs transfer: inference speed",

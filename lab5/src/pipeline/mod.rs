@@ -3,8 +3,9 @@
 //!
 //! `data` (collect from the APIs, or import `data.folder`) -> `audit` (zero-shot label
 //! check; its backbone pass is cached and is also the transfer model's features) ->
-//! `train-cnn` -> `embed-cnn` -> `train-transfer` -> `embed-transfer` -> `compare` ->
-//! `report` (`runs/<date>/report.html`).
+//! `train-cnn` -> `robustness-cnn` (the CNN's test accuracy under corruptions) ->
+//! `embed-cnn` -> `train-transfer` -> `embed-transfer` -> `compare` -> `report`
+//! (`runs/<date>/report.html`).
 //!
 //! A step is up to date when the settings it reads and the outputs of the steps it
 //! depends on are those of its last run, and its own outputs are still there unchanged
@@ -31,6 +32,8 @@ pub enum Step {
     Audit,
     /// Train the CNN.
     TrainCnn,
+    /// The CNN's test accuracy under the corruption suite.
+    RobustnessCnn,
     /// Embeddings and 2-D maps of the CNN.
     EmbedCnn,
     /// Train the transfer model.
@@ -44,21 +47,23 @@ pub enum Step {
 }
 
 /// Names accepted by `--force` besides the step names, and what they mean.
-const ALIASES: [(&str, &[Step]); 6] = [
+const ALIASES: [(&str, &[Step]); 7] = [
     ("collect", &[Step::Data]),
     ("import", &[Step::Data]),
     ("cnn", &[Step::TrainCnn]),
     ("transfer", &[Step::TrainTransfer]),
     ("train", &[Step::TrainCnn, Step::TrainTransfer]),
     ("embed", &[Step::EmbedCnn, Step::EmbedTransfer]),
+    ("robustness", &[Step::RobustnessCnn]),
 ];
 
 impl Step {
     /// Every step, in the order they run.
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Data,
         Step::Audit,
         Step::TrainCnn,
+        Step::RobustnessCnn,
         Step::EmbedCnn,
         Step::TrainTransfer,
         Step::EmbedTransfer,
@@ -72,6 +77,7 @@ impl Step {
             Step::Data => "data",
             Step::Audit => "audit",
             Step::TrainCnn => "train-cnn",
+            Step::RobustnessCnn => "robustness-cnn",
             Step::EmbedCnn => "embed-cnn",
             Step::TrainTransfer => "train-transfer",
             Step::EmbedTransfer => "embed-transfer",
@@ -85,7 +91,7 @@ impl Step {
         match self {
             Step::Data => &[],
             Step::Audit | Step::TrainCnn | Step::TrainTransfer => &[Step::Data],
-            Step::EmbedCnn => &[Step::Data, Step::TrainCnn],
+            Step::RobustnessCnn | Step::EmbedCnn => &[Step::Data, Step::TrainCnn],
             Step::EmbedTransfer => &[Step::Data, Step::TrainTransfer],
             Step::Compare => &[Step::Data, Step::TrainCnn, Step::TrainTransfer],
             Step::Report => Step::ALL_BUT_REPORT,
@@ -99,7 +105,7 @@ impl Step {
     };
 
     /// The steps a `--force` value names: a step name, or `collect`/`import` (data),
-    /// `cnn`, `transfer`, `train` (both), `embed` (both).
+    /// `cnn`, `transfer`, `train` (both), `embed` (both), `robustness`.
     pub fn parse(s: &str) -> Result<Vec<Step>> {
         if let Some(step) = Step::ALL.into_iter().find(|st| st.name() == s) {
             return Ok(vec![step]);
@@ -160,7 +166,7 @@ pub struct Outcome {
 }
 
 impl StepOutcome {
-    /// The step's line: `[3/8] train-cnn       ran       402.1 s  test accuracy ...`.
+    /// The step's line: `[3/9] train-cnn       ran       402.1 s  test accuracy ...`.
     pub fn line(&self, index: usize, total: usize) -> String {
         format!(
             "[{}/{total}] {:<15} {:<8} {:>7.1} s  {}",
@@ -309,7 +315,7 @@ mod tests {
         }
         let err = Step::parse("trian").unwrap_err().to_string();
         assert!(
-            err.contains("\"trian\"") && err.contains("train-cnn, embed-cnn"),
+            err.contains("\"trian\"") && err.contains("train-cnn, robustness-cnn, embed-cnn"),
             "{err}"
         );
     }

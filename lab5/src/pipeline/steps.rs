@@ -1,6 +1,6 @@
-//! The eight steps of `lab5 run`: what each depends on (its key), what it leaves on disk
+//! The nine steps of `lab5 run`: what each depends on (its key), what it leaves on disk
 //! (its stamp), and how it runs. Each step calls the same library function as its own
-//! command (`lab5 import`, `audit`, `train`, `embed`, `compare`).
+//! command (`lab5 import`, `audit`, `train`, `robustness`, `embed`, `compare`).
 
 use super::state::{folder_listing, Entry, Hasher};
 use super::Step;
@@ -12,6 +12,7 @@ use crate::embed::SEPARATION_FILE;
 use crate::embed::{embed_run, Projections, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE};
 use crate::labels::audit::{self, Audit};
 use crate::models::backbone;
+use crate::robustness::{self, SuiteSettings};
 use crate::train::record::{BEST_WEIGHTS, METRICS_FILE};
 use crate::train::run::{load_manifest, CNN_RUN};
 use crate::train::transfer::TRANSFER_RUN;
@@ -56,6 +57,10 @@ fn settings(cfg: &Config, step: Step) -> Result<Value> {
         }),
         Step::TrainCnn => crate::train::run::cnn_settings(cfg),
         Step::TrainTransfer => crate::train::transfer::settings(cfg),
+        Step::RobustnessCnn => json!(SuiteSettings::new(
+            cfg.preprocess.image_size,
+            cfg.runtime.seed
+        )),
         Step::EmbedCnn | Step::EmbedTransfer => json!(cfg.embed),
         Step::Compare | Step::Report => json!(cfg.report),
     })
@@ -85,6 +90,7 @@ pub fn stamp(cfg: &Config, step: Step, entry: Option<&Entry>) -> Option<String> 
         Step::Data => h.file(&Manifest::path_in(&cfg.data_dir())),
         Step::Audit => h.file(&audit::csv_path(cfg)),
         Step::TrainCnn => run_stamp(cfg, CNN_RUN),
+        Step::RobustnessCnn => robustness_stamp(cfg, CNN_RUN),
         Step::TrainTransfer => run_stamp(cfg, TRANSFER_RUN),
         Step::EmbedCnn => embed_stamp(cfg, CNN_RUN),
         Step::EmbedTransfer => embed_stamp(cfg, TRANSFER_RUN),
@@ -111,6 +117,16 @@ fn embed_stamp(cfg: &Config, name: &str) -> Option<Hasher> {
     h.json("maps", &(&maps.tsne, &maps.umap)).ok()
 }
 
+/// The robustness results (not their timings), with the chart.
+fn robustness_stamp(cfg: &Config, name: &str) -> Option<Hasher> {
+    let dir = cfg.runs_dir().join(name);
+    let chart = robustness::chart_stem(&dir).with_extension("svg");
+    chart.is_file().then_some(())?;
+    let r = robustness::load(&dir).ok()?;
+    let results = (&r.identity, r.clean_accuracy, &r.results);
+    Hasher::default().json("robustness", &results).ok()
+}
+
 fn compare_stamp(cfg: &Config) -> Option<Hasher> {
     let dir = crate::compare::dir(cfg);
     let others = [crate::compare::CSV_FILE, crate::compare::MARKDOWN_FILE];
@@ -124,6 +140,7 @@ pub fn execute(cfg: &Config, step: Step, forced: bool) -> Result<Done> {
         Step::Data => get_data(cfg),
         Step::Audit => label_check(cfg),
         Step::TrainCnn => trained(&train_cnn(cfg, forced)?),
+        Step::RobustnessCnn => robust(cfg, Model::Cnn, forced),
         Step::TrainTransfer => trained(&train_transfer(cfg, forced)?),
         Step::EmbedCnn => embed(cfg, Model::Cnn),
         Step::EmbedTransfer => embed(cfg, Model::Transfer),
@@ -181,6 +198,18 @@ fn trained(rec: &RunRecord) -> Result<Done> {
         100.0 * m.metrics.test.accuracy,
         100.0 * m.gap.train_minus_test,
         m.history.len()
+    );
+    Ok(Done { note, output: None })
+}
+
+fn robust(cfg: &Config, model: Model, forced: bool) -> Result<Done> {
+    let dir = cfg.runs_dir().join(model.run_name());
+    let (r, _) = robustness::check_or_reuse(cfg, &dir, forced)?;
+    let note = format!(
+        "accuracy clean {:.1} %, under corruptions {:.1} % (drop {:.1} points)",
+        100.0 * r.clean_accuracy,
+        100.0 * r.mean_corrupted_accuracy,
+        100.0 * r.drop_from_clean
     );
     Ok(Done { note, output: None })
 }

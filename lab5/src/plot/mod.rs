@@ -23,7 +23,7 @@ mod signal;
 mod style;
 mod table;
 
-pub use bars::bar_chart;
+pub use bars::{bar_chart, bar_chart_with_reference};
 pub use canvas::{Chart, Picture};
 pub use confusion::confusion_matrix;
 pub use figure::Figure;

@@ -153,6 +153,34 @@ fn bar_chart_labels_bars_and_categories() {
 }
 
 #[test]
+fn bar_chart_with_reference_draws_the_line_and_widens_for_many_bars() {
+    let cats: Vec<String> = (1..=9).map(|i| format!("corruption {i}")).collect();
+    let series: Vec<(String, Vec<f64>)> = (1..=3)
+        .map(|s| (format!("severity {s}"), vec![90.0 - 10.0 * s as f64; 9]))
+        .collect();
+    let fig = bar_chart_with_reference("Robust?", "accuracy (%)", &cats, &series, ("clean", 92.5))
+        .unwrap();
+    assert!(fig.size().0 > bar_chart("x", "y", &cats, &series).unwrap().size().0);
+    check(&fig, "Robust?", "bars_reference");
+    let doc = roxmltree::Document::parse(fig.svg()).unwrap();
+    let mut texts = doc.descendants().filter_map(|n| n.text());
+    assert!(
+        texts.any(|t| t.trim() == "clean"),
+        "reference missing from the legend"
+    );
+    let dashes = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "polyline" || n.tag_name().name() == "line")
+        .count();
+    let plain = roxmltree::Document::parse(bar_chart("x", "y", &cats, &series).unwrap().svg())
+        .unwrap()
+        .descendants()
+        .filter(|n| n.tag_name().name() == "polyline" || n.tag_name().name() == "line")
+        .count();
+    assert!(dashes > plain, "no dashed line drawn ({dashes} vs {plain})");
+}
+
+#[test]
 fn heatmaps_render_single_grid_and_tensor() {
     let kernel = vec![
         vec![-1.0, 0.0, 1.0],

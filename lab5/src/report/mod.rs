@@ -1,8 +1,8 @@
 //! The report of the whole lab: one self-contained HTML page (`runs/<date>/report.html`)
 //! with every table and chart of the runs: data counts and sample photos, the label
 //! check, per model the metrics, gap, learning curves, confusion matrix, ROC curves,
-//! most confident mistakes and embedding maps, and the comparison with its verdict and
-//! bars. Charts are inline SVG; the page links to nothing outside itself.
+//! most confident mistakes, the robustness check (when measured) and embedding maps, and
+//! the comparison with its verdict and bars. Charts are inline SVG; the page links to nothing outside itself.
 //!
 //! In a notebook, `lab5::report::build(&cfg)?` shows the page inline;
 //! `lab5::report::write(&cfg)?` saves it and returns the path.

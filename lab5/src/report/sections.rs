@@ -87,7 +87,8 @@ fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
     blocks
 }
 
-/// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, maps.
+/// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, the
+/// robustness check, maps.
 pub fn model(cfg: &Config, model: Model) -> Section {
     let mut blocks = vec![
         block("over-fitting figures", views::gap(cfg, model)),
@@ -103,8 +104,23 @@ pub fn model(cfg: &Config, model: Model) -> Section {
     if n > 0 {
         blocks.push(block("mistakes", views::mistakes(cfg, model, n, cols)));
     }
+    blocks.extend(robustness_blocks(cfg, model));
     blocks.extend(embedding_blocks(cfg, model));
     section(model.run_name(), model.title(), blocks)
+}
+
+/// The saved robustness check of a model: headline, table, chart and one photo under
+/// every corruption, or a note saying how to make it.
+fn robustness_blocks(cfg: &Config, model: Model) -> Vec<Block> {
+    match views::saved_robustness(cfg, model) {
+        Ok(v) => vec![
+            Block::Text(v.headline()),
+            Block::Table(v.table),
+            Block::Figure(v.chart),
+            Block::Figure(v.examples),
+        ],
+        Err(e) => vec![block::<Table>("robustness check", Err(e))],
+    }
 }
 
 /// The separation scores and both 2-D maps of a model's embeddings.

@@ -14,13 +14,16 @@
 //! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
 //!   matrix, ROC curves, most confident mistakes;
 //! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
-//! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation.
+//! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation;
+//! - [`robustness`](mod@robustness): a run's test accuracy under common corruptions
+//!   ([`crate::robustness`]), as a table and a chart.
 
 pub mod ablation;
 pub mod comparison;
 pub mod data;
 pub mod labels;
 pub mod maps;
+pub mod robustness;
 pub mod runs;
 
 pub use crate::plot::{Note, Shown};
@@ -29,6 +32,7 @@ pub use comparison::*;
 pub use data::*;
 pub use labels::*;
 pub use maps::*;
+pub use robustness::*;
 pub use runs::*;
 
 use crate::config::Config;

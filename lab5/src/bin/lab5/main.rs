@@ -46,6 +46,8 @@ pub enum Cmd {
     Evaluate(train_cmds::EvaluateArgs),
     /// Predict cat/dog for image files with a trained run.
     Predict(train_cmds::PredictArgs),
+    /// Test accuracy of a run under a fixed suite of corruptions (ImageNet-C style).
+    Robustness(train_cmds::RobustnessArgs),
     /// Compute embeddings of a run and their t-SNE / UMAP maps.
     Embed(report_cmds::EmbedArgs),
     /// Compare the CNN and transfer runs (table, charts, verdict).
@@ -85,6 +87,7 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Ablate(a) => train_cmds::ablate(cfg, a),
         Cmd::Evaluate(a) => train_cmds::evaluate(cfg, a),
         Cmd::Predict(a) => train_cmds::predict(cfg, a),
+        Cmd::Robustness(a) => train_cmds::robustness(cfg, a),
         Cmd::Embed(a) => report_cmds::embed(cfg, a),
         Cmd::Compare(a) => report_cmds::compare(cfg, a),
         Cmd::Run(a) => report_cmds::run(cfg, a),

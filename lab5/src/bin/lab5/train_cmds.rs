@@ -1,4 +1,4 @@
-//! `lab5 audit`, `lab5 train`, `lab5 ablate`, `lab5 evaluate`, `lab5 predict`.
+//! `lab5 audit`, `lab5 train`, `lab5 ablate`, `lab5 evaluate`, `lab5 predict`, `lab5 robustness`.
 
 use clap::Args;
 use lab5::Config;
@@ -62,6 +62,18 @@ pub struct PredictArgs {
     /// Image files.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+}
+
+/// Arguments of `lab5 robustness`.
+#[derive(Args)]
+pub struct RobustnessArgs {
+    /// The run folder, e.g. runs/cnn.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Keep a saved result measured with the same suite, seed, weights and data instead
+    /// of measuring again.
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 /// Runs `lab5 audit`.
@@ -192,5 +204,20 @@ pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
             a.images.len()
         );
     }
+    Ok(())
+}
+
+/// Runs `lab5 robustness`: the run's test accuracy under every corruption and severity,
+/// printed, saved as `robustness.json` and charted in the run folder.
+pub fn robustness(cfg: &Config, a: RobustnessArgs) -> anyhow::Result<()> {
+    let (r, reused) = lab5::robustness::check_or_reuse(cfg, &a.run, !a.reuse)?;
+    println!("{r}");
+    let stem = lab5::robustness::chart_stem(&a.run);
+    let how = if reused { "kept" } else { "wrote" };
+    println!(
+        "{how} {} and {}.{{svg,png}}",
+        lab5::robustness::result_path(&a.run).display(),
+        stem.display()
+    );
     Ok(())
 }
