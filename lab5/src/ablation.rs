@@ -70,7 +70,8 @@ pub fn variant_config(cfg: &Config, variant: &str) -> Result<Config> {
         c.preprocess.image_size = cfg.ablation.image_size;
         c.preprocess.resize_shorter = cfg.ablation.image_size * 8 / 7;
     }
-    c.paths.runs_dir = cfg.runs_dir().join(DIR);
+    // relative to the config's folder, like every path of the config
+    c.paths.runs_dir = cfg.paths.runs_dir.join(DIR);
     match variant {
         RECIPE => {}
         "no_batch_norm" => c.cnn.batch_norm = false,

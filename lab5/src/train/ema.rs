@@ -56,10 +56,9 @@ impl Ema {
     /// Runs `f` with the averaged weights loaded into `vs`, then puts the live weights back.
     pub fn with_averaged<T>(&self, vs: &nn::VarStore, f: impl FnOnce() -> T) -> Result<T> {
         let live = Snapshot::take(vs);
-        self.load_into(vs)?;
-        let out = f();
+        let out = self.load_into(vs).map(|()| f());
         live.restore(vs)?;
-        Ok(out)
+        out
     }
 
     /// Copies the averaged weights into `vs` (they stay there).

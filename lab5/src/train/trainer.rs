@@ -233,7 +233,13 @@ pub fn fit(
             if let Some(ema) = &mut ema {
                 ema.update(vs);
             }
-            sums.add(&loss, &logits, &y)?;
+            // train and validation losses on one scale: plain cross-entropy
+            let plain = if t.label_smoothing == 0.0 {
+                loss
+            } else {
+                tch::no_grad(|| logits.cross_entropy_for_logits(&y))
+            };
+            sums.add(&plain, &logits, &y)?;
             m.step();
         }
         let train_secs = epoch_started.elapsed().as_secs_f64();
