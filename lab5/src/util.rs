@@ -1,4 +1,7 @@
-//! Small shared helpers: atomic file writes and progress bars.
+//! Small shared helpers: atomic file writes, progress bars and nearest neighbours
+//! ([`knn`]).
+
+pub mod knn;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -1,7 +1,7 @@
 //! Starting layouts for the projections: the first two principal components (power
 //! iteration from a seeded start), which keep the global shape and make runs repeatable.
 
-use super::knn::Points;
+use crate::util::knn::Points;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

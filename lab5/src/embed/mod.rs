@@ -4,7 +4,6 @@
 //! Everything here takes plain vectors and labels, so it does not depend on the models.
 
 mod init;
-pub mod knn;
 mod project;
 mod run;
 pub mod separation;

@@ -2,9 +2,10 @@
 //! saved together so later steps (charts, comparison, report) read them from disk.
 
 use super::separation::{separation, Separation};
-use super::{knn::Points, tsne, umap};
+use super::{tsne, umap};
 use crate::config::Embed;
 use crate::plot::Table;
+use crate::util::knn::Points;
 use crate::util::write_atomic;
 use anyhow::{bail, Context, Result};
 use polars::prelude::{DataFrame, NamedFrom, Series};

@@ -1,7 +1,7 @@
 //! How well a space separates the classes: leave-one-out k-NN accuracy (each point voted on
 //! by its k nearest others) and the mean silhouette, both with Euclidean distances.
 
-use super::knn::{nearest, Points};
+use crate::util::knn::{nearest, Points};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

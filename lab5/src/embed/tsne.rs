@@ -2,8 +2,8 @@
 //! start so the same vectors and seed give the same map.
 
 use super::init::{pca_2d, scaled_to_std};
-use super::knn::{neighbours, Points};
 use crate::config::Embed;
+use crate::util::knn::{neighbours, Points};
 use anyhow::{bail, Result};
 use bhtsne::{tSNE, Neighbor};
 

@@ -4,8 +4,8 @@
 //! unseeded thread-local generator in parallel, so its maps change from run to run.
 
 use super::init::pca_2d;
-use super::knn::{neighbours, Points};
 use crate::config::Embed;
+use crate::util::knn::{neighbours, Points};
 use anyhow::{bail, Result};
 use ndarray::Array2;
 use rand::rngs::StdRng;

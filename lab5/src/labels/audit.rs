@@ -27,6 +27,7 @@ use super::features::{BackbonePass, ZeroShot};
 use crate::config::{self, Config};
 use crate::data::{Class, Manifest, Record};
 use crate::plot::{image_grid, Figure, Photo};
+use crate::util::knn::{self, Points};
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use std::fmt;
@@ -117,46 +118,35 @@ impl Rule {
 }
 
 /// For every row of `features` `(N, D)`, the share of its `k` nearest other rows (cosine
-/// similarity) whose label (`labels`, `(N,)` int64) differs from its own; `(N,)` float64.
-/// Computed in blocks of rows so memory stays `O(block * N)`.
+/// similarity, ties broken by index) whose label (`labels`, `(N,)` int64) differs from
+/// its own; `(N,)` float64, 0 for a row without neighbours. The neighbours come from
+/// [`knn::neighbours`] on the unit-length rows.
 pub fn other_label_share(features: &Tensor, labels: &Tensor, k: usize) -> Result<Vec<f64>> {
-    let n = features.size()[0];
-    let k = (k as i64).min(n - 1);
-    if k <= 0 {
-        return Ok(vec![0.0; n as usize]);
+    let labels = Vec::<i64>::try_from(labels)?;
+    let rows = Vec::<Vec<f32>>::try_from(features.to_kind(Kind::Float))?;
+    anyhow::ensure!(
+        labels.len() == rows.len(),
+        "{} labels for {} feature rows; give one label per row",
+        labels.len(),
+        rows.len()
+    );
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    let unit = features.to_kind(Kind::Float);
-    let unit = &unit
-        / unit
-            .norm_scalaropt_dim(2, [1], true)
-            .clamp_min(f64::EPSILON);
-    let mut shares = Vec::with_capacity(n as usize);
-    for start in (0..n).step_by(NEIGHBOUR_BLOCK) {
-        let len = (n - start).min(NEIGHBOUR_BLOCK as i64);
-        let block = neighbour_block(&unit, labels, start, len, k);
-        shares.extend(Vec::<f64>::try_from(block)?);
-    }
-    Ok(shares)
-}
-
-/// Rows compared with all others at once in [`other_label_share`].
-const NEIGHBOUR_BLOCK: usize = 1024;
-
-fn neighbour_block(unit: &Tensor, labels: &Tensor, start: i64, len: i64, k: i64) -> Tensor {
-    let sims = unit.narrow(0, start, len).matmul(&unit.tr());
-    let _ = sims
-        .narrow(1, start, len)
-        .diagonal(0, 0, 1)
-        .fill_(f64::NEG_INFINITY);
-    let (_, nearest) = sims.topk(k, 1, true, false);
-    let theirs = labels
-        .index_select(0, &nearest.reshape([-1]))
-        .reshape([len, k]);
-    let mine = labels.narrow(0, start, len).unsqueeze(1);
-    theirs
-        .ne_tensor(&mine)
-        .to_kind(Kind::Double)
-        .mean_dim(1, false, Kind::Double)
+    let points = Points::from_vectors(&rows)?.unit();
+    let share = |(i, near): (usize, Vec<(usize, f64)>)| {
+        let other = near.iter().filter(|(j, _)| labels[*j] != labels[i]).count();
+        if near.is_empty() {
+            0.0
+        } else {
+            other as f64 / near.len() as f64
+        }
+    };
+    Ok(knn::neighbours(&points, k)
+        .into_iter()
+        .enumerate()
+        .map(share)
+        .collect())
 }
 
 impl Rule {
