@@ -1,6 +1,7 @@
-//! Small shared helpers: atomic file writes, progress bars and nearest neighbours
-//! ([`knn`]).
+//! Small shared helpers: atomic file writes, progress bars, the CSV files
+//! ([`csv_io`]) and nearest neighbours ([`knn`]).
 
+pub mod csv_io;
 pub mod knn;
 
 use anyhow::{Context, Result};

@@ -166,7 +166,7 @@ fn every_row_names_the_better_model_by_its_direction() {
     assert_eq!((acc.cnn, acc.transfer), (Some(90.0), Some(98.0)));
     assert_eq!(acc.shown(acc.cnn), "90.00");
     assert_eq!(c.table().unwrap().0.height(), c.rows.len());
-    assert_eq!(c.to_csv().lines().count(), c.rows.len() + 1);
+    assert_eq!(c.to_csv().unwrap().lines().count(), c.rows.len() + 1);
 }
 
 /// Equal up to JSON's float parsing (serde_json may be one unit in the last place off).

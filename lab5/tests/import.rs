@@ -104,8 +104,9 @@ fn messy_folder(root: &Path) {
     )
     .unwrap();
     let stem = |i: usize| cats[i].file_stem().unwrap().to_string_lossy().into_owned();
+    // Saved the way spreadsheet programs do: a UTF-8 byte-order mark and CRLF line ends.
     let labels = format!(
-        "id,species,breed\n{},cat,Bengal\n{},dog,Pug\n",
+        "\u{feff}id,species,breed\r\n{},cat,Bengal\r\n{},dog,Pug\r\n",
         stem(4),
         stem(5)
     );

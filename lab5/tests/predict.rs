@@ -158,7 +158,10 @@ fn training_records_a_complete_reloadable_run() {
             < 1e-12
     );
     let predictions = f.record.predictions().unwrap();
-    assert_eq!(predictions.height(), 32);
+    let count = |s: SplitName| predictions.iter().filter(|p| p.split == s).count();
+    let counts = SplitName::ALL.map(count);
+    assert_eq!(counts, [20, 6, 6], "rows of predictions.csv per split");
+    assert!(predictions.iter().all(|p| (0.0..=1.0).contains(&p.p_dog)));
     let events = std::fs::read_dir(dir.join("tb")).unwrap().count();
     assert_eq!(events, 1);
     let again = RunRecord::load(&dir).unwrap();

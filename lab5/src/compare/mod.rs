@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::plot::{Figure, Table};
 use crate::train::record::write_json;
 use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
-use crate::util::write_atomic;
+use crate::util::{csv_io, write_atomic};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -122,9 +122,10 @@ impl Comparison {
         table::to_table(&self.rows)
     }
 
-    /// The table as CSV (`measure,cnn,transfer,better`, full precision).
-    pub fn to_csv(&self) -> String {
-        table::to_csv(&self.rows)
+    /// The table as CSV text (`measure,cnn,transfer,better`, full precision).
+    pub fn to_csv(&self) -> Result<String> {
+        let bytes = csv_io::to_csv(&table::csv_lines(&self.rows))?;
+        Ok(String::from_utf8(bytes)?)
     }
 
     /// Title, table and verdict as Markdown.
@@ -194,7 +195,7 @@ impl Comparison {
             dir.join(MARKDOWN_FILE),
         ];
         write_json(&written[0], self)?;
-        write_atomic(&written[1], self.to_csv().as_bytes())?;
+        csv_io::write_rows(&written[1], &table::csv_lines(&self.rows))?;
         write_atomic(&written[2], self.to_markdown().as_bytes())?;
         for (name, fig) in self.charts()? {
             let (svg, png) = fig.save(&dir.join(FIGURES_DIR).join(name))?;

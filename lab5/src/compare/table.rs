@@ -6,6 +6,7 @@ use super::summary::ModelSummary;
 use crate::data::SplitName;
 use crate::plot::Table;
 use crate::train::metrics::Metrics;
+use crate::util::csv_io;
 use anyhow::Result;
 use polars::prelude::df;
 use serde::{Deserialize, Serialize};
@@ -128,20 +129,36 @@ pub fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
     rows
 }
 
-/// The rows as CSV: `measure,cnn,transfer,better` with full-precision numbers.
-pub fn to_csv(rows: &[Row]) -> String {
-    let mut csv = String::from("measure,cnn,transfer,better\n");
-    let num = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
-    for r in rows {
-        let measure = if r.measure.contains(',') {
-            format!("\"{}\"", r.measure)
-        } else {
-            r.measure.clone()
-        };
-        let (c, t, w) = (num(r.cnn), num(r.transfer), r.winner());
-        csv.push_str(&format!("{measure},{c},{t},{w}\n"));
+/// One line of `comparison.csv`: full-precision numbers (empty when undefined) and the
+/// winner on the rounded values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvLine {
+    /// What is measured, with its unit.
+    pub measure: String,
+    /// The CNN's value.
+    #[serde(serialize_with = "csv_io::plain_float")]
+    pub cnn: Option<f64>,
+    /// The transfer model's value.
+    #[serde(serialize_with = "csv_io::plain_float")]
+    pub transfer: Option<f64>,
+    /// `cnn`, `transfer`, `tie` or empty (see [`Row::winner`]).
+    pub better: String,
+}
+
+impl From<&Row> for CsvLine {
+    fn from(r: &Row) -> Self {
+        CsvLine {
+            measure: r.measure.clone(),
+            cnn: r.cnn,
+            transfer: r.transfer,
+            better: r.winner().to_string(),
+        }
     }
-    csv
+}
+
+/// The rows as `comparison.csv` lines.
+pub fn csv_lines(rows: &[Row]) -> Vec<CsvLine> {
+    rows.iter().map(CsvLine::from).collect()
 }
 
 /// The rows as a Markdown table (values rounded to each row's decimals).

@@ -8,12 +8,11 @@ use crate::data::collect::{human_bytes, reasons_line};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
 use crate::data::store::{Housekeeping, Store};
 use crate::data::{holdout, Class, Origin, Record};
-use crate::util::with_atomic;
+use crate::util::{csv_io, with_atomic};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
-use polars::prelude::{CsvReadOptions, DataFrame, SerReader, StringChunked};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,7 +66,16 @@ pub struct ImportReport {
     pub seconds: f64,
 }
 
-/// One `labels.csv` row.
+/// One line of `labels.csv` as written (other columns, such as the pets folder's
+/// `width,height,bytes,source`, are ignored; `species` may be missing).
+#[derive(Debug, Clone, Deserialize)]
+struct LabelLine {
+    id: String,
+    species: Option<String>,
+    breed: String,
+}
+
+/// What import keeps of a `labels.csv` line.
 #[derive(Debug, Clone, PartialEq)]
 struct Label {
     species: Option<Class>,
@@ -172,52 +180,25 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
     Ok(out)
 }
 
-/// `labels.csv` as id -> label; an absent file gives an empty map.
+/// `labels.csv` as id -> label; an absent file gives an empty map. Values are trimmed,
+/// lines without an id skipped, and a species that is not cat(s)/dog(s) is ignored.
 fn read_labels(path: &Path) -> Result<HashMap<String, Label>> {
     if !path.is_file() {
         return Ok(HashMap::new());
     }
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    labels_from_frame(&df).with_context(|| {
-        format!(
-            "{}: expected the columns id,species,breed (as in the pets folder)",
-            path.display()
-        )
-    })
-}
-
-fn labels_from_frame(df: &DataFrame) -> Result<HashMap<String, Label>> {
-    let (ids, breeds) = (text_column(df, "id")?, text_column(df, "breed")?);
-    let species = text_column(df, "species").ok();
+    let lines: Vec<LabelLine> = csv_io::read_rows(path)
+        .context("expected the columns id,species,breed (as in the pets folder)")?;
+    let non_empty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let mut out = HashMap::new();
-    for i in 0..df.height() {
-        let Some(id) = ids.get(i).map(str::trim).filter(|s| !s.is_empty()) else {
+    for line in lines {
+        let Some(id) = non_empty(&line.id) else {
             continue;
         };
-        let breed = breeds
-            .get(i)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        let species = species
-            .as_ref()
-            .and_then(|s| s.get(i))
-            .and_then(Class::parse);
-        out.insert(id.to_string(), Label { species, breed });
+        let species = line.species.as_deref().and_then(Class::parse);
+        let breed = non_empty(&line.breed);
+        out.insert(id, Label { species, breed });
     }
     Ok(out)
-}
-
-fn text_column(df: &DataFrame, name: &str) -> Result<StringChunked> {
-    let c = df
-        .column(name)
-        .with_context(|| format!("missing column `{name}`"))?;
-    Ok(c.str()?.clone())
 }
 
 /// Reads and hashes every file, and decodes those whose content is new, in parallel.

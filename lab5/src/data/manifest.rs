@@ -1,10 +1,10 @@
 //! The manifest: one row per image of the data set, stored as `data/manifest.csv`
-//! through polars. It is the contract between collection/import and every later step.
+//! (one [`Record`] per line, through [`crate::util::csv_io`]). It is the contract between
+//! collection/import and every later step.
 
-use crate::util::with_atomic;
-use anyhow::{bail, Context, Result};
-use polars::prelude::{df, CsvReadOptions, CsvWriter, DataFrame, SerReader, SerWriter};
-use serde::{Deserialize, Serialize};
+use crate::util::csv_io;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
 /// The two classes. Index 0 is cat, 1 is dog (the network's output order).
@@ -128,10 +128,12 @@ impl Origin {
     }
 }
 
-/// One image of the data set.
+/// One image of the data set: one line of `manifest.csv`, whose columns are these
+/// fields in this order. Reading checks the id and the path (see [`Manifest::load`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Unique id, safe as a file name (`[A-Za-z0-9_-]+`).
+    #[serde(deserialize_with = "safe_id")]
     pub id: String,
     /// The class label.
     pub label: Class,
@@ -144,6 +146,7 @@ pub struct Record {
     /// Original URL (API) or original path (folder).
     pub url: String,
     /// Path of the image file relative to the data folder, e.g. `raw/cat/abc.jpg`.
+    #[serde(serialize_with = "slash_path", deserialize_with = "inside_path")]
     pub path: PathBuf,
     /// Width in pixels.
     pub width: u32,
@@ -166,26 +169,6 @@ pub struct Manifest {
     pub records: Vec<Record>,
 }
 
-const COLUMNS: [&str; 13] = [
-    "id",
-    "label",
-    "breed_id",
-    "breed_name",
-    "source",
-    "url",
-    "path",
-    "width",
-    "height",
-    "bytes",
-    "sha256",
-    "split",
-    "excluded",
-];
-
-fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_default()
-}
-
 impl Manifest {
     /// `<data_dir>/manifest.csv`.
     pub fn path_in(data_dir: &Path) -> PathBuf {
@@ -198,51 +181,18 @@ impl Manifest {
             .sort_by(|a, b| (a.label, &a.id).cmp(&(b.label, &b.id)));
     }
 
-    /// The manifest as a polars table (all columns; numbers as integers).
-    pub fn to_frame(&self) -> Result<DataFrame> {
-        let r = &self.records;
-        let s = |f: &dyn Fn(&Record) -> String| r.iter().map(f).collect::<Vec<String>>();
-        let u = |f: &dyn Fn(&Record) -> u64| r.iter().map(f).collect::<Vec<u64>>();
-        let df = df!(
-            "id" => s(&|x| x.id.clone()),
-            "label" => s(&|x| x.label.name().into()),
-            "breed_id" => s(&|x| opt(&x.breed_id)),
-            "breed_name" => s(&|x| opt(&x.breed_name)),
-            "source" => s(&|x| x.source.name().into()),
-            "url" => s(&|x| x.url.clone()),
-            "path" => s(&|x| x.path.to_string_lossy().replace('\\', "/")),
-            "width" => u(&|x| x.width as u64),
-            "height" => u(&|x| x.height as u64),
-            "bytes" => u(&|x| x.bytes),
-            "sha256" => s(&|x| x.sha256.clone()),
-            "split" => s(&|x| x.split.map(|p| p.name().to_string()).unwrap_or_default()),
-            "excluded" => r.iter().map(|x| x.excluded).collect::<Vec<bool>>(),
-        )?;
-        Ok(df)
-    }
-
     /// Writes the manifest atomically as CSV.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
-        with_atomic(path, |tmp| {
-            let mut f = std::fs::File::create(tmp)?;
-            CsvWriter::new(&mut f)
-                .include_header(true)
-                .finish(&mut df)?;
-            f.sync_all()?;
-            Ok(())
-        })
+        csv_io::write_rows(path, &self.records)
     }
 
-    /// Reads `manifest.csv`; every row is validated and a bad one is named by line.
+    /// Reads `manifest.csv`. Every row is checked (known label, source and split, an id
+    /// made of `[A-Za-z0-9_-]`, a path inside the data folder); the error of a bad one
+    /// names its line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let df = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        Self::from_frame(&df).with_context(|| format!("bad manifest {}", path.display()))
+        Ok(Manifest {
+            records: csv_io::read_rows(path)?,
+        })
     }
 
     /// Loads the manifest of a data folder, or an empty one when there is none yet.
@@ -265,23 +215,6 @@ impl Manifest {
         Ok(m)
     }
 
-    fn from_frame(df: &DataFrame) -> Result<Self> {
-        let mut cols = Vec::new();
-        for name in COLUMNS {
-            let c = df
-                .column(name)
-                .with_context(|| format!("missing column `{name}`"))?;
-            cols.push(c.str()?.clone());
-        }
-        let mut records = Vec::with_capacity(df.height());
-        for i in 0..df.height() {
-            let cell = |c: usize| cols[c].get(i).unwrap_or("").to_string();
-            let row: Vec<String> = (0..COLUMNS.len()).map(cell).collect();
-            records.push(parse_row(&row).with_context(|| format!("row {}", i + 2))?);
-        }
-        Ok(Manifest { records })
-    }
-
     /// Rows of one split, skipping excluded ones.
     pub fn split(&self, split: SplitName) -> Vec<&Record> {
         self.records
@@ -296,50 +229,33 @@ impl Manifest {
     }
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+/// Reads an id, refusing one that is not safe as a file name. (The `csv` crate gives no
+/// column for errors of `deserialize_with` functions, so the message names it.)
+fn safe_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    if !crate::data::is_safe_id(&id) {
+        let msg = format!("column `id`: {id:?} is not made of [A-Za-z0-9_-]");
+        return Err(serde::de::Error::custom(msg));
+    }
+    Ok(id)
 }
 
-fn parse_row(v: &[String]) -> Result<Record> {
-    let num = |i: usize| -> Result<u64> {
-        v[i].parse()
-            .with_context(|| format!("column `{}`: {:?} is not a number", COLUMNS[i], v[i]))
-    };
-    let Some(label) = Class::parse(&v[1]) else {
-        bail!("column `label`: {:?} is not cat or dog", v[1]);
-    };
-    let Some(source) = Origin::parse(&v[4]) else {
-        bail!(
-            "column `source`: {:?} is not cat-api, dog-api or folder",
-            v[4]
-        );
-    };
-    if !crate::data::is_safe_id(&v[0]) {
-        bail!("column `id`: {:?} is not made of [A-Za-z0-9_-]", v[0]);
-    }
-    let path = PathBuf::from(&v[6]);
+/// Reads a path, refusing one that leaves the data folder (absolute or with `..`).
+fn inside_path<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<PathBuf, D::Error> {
+    let path = PathBuf::deserialize(d)?;
     if path.is_absolute() || path.components().any(|c| c.as_os_str() == "..") {
-        bail!("column `path`: {:?} leaves the data folder", v[6]);
+        let msg = format!(
+            "column `path`: {:?} leaves the data folder",
+            path.display().to_string()
+        );
+        return Err(serde::de::Error::custom(msg));
     }
-    let split = match v[11].as_str() {
-        "" => None,
-        s => Some(SplitName::parse(s).with_context(|| format!("column `split`: {s:?}"))?),
-    };
-    Ok(Record {
-        id: v[0].clone(),
-        label,
-        breed_id: non_empty(&v[2]),
-        breed_name: non_empty(&v[3]),
-        source,
-        url: v[5].clone(),
-        path,
-        width: num(7)? as u32,
-        height: num(8)? as u32,
-        bytes: num(9)?,
-        sha256: v[10].clone(),
-        split,
-        excluded: v[12] == "true",
-    })
+    Ok(path)
+}
+
+/// Writes a path with `/` separators on every system.
+fn slash_path<S: Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy().replace('\\', "/"))
 }
 
 #[cfg(test)]
@@ -385,7 +301,7 @@ mod tests {
         Manifest { records: vec![bad] }.save(&p).unwrap();
         let err = format!("{:#}", Manifest::load(&p).unwrap_err());
         assert!(
-            err.contains("row 2") && err.contains("column `id`"),
+            err.contains("manifest.csv: line 2, column `id`: \"../x\" is not made of"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -6,8 +6,9 @@ use super::project::{project, scores_table, Projections, SpaceScore};
 use super::set::EmbeddingSet;
 use crate::config::Embed;
 use crate::plot::{scatter, Figure, Table};
-use crate::util::write_atomic;
+use crate::util::{csv_io, write_atomic};
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The embeddings of a run, inside its folder.
@@ -61,19 +62,28 @@ fn save_scores(run_dir: &Path, scores: &[SpaceScore]) -> Result<()> {
     let json =
         serde_json::to_vec_pretty(scores).context("cannot serialise the separation scores")?;
     write_atomic(&run_dir.join(SEPARATION_FILE), &json)?;
-    write_atomic(&run_dir.join(SEPARATION_CSV), scores_csv(scores).as_bytes())
+    let lines: Vec<ScoreLine> = scores.iter().map(ScoreLine::from).collect();
+    csv_io::write_rows(&run_dir.join(SEPARATION_CSV), &lines)
 }
 
-/// The scores as CSV text (space, knn_accuracy, silhouette).
-fn scores_csv(scores: &[SpaceScore]) -> String {
-    let mut csv = String::from("space,knn_accuracy,silhouette\n");
-    for s in scores {
-        csv.push_str(&format!(
-            "{},{:.6},{:.6}\n",
-            s.space, s.scores.knn_accuracy, s.scores.silhouette
-        ));
+/// One line of `separation.csv`: a space and its scores, with six decimals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ScoreLine {
+    space: String,
+    #[serde(serialize_with = "csv_io::six_decimals")]
+    knn_accuracy: f64,
+    #[serde(serialize_with = "csv_io::six_decimals")]
+    silhouette: f64,
+}
+
+impl From<&SpaceScore> for ScoreLine {
+    fn from(s: &SpaceScore) -> Self {
+        ScoreLine {
+            space: s.space.clone(),
+            knn_accuracy: s.scores.knn_accuracy,
+            silhouette: s.scores.silhouette,
+        }
     }
-    csv
 }
 
 /// The four scatter charts (t-SNE and UMAP, by class and by breed), named by file stem.

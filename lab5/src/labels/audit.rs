@@ -27,9 +27,11 @@ use super::features::{BackbonePass, ZeroShot};
 use crate::config::{self, Config};
 use crate::data::{Class, Manifest, Record};
 use crate::plot::{image_grid, Figure, Photo};
+use crate::util::csv_io;
 use crate::util::knn::{self, Points};
 use anyhow::{Context, Result};
-use polars::prelude::*;
+use polars::prelude::{df, DataFrame};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -38,7 +40,8 @@ use tch::{Kind, Tensor};
 pub const CSV_FILE: &str = "audit.csv";
 
 /// What the zero-shot check says about one image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The label's class has the larger probability.
     Agrees,
@@ -380,36 +383,10 @@ impl fmt::Display for AuditSummary {
 }
 
 impl Audit {
-    /// The per-image table: id, label, p_cat, p_dog, p_neither, verdict (and path,
-    /// excluded).
-    pub fn to_frame(&self) -> Result<DataFrame> {
-        let r = &self.rows;
-        let p = |f: fn(&ZeroShot) -> f64| r.iter().map(|x| f(&x.zero_shot)).collect::<Vec<f64>>();
-        let df = df!(
-            "id" => r.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-            "label" => r.iter().map(|x| x.label.name()).collect::<Vec<_>>(),
-            "p_cat" => p(|z| z.p_cat),
-            "p_dog" => p(|z| z.p_dog),
-            "p_neither" => p(|z| z.p_neither),
-            "other_label_neighbours" => r.iter().map(|x| x.neighbour_share).collect::<Vec<f64>>(),
-            "verdict" => r.iter().map(|x| x.verdict.name()).collect::<Vec<_>>(),
-            "excluded" => r.iter().map(|x| x.excluded).collect::<Vec<_>>(),
-            "path" => r.iter().map(|x| x.path.to_string_lossy().into_owned()).collect::<Vec<_>>(),
-        )?;
-        Ok(df)
-    }
-
-    /// Writes the per-image table atomically as CSV.
+    /// Writes the per-image table atomically as CSV (the columns of [`AuditLine`]).
     pub fn save_csv(&self, path: &Path) -> Result<()> {
-        let mut df = self.to_frame()?;
-        crate::util::with_atomic(path, |tmp| {
-            let mut f = std::fs::File::create(tmp)?;
-            CsvWriter::new(&mut f)
-                .include_header(true)
-                .finish(&mut df)?;
-            f.sync_all()?;
-            Ok(())
-        })
+        let lines: Vec<AuditLine> = self.rows.iter().map(AuditLine::from).collect();
+        csv_io::write_rows(path, &lines)
     }
 
     /// The flagged photos (at most `max`, most confident first) in a grid, captioned
@@ -439,6 +416,46 @@ fn caption(r: &AuditRow) -> String {
         "{verdict}, label {}\ncat {:.2} dog {:.2}\n{}",
         r.label, z.p_cat, z.p_dog, r.id
     )
+}
+
+/// One line of `audit.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    /// Manifest id.
+    pub id: String,
+    /// Its label.
+    pub label: Class,
+    /// Zero-shot probability of a domestic cat (ImageNet classes 281-285).
+    pub p_cat: f64,
+    /// Zero-shot probability of a dog (ImageNet classes 151-268).
+    pub p_dog: f64,
+    /// Zero-shot probability of anything else.
+    pub p_neither: f64,
+    /// Share of its nearest neighbours labelled the other class.
+    pub other_label_neighbours: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether the manifest excluded it when the check ran.
+    pub excluded: bool,
+    /// The image file.
+    pub path: String,
+}
+
+impl From<&AuditRow> for AuditLine {
+    fn from(r: &AuditRow) -> Self {
+        let z = r.zero_shot;
+        AuditLine {
+            id: r.id.clone(),
+            label: r.label,
+            p_cat: z.p_cat,
+            p_dog: z.p_dog,
+            p_neither: z.p_neither,
+            other_label_neighbours: r.neighbour_share,
+            verdict: r.verdict,
+            excluded: r.excluded,
+            path: r.path.to_string_lossy().into_owned(),
+        }
+    }
 }
 
 /// `<data_dir>/audit.csv`.

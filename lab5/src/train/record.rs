@@ -10,10 +10,11 @@
 use super::metrics::Metrics;
 use super::monitor::EpochStats;
 use crate::config::Config;
+use crate::data::{Class, SplitName};
 use crate::models::ModelSpec;
-use crate::util::write_atomic;
+use crate::util::{csv_io, write_atomic};
 use anyhow::{Context, Result};
-use polars::prelude::{df, CsvReadOptions, DataFrame, SerReader};
+use polars::prelude::{df, DataFrame};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,20 @@ pub const LAST_WEIGHTS: &str = "last.safetensors";
 pub const PREDICTIONS_FILE: &str = "predictions.csv";
 /// Evaluations on other folders (`lab5 evaluate`).
 pub const EVALUATIONS_DIR: &str = "evaluations";
+
+/// One image's prediction by the best weights: one line of `predictions.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    /// Manifest id.
+    pub id: String,
+    /// Its split.
+    pub split: SplitName,
+    /// True class.
+    pub label: Class,
+    /// Predicted probability of dog (written with six decimals).
+    #[serde(serialize_with = "csv_io::six_decimals")]
+    pub p_dog: f64,
+}
 
 /// How long each part took, in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,14 +235,9 @@ impl RunRecord {
         )?)
     }
 
-    /// `predictions.csv` as a table (id, split, label, p_dog).
-    pub fn predictions(&self) -> Result<DataFrame> {
-        let path = self.dir.join(PREDICTIONS_FILE);
-        CsvReadOptions::default()
-            .with_has_header(true)
-            .try_into_reader_with_file_path(Some(path.clone()))
-            .and_then(|r| r.finish())
-            .with_context(|| format!("cannot read {}", path.display()))
+    /// The rows of `predictions.csv` (id, split, label, p_dog), in file order.
+    pub fn predictions(&self) -> Result<Vec<Scored>> {
+        csv_io::read_rows(&self.dir.join(PREDICTIONS_FILE))
     }
 }
 

@@ -17,7 +17,6 @@ use crate::data::loader::{Normalize, IMAGENET};
 use crate::data::Manifest;
 use crate::models::{Cnn, ModelSpec, Net, NormSpec, Summary};
 use anyhow::Result;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 use tch::Device;
@@ -106,36 +105,32 @@ fn save_results(
     checkpoint::save(net.var_store(), &dir.join(LAST_WEIGHTS))?;
     fitted.restore_best(net)?;
     checkpoint::save(net.var_store(), &dir.join(BEST_WEIGHTS))?;
-    let mut csv = String::from("id,split,label,p_dog\n");
+    let mut rows = Vec::new();
     let mut all = Vec::new();
     for (name, set) in data.named() {
         let s = score(net, set, plan.hyper.train.batch_size, device)?;
         let labels = set.labels();
-        append_predictions(&mut csv, name, set.ids(), &labels, &s.p_dog);
+        rows.extend(scored_rows(name, set.ids(), &labels, &s.p_dog)?);
         all.push(metrics::compute(&s.p_dog, &labels));
     }
-    crate::util::write_atomic(&dir.join(PREDICTIONS_FILE), csv.as_bytes())?;
+    crate::util::csv_io::write_rows(&dir.join(PREDICTIONS_FILE), &rows)?;
     let [train, val, test]: [metrics::Metrics; 3] = all
         .try_into()
         .map_err(|_| anyhow::anyhow!("three splits expected"))?;
     Ok(SplitMetrics { train, val, test })
 }
 
-/// Appends `id,split,label,p_dog` rows.
-fn append_predictions(csv: &mut String, split: &str, ids: &[String], labels: &[i64], p: &[f64]) {
-    for ((id, y), p) in ids.iter().zip(labels).zip(p) {
-        let label = crate::data::Class::from_index(*y);
-        let _ = writeln!(csv, "{},{split},{label},{p:.6}", csv_field(id));
-    }
-}
-
-/// Quotes a CSV field when it holds a comma, quote or line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// The `predictions.csv` rows of one split.
+fn scored_rows(split: &str, ids: &[String], labels: &[i64], p: &[f64]) -> Result<Vec<Scored>> {
+    let split = crate::data::SplitName::parse(split)
+        .ok_or_else(|| anyhow::anyhow!("unknown split {split:?}"))?;
+    let row = |((id, y), p): ((&String, &i64), &f64)| Scored {
+        id: id.clone(),
+        split,
+        label: crate::data::Class::from_index(*y),
+        p_dog: *p,
+    };
+    Ok(ids.iter().zip(labels).zip(p).map(row).collect())
 }
 
 fn durations(plan: &Plan, fitted: &Fitted) -> Durations {

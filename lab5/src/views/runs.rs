@@ -12,9 +12,10 @@ use crate::models::{transfer::Transfer, Cnn, Net};
 use crate::plot::{self, Curves, Figure, Mistake, Photo, RocCurve, Table};
 use crate::train::metrics::{roc_auc, roc_curve, Metrics, THRESHOLD};
 use crate::train::monitor::EpochStats;
+pub use crate::train::record::Scored;
 use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
 use anyhow::{Context, Result};
-use polars::prelude::{df, DataType};
+use polars::prelude::df;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -206,40 +207,9 @@ pub fn confusion(cfg: &Config, model: Model, split: SplitName) -> Result<Figure>
     plot::confusion_matrix(&title, &metrics.confusion, &["cat", "dog"])
 }
 
-/// One image's prediction from `predictions.csv`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    /// Manifest id.
-    pub id: String,
-    /// Its split.
-    pub split: SplitName,
-    /// True class.
-    pub label: Class,
-    /// Predicted probability of dog.
-    pub p_dog: f64,
-}
-
-/// The run's per-image predictions (best weights).
+/// The run's per-image predictions (best weights), from `predictions.csv`.
 pub fn predictions(cfg: &Config, model: Model) -> Result<Vec<Scored>> {
-    let df = run_record(cfg, model)?.predictions()?;
-    let text = |name: &str| -> Result<Vec<String>> {
-        let c = df.column(name)?.cast(&DataType::String)?;
-        Ok(c.str()?
-            .iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
-    };
-    let (ids, splits, labels) = (text("id")?, text("split")?, text("label")?);
-    let p: Vec<f64> = df.column("p_dog")?.f64()?.into_no_null_iter().collect();
-    let row = |i: usize| -> Result<Scored> {
-        Ok(Scored {
-            id: ids[i].clone(),
-            split: SplitName::parse(&splits[i]).context("bad split in predictions.csv")?,
-            label: Class::parse(&labels[i]).context("bad label in predictions.csv")?,
-            p_dog: p[i],
-        })
-    };
-    (0..ids.len()).map(row).collect()
+    run_record(cfg, model)?.predictions()
 }
 
 /// ROC curves of the best weights on train, validation and test.
