@@ -16,6 +16,7 @@ use crate::plot::{self, Figure, Line};
 use crate::train::monitor::EpochStats;
 use crate::train::run::train_cnn_named;
 use crate::train::RunRecord;
+use crate::util::csv_io;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -139,6 +140,43 @@ pub struct Variant {
     pub history: Vec<EpochStats>,
 }
 
+/// One line of `ablation.csv`: accuracies, gap and log loss with four decimals, seconds
+/// with one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CsvLine {
+    variant: String,
+    #[serde(serialize_with = "csv_io::fixed::<4, _>")]
+    train_accuracy: f64,
+    #[serde(serialize_with = "csv_io::fixed::<4, _>")]
+    val_accuracy: f64,
+    #[serde(serialize_with = "csv_io::fixed::<4, _>")]
+    test_accuracy: f64,
+    #[serde(serialize_with = "csv_io::fixed::<4, _>")]
+    gap: f64,
+    #[serde(serialize_with = "csv_io::fixed::<4, _>")]
+    test_log_loss: f64,
+    best_epoch: usize,
+    epochs: usize,
+    #[serde(serialize_with = "csv_io::fixed::<1, _>")]
+    train_secs: f64,
+}
+
+impl From<&Variant> for CsvLine {
+    fn from(v: &Variant) -> Self {
+        CsvLine {
+            variant: v.name.clone(),
+            train_accuracy: v.train_accuracy,
+            val_accuracy: v.val_accuracy,
+            test_accuracy: v.test_accuracy,
+            gap: v.gap,
+            test_log_loss: v.test_log_loss,
+            best_epoch: v.best_epoch,
+            epochs: v.epochs,
+            train_secs: v.train_secs,
+        }
+    }
+}
+
 impl Variant {
     fn of(name: &str, rec: &RunRecord) -> Variant {
         let m = &rec.metrics;
@@ -223,34 +261,12 @@ impl Ablation {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self)?;
         crate::util::write_atomic(&dir.join(JSON_FILE), json.as_bytes())?;
-        crate::util::write_atomic(&dir.join(CSV_FILE), self.to_csv().as_bytes())?;
+        let lines: Vec<CsvLine> = self.variants.iter().map(CsvLine::from).collect();
+        csv_io::write_rows(&dir.join(CSV_FILE), &lines)?;
         crate::util::write_atomic(&dir.join(MARKDOWN_FILE), self.to_markdown().as_bytes())?;
         self.accuracy_chart()?.save(&dir.join("accuracy"))?;
         self.curves_chart()?.save(&dir.join("val_loss"))?;
         Ok(())
-    }
-
-    /// `variant,change,train_accuracy,...` one row per variant.
-    pub fn to_csv(&self) -> String {
-        let mut out = String::from(
-            "variant,train_accuracy,val_accuracy,test_accuracy,gap,test_log_loss,best_epoch,epochs,train_secs\n",
-        );
-        for v in &self.variants {
-            let _ = writeln!(
-                out,
-                "{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{:.1}",
-                v.name,
-                v.train_accuracy,
-                v.val_accuracy,
-                v.test_accuracy,
-                v.gap,
-                v.test_log_loss,
-                v.best_epoch,
-                v.epochs,
-                v.train_secs
-            );
-        }
-        out
     }
 
     /// The table in Markdown, accuracies in percent, with the change from the recipe.

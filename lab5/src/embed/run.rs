@@ -70,9 +70,9 @@ fn save_scores(run_dir: &Path, scores: &[SpaceScore]) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ScoreLine {
     space: String,
-    #[serde(serialize_with = "csv_io::six_decimals")]
+    #[serde(serialize_with = "csv_io::fixed::<6, _>")]
     knn_accuracy: f64,
-    #[serde(serialize_with = "csv_io::six_decimals")]
+    #[serde(serialize_with = "csv_io::fixed::<6, _>")]
     silhouette: f64,
 }
 

@@ -9,11 +9,12 @@
 //! [`crate::train::metrics`].
 
 use super::metrics::THRESHOLD;
-use super::record::PREDICTIONS_FILE;
+use super::record::{Scored, PREDICTIONS_FILE};
 use crate::config::Config;
 use crate::data::{holdout, Class, Manifest, SplitName};
-use anyhow::{Context, Result};
-use polars::prelude::{df, CsvReadOptions, DataFrame, SerReader};
+use crate::util::csv_io;
+use anyhow::Result;
+use polars::prelude::{df, DataFrame};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -190,33 +191,12 @@ impl BreedReport {
 
 /// Ids, labels (0 cat, 1 dog) and `p_dog` of the test rows of a `predictions.csv`.
 fn test_predictions(path: &Path) -> Result<(Vec<String>, Vec<i64>, Vec<f64>)> {
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    test_rows(&df).with_context(|| format!("bad predictions file {}", path.display()))
-}
-
-fn test_rows(df: &DataFrame) -> Result<(Vec<String>, Vec<i64>, Vec<f64>)> {
-    let col = |name: &str| -> Result<Vec<String>> {
-        let c = df
-            .column(name)
-            .with_context(|| format!("no column `{name}`"))?;
-        Ok(c.str()?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect())
-    };
-    let (ids, splits, labels, p) = (col("id")?, col("split")?, col("label")?, col("p_dog")?);
+    let rows: Vec<Scored> = csv_io::read_rows(path)?;
     let mut out = (Vec::new(), Vec::new(), Vec::new());
-    for i in (0..ids.len()).filter(|&i| splits[i] == SplitName::Test.name()) {
-        let label = Class::parse(&labels[i]).with_context(|| format!("label {:?}", labels[i]))?;
-        let p: f64 = p[i].parse().with_context(|| format!("p_dog {:?}", p[i]))?;
-        out.0.push(ids[i].clone());
-        out.1.push(label.index());
-        out.2.push(p);
+    for r in rows.into_iter().filter(|r| r.split == SplitName::Test) {
+        out.0.push(r.id);
+        out.1.push(r.label.index());
+        out.2.push(r.p_dog);
     }
     Ok(out)
 }

@@ -42,7 +42,7 @@ pub struct Scored {
     /// True class.
     pub label: Class,
     /// Predicted probability of dog (written with six decimals).
-    #[serde(serialize_with = "csv_io::six_decimals")]
+    #[serde(serialize_with = "csv_io::fixed::<6, _>")]
     pub p_dog: f64,
 }
 

@@ -73,10 +73,11 @@ fn located(path: &Path, headers: Option<&csv::StringRecord>, e: csv::Error) -> a
     )
 }
 
-/// Serializes a float with six decimals (`0.123457`): the precision of the per-image and
-/// per-space tables (`predictions.csv`, `separation.csv`).
-pub fn six_decimals<S: Serializer>(x: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!("{x:.6}"))
+/// Serializes a float with `D` decimals (`fixed::<6>`: `0.123457`), for files written
+/// with a fixed precision (`predictions.csv`, `separation.csv`, `ablation.csv`); use it as
+/// `#[serde(serialize_with = "csv_io::fixed::<6, _>")]` (the `_` is the serializer).
+pub fn fixed<const D: usize, S: Serializer>(x: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{x:.D$}"))
 }
 
 /// Serializes a float as Rust prints it (shortest text that reads back to the same
@@ -201,7 +202,7 @@ mod tests {
     fn float_helpers_keep_the_files_precision() {
         #[derive(Serialize, Deserialize)]
         struct F {
-            #[serde(serialize_with = "six_decimals")]
+            #[serde(serialize_with = "fixed::<6, _>")]
             a: f64,
             #[serde(serialize_with = "plain_float")]
             b: Option<f64>,
