@@ -331,3 +331,34 @@ impl Ablation {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_one_line_per_variant_with_four_decimals_and_seconds_with_one() {
+        let variant = |name: &str, acc: f64| Variant {
+            name: name.into(),
+            change: change_of(name).into(),
+            train_accuracy: acc,
+            val_accuracy: 0.9,
+            test_accuracy: 0.8812,
+            gap: acc - 0.8812,
+            test_log_loss: 0.30119,
+            best_epoch: 5,
+            epochs: 8,
+            train_secs: 12.34,
+            history: Vec::new(),
+        };
+        let rows = [variant(RECIPE, 0.95), variant("no_dropout", 0.99)];
+        let lines: Vec<CsvLine> = rows.iter().map(CsvLine::from).collect();
+        let text = String::from_utf8(csv_io::to_csv(&lines).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "variant,train_accuracy,val_accuracy,test_accuracy,gap,test_log_loss,best_epoch,epochs,train_secs\n\
+             recipe,0.9500,0.9000,0.8812,0.0688,0.3012,5,8,12.3\n\
+             no_dropout,0.9900,0.9000,0.8812,0.1088,0.3012,5,8,12.3\n"
+        );
+    }
+}
