@@ -19,7 +19,9 @@ use lab5::train::dataset::Splits;
 use lab5::train::monitor::{EpochStats, Monitor};
 use lab5::train::run::{cnn_norm, load_manifest};
 use lab5::train::trainer::{fit, Hyper};
+use lab5::util::csv_io;
 use lab5::Config;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -51,13 +53,25 @@ fn export(out: &Path, cached: &Cached, manifest: &Manifest, cfg: &Config) -> Res
         ("labels", t.labels.shallow_clone()),
     ];
     Tensor::write_safetensors(&tensors, out.join("train.safetensors"))?;
-    let mut csv = String::from("path,label\n");
-    for r in manifest.split(SplitName::Train) {
-        let path = cfg.data_dir().join(&r.path).canonicalize()?;
-        csv.push_str(&format!("{},{}\n", path.display(), r.label.index()));
-    }
-    std::fs::write(out.join("train_files.csv"), csv)?;
-    Ok(())
+    let files = manifest
+        .split(SplitName::Train)
+        .into_iter()
+        .map(|r| {
+            let path = cfg.data_dir().join(&r.path).canonicalize()?;
+            Ok(TrainFile {
+                path: path.display().to_string(),
+                label: r.label.index(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    csv_io::write_rows(&out.join("train_files.csv"), &files)
+}
+
+/// One row of `train_files.csv`: an image's absolute path and its class index.
+#[derive(Serialize, Deserialize)]
+struct TrainFile {
+    path: String,
+    label: i64,
 }
 
 /// The training precisions to measure: fp32, and bf16 where it is native or configured.

@@ -1,10 +1,11 @@
 //! One way to read and write the lab's CSV files. Every file with a fixed schema (the
 //! manifest, `labels.csv` on import, `audit.csv`, `predictions.csv`, `separation.csv`,
-//! `comparison.csv`) is a list of rows of a `#[derive(Serialize, Deserialize)]` struct:
-//! the header is the struct's field names in order, one line per row. [`write_rows`]
-//! writes such a file atomically, [`read_rows`] reads it back and names the file, line
-//! and column of a bad value. The `csv` crate does the quoting (only where a field holds
-//! a comma, quote or line break) and skips a UTF-8 byte-order mark.
+//! `comparison.csv`, `ablation.csv`, the bench's `train_files.csv`) is a list of rows of a
+//! `#[derive(Serialize, Deserialize)]` struct: the header is the struct's field names in
+//! order, one line per row. [`write_rows`] writes such a file atomically, [`read_rows`]
+//! reads it back and names the file, line and column of a bad value. The `csv` crate does
+//! the quoting (only where a field holds a comma, quote or line break) and skips a UTF-8
+//! byte-order mark.
 
 use anyhow::{anyhow, Context, Result};
 use serde::de::{self, DeserializeOwned, Visitor};
