@@ -52,7 +52,7 @@ pub mod labels;
 pub mod models;
 pub mod pipeline;
 pub mod plot;
-pub mod report;
+pub(crate) mod report;
 pub mod robustness;
 pub mod runtime;
 pub mod theory;

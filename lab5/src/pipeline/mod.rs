@@ -12,7 +12,7 @@
 //! (see [`state`]). `force` redoes the named steps; steps after them run again only when
 //! their inputs changed. One line per step says whether it ran and how long it took.
 
-pub mod state;
+pub(crate) mod state;
 mod steps;
 
 use crate::config::Config;
@@ -59,7 +59,7 @@ const ALIASES: [(&str, &[Step]); 7] = [
 
 impl Step {
     /// Every step, in the order they run.
-    pub const ALL: [Step; 9] = [
+    pub(crate) const ALL: [Step; 9] = [
         Step::Data,
         Step::Audit,
         Step::TrainCnn,
@@ -72,7 +72,7 @@ impl Step {
     ];
 
     /// The step's name (as `--force` takes it).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Data => "data",
             Step::Audit => "audit",
@@ -87,7 +87,7 @@ impl Step {
     }
 
     /// The steps whose outputs this one reads.
-    pub fn deps(self) -> &'static [Step] {
+    pub(crate) fn deps(self) -> &'static [Step] {
         match self {
             Step::Data => &[],
             Step::Audit | Step::TrainCnn | Step::TrainTransfer => &[Step::Data],
@@ -132,7 +132,7 @@ pub enum Status {
 
 impl Status {
     /// `ran`, `reused` or `skipped`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Ran => "ran",
             Status::Reused => "reused",
@@ -167,7 +167,7 @@ pub struct Outcome {
 
 impl StepOutcome {
     /// The step's line: `[3/9] train-cnn       ran       402.1 s  test accuracy ...`.
-    pub fn line(&self, index: usize, total: usize) -> String {
+    pub(crate) fn line(&self, index: usize, total: usize) -> String {
         format!(
             "[{}/{total}] {:<15} {:<8} {:>7.1} s  {}",
             index + 1,

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// File name of the state inside the runs folder.
-pub const STATE_FILE: &str = "pipeline.json";
+pub(crate) const STATE_FILE: &str = "pipeline.json";
 
 /// One finished step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// SHA-256 of the step's inputs.
     pub key: String,
     /// SHA-256 of its outputs when it finished.
@@ -29,7 +29,7 @@ pub struct Entry {
 
 /// Every step's entry, by step name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// Entries by step name.
     pub steps: BTreeMap<String, Entry>,
 }
@@ -37,7 +37,7 @@ pub struct State {
 impl State {
     /// Reads the state; a missing or unreadable file is an empty state (every step is
     /// then checked from scratch, and the training steps still reuse matching runs).
-    pub fn load(path: &Path) -> State {
+    pub(crate) fn load(path: &Path) -> State {
         let Ok(text) = std::fs::read_to_string(path) else {
             return State::default();
         };
@@ -48,7 +48,7 @@ impl State {
     }
 
     /// Writes the state atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let json =
             serde_json::to_vec_pretty(self).context("cannot serialise the pipeline state")?;
         write_atomic(path, &json)
@@ -57,11 +57,11 @@ impl State {
 
 /// Incremental SHA-256 over labelled parts.
 #[derive(Default)]
-pub struct Hasher(Vec<u8>);
+pub(crate) struct Hasher(Vec<u8>);
 
 impl Hasher {
     /// Adds a labelled text part.
-    pub fn text(mut self, label: &str, text: &str) -> Hasher {
+    pub(crate) fn text(mut self, label: &str, text: &str) -> Hasher {
         for part in [label, text] {
             self.0.extend((part.len() as u64).to_le_bytes());
             self.0.extend(part.as_bytes());
@@ -70,26 +70,26 @@ impl Hasher {
     }
 
     /// Adds a value as JSON.
-    pub fn json<T: Serialize>(self, label: &str, v: &T) -> Result<Hasher> {
+    pub(crate) fn json<T: Serialize>(self, label: &str, v: &T) -> Result<Hasher> {
         let text = serde_json::to_string(v).context("cannot serialise a pipeline key")?;
         Ok(self.text(label, &text))
     }
 
     /// Adds a file's SHA-256; `None` when the file cannot be read.
-    pub fn file(self, path: &Path) -> Option<Hasher> {
+    pub(crate) fn file(self, path: &Path) -> Option<Hasher> {
         let bytes = std::fs::read(path).ok()?;
         Some(self.text(&path.to_string_lossy(), &sha256_hex(&bytes)))
     }
 
     /// The digest (hex).
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         sha256_hex(&self.0)
     }
 }
 
 /// Name, size and modification time of every file under `dir` (two levels: the class
 /// folders and `labels.csv`), sorted: what an import of `dir` depends on.
-pub fn folder_listing(dir: &Path) -> Result<Vec<(String, u64, u128)>> {
+pub(crate) fn folder_listing(dir: &Path) -> Result<Vec<(String, u64, u128)>> {
     let mut out = Vec::new();
     list_into(dir, dir, 2, &mut out)
         .with_context(|| format!("cannot list the image folder {}", dir.display()))?;

@@ -28,7 +28,7 @@ const FLAGGED_STEM: &str = "audit-flagged";
 
 /// What a step that ran reports.
 #[derive(Debug, Clone, Default)]
-pub struct Done {
+pub(crate) struct Done {
     /// One short line: what it produced.
     pub note: String,
     /// The main output file, where its name varies.
@@ -36,7 +36,7 @@ pub struct Done {
 }
 
 /// The key of `step`'s inputs: the settings it reads and the stamps of its inputs.
-pub fn key(cfg: &Config, step: Step, stamps: &HashMap<Step, String>) -> Result<String> {
+pub(crate) fn key(cfg: &Config, step: Step, stamps: &HashMap<Step, String>) -> Result<String> {
     let mut h = Hasher::default()
         .text("step", step.name())
         .json("config", &settings(cfg, step)?)?;
@@ -84,7 +84,7 @@ fn data_settings(cfg: &Config) -> Result<Value> {
 }
 
 /// The stamp of `step`'s outputs, or `None` when one is missing.
-pub fn stamp(cfg: &Config, step: Step, entry: Option<&Entry>) -> Option<String> {
+pub(crate) fn stamp(cfg: &Config, step: Step, entry: Option<&Entry>) -> Option<String> {
     let h = Hasher::default();
     let h = match step {
         Step::Data => h.file(&Manifest::path_in(&cfg.data_dir())),
@@ -135,7 +135,7 @@ fn compare_stamp(cfg: &Config) -> Option<Hasher> {
 }
 
 /// Runs `step`; `forced` retrains even when a matching run exists.
-pub fn execute(cfg: &Config, step: Step, forced: bool) -> Result<Done> {
+pub(crate) fn execute(cfg: &Config, step: Step, forced: bool) -> Result<Done> {
     match step {
         Step::Data => get_data(cfg),
         Step::Audit => label_check(cfg),
@@ -255,6 +255,6 @@ fn report(cfg: &Config) -> Result<Done> {
 }
 
 /// The report file a previous run recorded, if it still exists.
-pub fn recorded_output(entry: Option<&Entry>) -> Option<&Path> {
+pub(crate) fn recorded_output(entry: Option<&Entry>) -> Option<&Path> {
     entry?.output.as_deref().filter(|p| p.is_file())
 }

@@ -20,7 +20,7 @@ ul.verdict li{margin:0.3em 0}";
 
 /// One piece of a section.
 #[derive(Debug, Clone)]
-pub enum Block {
+pub(crate) enum Block {
     /// Plain text with light Markdown (paragraphs, `**bold**`, fenced code).
     Text(String),
     /// HTML made by this crate (already escaped).
@@ -63,7 +63,7 @@ impl From<Note> for Block {
 
 /// A titled part of the report.
 #[derive(Debug, Clone)]
-pub struct Section {
+pub(crate) struct Section {
     /// Anchor id (`[a-z0-9-]`).
     pub id: String,
     /// Heading.
@@ -74,7 +74,7 @@ pub struct Section {
 
 /// The whole report.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// Page title and main heading.
     pub title: String,
     /// Line under the heading (date, data, config).
@@ -113,7 +113,7 @@ fn code_spans(text: &str) -> String {
 }
 
 /// Light Markdown to HTML: fenced blocks become `<pre>`, the rest paragraphs.
-pub fn markdown(text: &str) -> String {
+pub(crate) fn markdown(text: &str) -> String {
     let mut out = String::new();
     for (i, chunk) in text.split("```").enumerate() {
         if i % 2 == 1 {
@@ -154,7 +154,7 @@ impl Block {
 
 impl Document {
     /// The page as one HTML string.
-    pub fn to_html(&self) -> String {
+    pub(crate) fn to_html(&self) -> String {
         let mut html = format!(
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p class=\"sub\">{}</p>\n",
             escape(&self.subtitle),
@@ -183,28 +183,9 @@ impl Document {
         format!("<nav>\n<ol>\n{items}</ol>\n</nav>\n")
     }
 
-    /// Figures in the document.
-    pub fn figures(&self) -> Vec<&Figure> {
-        let blocks = self.sections.iter().flat_map(|s| s.blocks.iter());
-        blocks
-            .filter_map(|b| match b {
-                Block::Figure(f) => Some(f),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Writes the page to `path` atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         crate::util::write_atomic(path, self.to_html().as_bytes())
-    }
-
-    /// Shows the page inline in an evcxr notebook as `text/html`.
-    pub fn evcxr_display(&self) {
-        println!(
-            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
-            self.to_html()
-        );
     }
 }
 

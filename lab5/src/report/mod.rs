@@ -10,7 +10,7 @@
 mod html;
 mod sections;
 
-pub use html::{markdown, Block, Document, Section};
+pub(crate) use html::Document;
 
 use crate::config::Config;
 use crate::views::Model;
@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// File name of the report inside `runs/<date>/`.
-pub const REPORT_FILE: &str = "report.html";
+pub(crate) const REPORT_FILE: &str = "report.html";
 
 /// Builds the report from the files of the data folder and the runs folder.
-pub fn build(cfg: &Config) -> Result<Document> {
+pub(crate) fn build(cfg: &Config) -> Result<Document> {
     let (date, time) = utc_now();
     let sections = vec![
         sections::summary(cfg),
@@ -45,19 +45,19 @@ pub fn build(cfg: &Config) -> Result<Document> {
 }
 
 /// `runs/<YYYY-MM-DD>/report.html` for today (UTC).
-pub fn report_path(cfg: &Config) -> PathBuf {
+pub(crate) fn report_path(cfg: &Config) -> PathBuf {
     cfg.runs_dir().join(utc_now().0).join(REPORT_FILE)
 }
 
 /// Builds the report and writes it to [`report_path`]; returns the path.
-pub fn write(cfg: &Config) -> Result<PathBuf> {
+pub(crate) fn write(cfg: &Config) -> Result<PathBuf> {
     let path = report_path(cfg);
     build(cfg)?.save(&path)?;
     Ok(path)
 }
 
 /// Today's date (`YYYY-MM-DD`) and time (`HH:MM`) in UTC.
-pub fn utc_now() -> (String, String) {
+pub(crate) fn utc_now() -> (String, String) {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

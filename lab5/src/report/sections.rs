@@ -27,7 +27,7 @@ fn section(id: &str, title: &str, blocks: Vec<Block>) -> Section {
 }
 
 /// The verdict of the comparison, first thing a reader sees.
-pub fn summary(cfg: &Config) -> Section {
+pub(crate) fn summary(cfg: &Config) -> Section {
     let verdict = crate::compare::load(cfg).map(|c| {
         let items: String = c
             .verdict
@@ -40,7 +40,7 @@ pub fn summary(cfg: &Config) -> Section {
 }
 
 /// Counts per class and split, and sample photos of each class.
-pub fn data(cfg: &Config) -> Section {
+pub(crate) fn data(cfg: &Config) -> Section {
     let (n, cols) = (cfg.report.sample_photos, cfg.report.grid_cols);
     let mut blocks = vec![block("data set", views::counts_table(cfg))];
     if n > 0 {
@@ -55,7 +55,7 @@ pub fn data(cfg: &Config) -> Section {
 }
 
 /// The zero-shot label check: its summary and the flagged photos.
-pub fn labels(cfg: &Config) -> Section {
+pub(crate) fn labels(cfg: &Config) -> Section {
     let blocks = match label_check(cfg) {
         Ok(audit) => label_blocks(cfg, &audit),
         Err(e) => vec![block::<Table>("label check", Err(e))],
@@ -89,7 +89,7 @@ fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
 
 /// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, the
 /// robustness check, maps.
-pub fn model(cfg: &Config, model: Model) -> Section {
+pub(crate) fn model(cfg: &Config, model: Model) -> Section {
     let mut blocks = vec![
         block("over-fitting figures", views::gap(cfg, model)),
         block("metrics", views::metrics_table(cfg, model)),
@@ -137,7 +137,7 @@ fn embedding_blocks(cfg: &Config, model: Model) -> Vec<Block> {
 }
 
 /// The comparison table, verdict and bars.
-pub fn comparison(cfg: &Config) -> Section {
+pub(crate) fn comparison(cfg: &Config) -> Section {
     let blocks = match crate::compare::load(cfg) {
         Ok(c) => {
             let mut b = vec![block("comparison table", c.table())];
@@ -153,7 +153,7 @@ pub fn comparison(cfg: &Config) -> Section {
 }
 
 /// The effective configuration, folded away.
-pub fn settings(cfg: &Config) -> Section {
+pub(crate) fn settings(cfg: &Config) -> Section {
     let html = format!(
         "<details>\n<summary>config.json as used</summary>\n<pre>{}</pre>\n</details>\n",
         escape(&cfg.to_pretty_json())
