@@ -17,7 +17,7 @@ const SAMPLE_SEED_OFFSET: u64 = 1;
 
 /// Where [`get_data`] takes the images from, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataSource {
+pub(crate) enum DataSource {
     /// The Cat API and The Dog API (both keys are set).
     Api,
     /// The ImageFolder of `data.folder`, with the reason it is used.
@@ -26,7 +26,7 @@ pub enum DataSource {
 
 /// The source [`get_data`] would use now: the APIs when `data.source` is `api` and both
 /// key variables are set (environment or `.env`), else the folder of `data.folder`.
-pub fn data_source(cfg: &Config) -> Result<DataSource> {
+pub(crate) fn data_source(cfg: &Config) -> Result<DataSource> {
     if cfg.data.source == Source::Folder {
         return Ok(DataSource::Folder("data.source is \"folder\"".into()));
     }
@@ -48,7 +48,7 @@ pub fn data_source(cfg: &Config) -> Result<DataSource> {
 }
 
 /// The manifest of the data folder; fails with what to run when there is none yet.
-pub fn manifest(cfg: &Config) -> Result<Manifest> {
+pub(crate) fn manifest(cfg: &Config) -> Result<Manifest> {
     Manifest::load_required(
         &cfg.data_dir(),
         "run the cell with get_data(&cfg, false) above (or `lab5 import`)",
@@ -84,7 +84,7 @@ pub fn get_data(cfg: &Config, force: bool) -> Result<()> {
 }
 
 /// The summary of the data set on disk.
-pub fn data_summary(cfg: &Config) -> Result<Summary> {
+pub(crate) fn data_summary(cfg: &Config) -> Result<Summary> {
     Ok(summary::summarize(&manifest(cfg)?))
 }
 

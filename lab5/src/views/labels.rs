@@ -16,7 +16,7 @@ use polars::prelude::df;
 
 /// Runs the label check on the data set (reusing the cached backbone pass) and writes
 /// `data/audit.csv`.
-pub fn label_check(cfg: &Config) -> Result<Audit> {
+pub(crate) fn label_check(cfg: &Config) -> Result<Audit> {
     let m = manifest(cfg)?;
     let device = crate::runtime::init(cfg)?;
     let report = Audit::run(cfg, &m, device)?;

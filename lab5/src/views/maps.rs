@@ -118,7 +118,7 @@ pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
 }
 
 /// The saved separation scores of the run: k-NN accuracy and silhouette per space.
-pub fn separation_scores(cfg: &Config, model: Model) -> Result<Vec<SpaceScore>> {
+pub(crate) fn separation_scores(cfg: &Config, model: Model) -> Result<Vec<SpaceScore>> {
     let path = run_dir(cfg, model).join(SEPARATION_FILE);
     let bytes = std::fs::read(&path).with_context(|| {
         format!("no separation scores at {}: run the cell with embed(&cfg, Model::{model:?}, false) first", path.display())

@@ -30,7 +30,7 @@ pub struct RobustnessView {
 
 impl RobustnessView {
     /// The view of the result of the run in `run_dir`.
-    pub fn new(cfg: &Config, run_dir: &Path, result: Robustness) -> Result<Self> {
+    pub(crate) fn new(cfg: &Config, run_dir: &Path, result: Robustness) -> Result<Self> {
         Ok(RobustnessView {
             table: result.table()?,
             chart: result.chart()?,
@@ -40,7 +40,7 @@ impl RobustnessView {
     }
 
     /// One line: clean accuracy, mean corrupted accuracy and the drop.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let r = &self.result;
         format!(
             "Test accuracy {:.1} % clean, {:.1} % on average under {} corrupted versions of the {} test photos: a drop of {:.1} points.",
@@ -53,7 +53,7 @@ impl RobustnessView {
     }
 
     /// The headline, the table, the chart and the examples as one HTML fragment.
-    pub fn to_html(&self) -> String {
+    pub(crate) fn to_html(&self) -> String {
         format!(
             "<p>{}</p>\n{}<figure>{}</figure>\n<figure>{}</figure>\n",
             crate::plot::escape(&self.headline()),
@@ -100,7 +100,7 @@ pub fn robustness_check(cfg: &Config, model: Model, force: bool) -> Result<Robus
 
 /// The saved robustness check of `model`'s run, as it is (for the report); fails with
 /// what to run when there is none.
-pub fn saved_robustness(cfg: &Config, model: Model) -> Result<RobustnessView> {
+pub(crate) fn saved_robustness(cfg: &Config, model: Model) -> Result<RobustnessView> {
     let dir = cfg.runs_dir().join(model.run_name());
     RobustnessView::new(cfg, &dir, robustness::load(&dir)?)
 }

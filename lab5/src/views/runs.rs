@@ -12,7 +12,7 @@ use crate::models::{transfer::Transfer, Cnn, Net};
 use crate::plot::{self, Curves, Figure, Mistake, Photo, RocCurve, Table};
 use crate::train::metrics::{roc_auc, roc_curve, Metrics, THRESHOLD};
 use crate::train::monitor::EpochStats;
-pub use crate::train::record::Scored;
+pub(crate) use crate::train::record::Scored;
 use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
 use anyhow::{Context, Result};
 use polars::prelude::df;
@@ -38,7 +38,7 @@ impl Model {
     }
 
     /// Name used in titles.
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Model::Cnn => "CNN from scratch",
             Model::Transfer => "Transfer (frozen backbone + head)",
@@ -54,7 +54,7 @@ impl Model {
 }
 
 /// The finished run of `model`, or an error saying how to get one.
-pub fn run_record(cfg: &Config, model: Model) -> Result<RunRecord> {
+pub(crate) fn run_record(cfg: &Config, model: Model) -> Result<RunRecord> {
     let dir = cfg.runs_dir().join(model.run_name());
     RunRecord::load(&dir).with_context(|| {
         format!(
@@ -208,7 +208,7 @@ pub fn confusion(cfg: &Config, model: Model, split: SplitName) -> Result<Figure>
 }
 
 /// The run's per-image predictions (best weights), from `predictions.csv`.
-pub fn predictions(cfg: &Config, model: Model) -> Result<Vec<Scored>> {
+pub(crate) fn predictions(cfg: &Config, model: Model) -> Result<Vec<Scored>> {
     run_record(cfg, model)?.predictions()
 }
 
