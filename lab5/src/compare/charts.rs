@@ -48,7 +48,7 @@ fn split_of(m: &ModelSummary, i: usize) -> &Metrics {
 }
 
 /// Test accuracy, F1 and ROC-AUC.
-pub fn quality(c: &Comparison) -> Result<Figure> {
+pub(crate) fn quality(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| {
         let t = &m.metrics.test;
         [t.accuracy, t.f1, t.roc_auc][i]
@@ -58,7 +58,7 @@ pub fn quality(c: &Comparison) -> Result<Figure> {
 }
 
 /// Accuracy on train, validation and test.
-pub fn accuracy(c: &Comparison) -> Result<Figure> {
+pub(crate) fn accuracy(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| 100.0 * split_of(m, i).accuracy;
     let cats = ["train", "val", "test"];
     bars(
@@ -71,7 +71,7 @@ pub fn accuracy(c: &Comparison) -> Result<Figure> {
 }
 
 /// Log loss on train, validation and test.
-pub fn log_loss(c: &Comparison) -> Result<Figure> {
+pub(crate) fn log_loss(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| split_of(m, i).log_loss;
     let cats = ["train", "val", "test"];
     bars(
@@ -84,7 +84,7 @@ pub fn log_loss(c: &Comparison) -> Result<Figure> {
 }
 
 /// Total time, training loop, time to the best validation loss, time per epoch.
-pub fn time(c: &Comparison) -> Result<Figure> {
+pub(crate) fn time(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| {
         [m.total_secs, m.train_secs, m.to_best_secs, m.secs_per_epoch][i]
     };
@@ -93,14 +93,14 @@ pub fn time(c: &Comparison) -> Result<Figure> {
 }
 
 /// Photos classified per second.
-pub fn inference(c: &Comparison) -> Result<Figure> {
+pub(crate) fn inference(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, _: usize| m.inference.images_per_sec;
     let title = "CNN vs transfer: inference speed";
     bars(c, title, "photos per second", &["inference"], f)
 }
 
 /// Parameters, total and trainable, in millions.
-pub fn parameters(c: &Comparison) -> Result<Figure> {
+pub(crate) fn parameters(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| [m.params, m.trainable_params][i] as f64 / 1e6;
     let cats = ["total", "trainable"];
     bars(c, "CNN vs transfer: parameters", "millions", &cats, f)
@@ -110,7 +110,7 @@ pub fn parameters(c: &Comparison) -> Result<Figure> {
 type Maker = fn(&Comparison) -> Result<Figure>;
 
 /// Every comparison chart with its file stem.
-pub fn all(c: &Comparison) -> Result<Vec<(String, Figure)>> {
+pub(crate) fn all(c: &Comparison) -> Result<Vec<(String, Figure)>> {
     let makers: [(&str, Maker); 6] = [
         ("quality", quality),
         ("accuracy", accuracy),

@@ -36,7 +36,7 @@ pub struct Inference {
 
 /// Times the run in `run_dir` on up to `report.inference_images` photos of the data set
 /// (test split first, then validation and training).
-pub fn measure_inference(cfg: &Config, run_dir: &Path) -> Result<Inference> {
+pub(crate) fn measure_inference(cfg: &Config, run_dir: &Path) -> Result<Inference> {
     let run = LoadedRun::open(run_dir)?;
     let (size, shorter) = run.sizes();
     let images = sample_images(cfg, cfg.report.inference_images, size, shorter)?;

@@ -22,9 +22,11 @@ mod summary;
 mod table;
 mod verdict;
 
-pub use inference::{measure_inference, Inference};
+pub(crate) use inference::measure_inference;
+pub use inference::Inference;
 pub use summary::ModelSummary;
-pub use table::{Better, Row};
+pub use table::Better;
+pub(crate) use table::Row;
 
 use crate::config::Config;
 use crate::plot::{Figure, Table};
@@ -37,7 +39,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Folder of the comparison inside the runs folder.
-pub const COMPARE_DIR: &str = "compare";
+pub(crate) const COMPARE_DIR: &str = "compare";
 /// Everything, as JSON.
 pub const JSON_FILE: &str = "comparison.json";
 /// The table, as CSV.
@@ -129,7 +131,7 @@ impl Comparison {
     }
 
     /// Title, table and verdict as Markdown.
-    pub fn to_markdown(&self) -> String {
+    pub(crate) fn to_markdown(&self) -> String {
         let bullets: String = self.verdict.iter().map(|s| format!("- {s}\n")).collect();
         format!(
             "# CNN vs transfer learning\n\n{}\n## Verdict\n\n{bullets}",

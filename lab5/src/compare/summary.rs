@@ -43,7 +43,7 @@ pub struct ModelSummary {
 
 impl ModelSummary {
     /// The summary of a finished run with its measured inference speed.
-    pub fn of(record: &RunRecord, inference: Inference) -> ModelSummary {
+    pub(crate) fn of(record: &RunRecord, inference: Inference) -> ModelSummary {
         let m = &record.metrics;
         let d = &m.durations;
         let epochs = m.history.len();
@@ -67,7 +67,7 @@ impl ModelSummary {
     }
 
     /// Name used in sentences and legends.
-    pub fn title(&self) -> &str {
+    pub(crate) fn title(&self) -> &str {
         match self.model.as_str() {
             "cnn" => "CNN",
             "transfer" => "transfer model",

@@ -113,7 +113,7 @@ fn split_metrics(m: &ModelSummary, s: SplitName) -> &Metrics {
 }
 
 /// Every row of the comparison: cost, then the scores per split, then the gap.
-pub fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
+pub(crate) fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
     let mut rows: Vec<Row> = COST
         .iter()
         .map(|(name, d, b, f)| Row::new(name, *d, *b, [f(cnn), f(transfer)]))
@@ -132,7 +132,7 @@ pub fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
 /// One line of `comparison.csv`: full-precision numbers (empty when undefined) and the
 /// winner on the rounded values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CsvLine {
+pub(crate) struct CsvLine {
     /// What is measured, with its unit.
     pub measure: String,
     /// The CNN's value.
@@ -157,12 +157,12 @@ impl From<&Row> for CsvLine {
 }
 
 /// The rows as `comparison.csv` lines.
-pub fn csv_lines(rows: &[Row]) -> Vec<CsvLine> {
+pub(crate) fn csv_lines(rows: &[Row]) -> Vec<CsvLine> {
     rows.iter().map(CsvLine::from).collect()
 }
 
 /// The rows as a Markdown table (values rounded to each row's decimals).
-pub fn to_markdown(rows: &[Row]) -> String {
+pub(crate) fn to_markdown(rows: &[Row]) -> String {
     let mut md = String::from("| measure | cnn | transfer | better |\n|---|---:|---:|---|\n");
     for r in rows {
         let (c, t) = (r.shown(r.cnn), r.shown(r.transfer));
@@ -172,7 +172,7 @@ pub fn to_markdown(rows: &[Row]) -> String {
 }
 
 /// The rows as a table that shows inline in notebooks (rounded values as text).
-pub fn to_table(rows: &[Row]) -> Result<Table> {
+pub(crate) fn to_table(rows: &[Row]) -> Result<Table> {
     let col = |f: &dyn Fn(&Row) -> String| rows.iter().map(f).collect::<Vec<String>>();
     Ok(Table(df!(
         "measure" => col(&|r| r.measure.clone()),

@@ -13,7 +13,11 @@ fn millions(n: i64) -> String {
 }
 
 /// The sentences of the verdict, in reading order.
-pub fn verdict(cnn: &ModelSummary, transfer: &ModelSummary, overfit_gap: f64) -> Vec<String> {
+pub(crate) fn verdict(
+    cnn: &ModelSummary,
+    transfer: &ModelSummary,
+    overfit_gap: f64,
+) -> Vec<String> {
     vec![
         quality(cnn, transfer),
         fit(cnn, overfit_gap),
