@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 const POWER_STEPS: usize = 200;
 
 /// The points projected on their first two principal components, as `(x, y)`.
-pub fn pca_2d(points: &Points, seed: u64) -> Vec<(f64, f64)> {
+pub(crate) fn pca_2d(points: &Points, seed: u64) -> Vec<(f64, f64)> {
     let centred = centre(points);
     let cov = covariance(&centred, points.dim());
     let mut rng = StdRng::seed_from_u64(seed);
@@ -98,7 +98,7 @@ fn orthogonalise(v: &mut [f64], found: &[Vec<f64>]) {
 }
 
 /// `layout` scaled so that its first coordinate has standard deviation `std`.
-pub fn scaled_to_std(layout: &[(f64, f64)], std: f64) -> Vec<(f64, f64)> {
+pub(crate) fn scaled_to_std(layout: &[(f64, f64)], std: f64) -> Vec<(f64, f64)> {
     let n = layout.len().max(1) as f64;
     let mean = layout.iter().map(|p| p.0).sum::<f64>() / n;
     let sd = (layout.iter().map(|p| (p.0 - mean).powi(2)).sum::<f64>() / n).sqrt();

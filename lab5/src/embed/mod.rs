@@ -6,20 +6,17 @@
 mod init;
 mod project;
 mod run;
-pub mod separation;
+pub(crate) mod separation;
 mod set;
-pub mod tsne;
-pub mod umap;
+pub(crate) mod tsne;
+pub(crate) mod umap;
 
-pub use project::{project, scores_table, Projections, SpaceScore};
-pub use run::{
-    embed_run, map_figures, RunMaps, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE,
-    SEPARATION_CSV, SEPARATION_FILE,
-};
-pub use separation::{separation_2d, separation_nd, Separation};
-pub use set::{EmbeddingRecord, EmbeddingSet};
-pub use tsne::tsne;
-pub use umap::umap;
+pub(crate) use project::{Projections, SpaceScore};
+pub use run::{embed_run, EMBEDDINGS_FILE};
+pub(crate) use run::{FIGURES_DIR, PROJECTIONS_FILE, SEPARATION_FILE};
+pub(crate) use set::{EmbeddingRecord, EmbeddingSet};
+pub(crate) use tsne::tsne;
+pub(crate) use umap::umap;
 
 #[cfg(test)]
 mod tests;

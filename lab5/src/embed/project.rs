@@ -36,7 +36,7 @@ pub struct SpaceScore {
 }
 
 /// Runs t-SNE, then UMAP, on `vectors` with the `embed` settings.
-pub fn project(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Projections> {
+pub(crate) fn project(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Projections> {
     let start = Instant::now();
     let tsne = tsne(vectors, cfg).context("t-SNE failed")?;
     let tsne_secs = start.elapsed().as_secs_f64();
@@ -52,7 +52,7 @@ pub fn project(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Projections> {
 
 impl Projections {
     /// k-NN accuracy and silhouette of the original vectors and of both maps.
-    pub fn scores(
+    pub(crate) fn scores(
         &self,
         vectors: &[Vec<f32>],
         labels: &[String],
@@ -78,7 +78,7 @@ impl Projections {
     }
 
     /// Writes the maps as JSON (temp file + rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         write_atomic(
             path,
             &serde_json::to_vec(self).context("cannot serialise the maps")?,
@@ -86,7 +86,7 @@ impl Projections {
     }
 
     /// Reads maps written by [`Projections::save`].
-    pub fn load(path: &Path) -> Result<Projections> {
+    pub(crate) fn load(path: &Path) -> Result<Projections> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read {}; run `lab5 embed` first", path.display()))?;
         let p: Projections = serde_json::from_slice(&bytes).with_context(|| {
@@ -106,7 +106,7 @@ impl Projections {
 }
 
 /// The scores as a table: space, k-NN accuracy, silhouette.
-pub fn scores_table(scores: &[SpaceScore]) -> Result<Table> {
+pub(crate) fn scores_table(scores: &[SpaceScore]) -> Result<Table> {
     let space: Vec<&str> = scores.iter().map(|s| s.space.as_str()).collect();
     let knn: Vec<f64> = scores.iter().map(|s| s.scores.knn_accuracy).collect();
     let sil: Vec<f64> = scores.iter().map(|s| s.scores.silhouette).collect();

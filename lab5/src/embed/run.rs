@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 /// The embeddings of a run, inside its folder.
 pub const EMBEDDINGS_FILE: &str = "embeddings.json";
 /// The t-SNE and UMAP maps, inside the run folder.
-pub const PROJECTIONS_FILE: &str = "projections.json";
+pub(crate) const PROJECTIONS_FILE: &str = "projections.json";
 /// The separation scores as JSON, inside the run folder.
-pub const SEPARATION_FILE: &str = "separation.json";
+pub(crate) const SEPARATION_FILE: &str = "separation.json";
 /// The separation scores as CSV, inside the run folder.
-pub const SEPARATION_CSV: &str = "separation.csv";
+pub(crate) const SEPARATION_CSV: &str = "separation.csv";
 /// Folder of the run's charts.
-pub const FIGURES_DIR: &str = "figures";
+pub(crate) const FIGURES_DIR: &str = "figures";
 
 /// What the embed step produced for one run.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ impl From<&SpaceScore> for ScoreLine {
 }
 
 /// The four scatter charts (t-SNE and UMAP, by class and by breed), named by file stem.
-pub fn map_figures(set: &EmbeddingSet, maps: &Projections) -> Result<Vec<(String, Figure)>> {
+pub(crate) fn map_figures(set: &EmbeddingSet, maps: &Projections) -> Result<Vec<(String, Figure)>> {
     let (labels, breeds) = (set.labels(), set.breeds());
     let chart = |points: &[(f64, f64)], groups: &[String], method: &str, by: &str| {
         let title = format!("{}: {method} of the embeddings by {by}", set.model);

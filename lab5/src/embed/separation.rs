@@ -17,26 +17,12 @@ pub struct Separation {
     pub silhouette: f64,
 }
 
-/// Scores of vectors in their original space.
-pub fn separation_nd<L: Eq + Hash>(
-    vectors: &[Vec<f32>],
-    labels: &[L],
-    k: usize,
-) -> Result<Separation> {
-    separation(&Points::from_vectors(vectors)?, labels, k)
-}
-
-/// Scores of a 2-D projection.
-pub fn separation_2d<L: Eq + Hash>(
-    points: &[(f64, f64)],
-    labels: &[L],
-    k: usize,
-) -> Result<Separation> {
-    separation(&Points::from_2d(points)?, labels, k)
-}
-
 /// Scores of `points` labelled by `labels` (one per point, at least two classes).
-pub fn separation<L: Eq + Hash>(points: &Points, labels: &[L], k: usize) -> Result<Separation> {
+pub(crate) fn separation<L: Eq + Hash>(
+    points: &Points,
+    labels: &[L],
+    k: usize,
+) -> Result<Separation> {
     let codes = encode(labels);
     let classes = codes.iter().max().map_or(0, |m| m + 1);
     let n = points.len();
@@ -133,6 +119,15 @@ fn silhouette_of(dists: &[f64], i: usize, codes: &[usize], classes: usize) -> f6
 mod tests {
     use super::*;
 
+    /// Scores of a 2-D projection.
+    fn separation_2d<L: Eq + Hash>(
+        pts: &[(f64, f64)],
+        labels: &[L],
+        k: usize,
+    ) -> Result<Separation> {
+        separation(&Points::from_2d(pts)?, labels, k)
+    }
+
     #[test]
     fn perfectly_separated_pairs_score_as_computed_by_hand() {
         // Class A at x = 0 and 1, class B at x = 10 and 11.
@@ -164,7 +159,8 @@ mod tests {
             vec![9.0, 9.0, 9.0],
             vec![9.0, 9.0, 8.0],
         ];
-        let s = separation_nd(&v, &["cat", "cat", "dog", "dog"], 1).unwrap();
+        let points = Points::from_vectors(&v).unwrap();
+        let s = separation(&points, &["cat", "cat", "dog", "dog"], 1).unwrap();
         assert_eq!(s.knn_accuracy, 1.0);
         assert!(s.silhouette > 0.8);
     }

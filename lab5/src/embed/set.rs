@@ -38,7 +38,7 @@ pub struct EmbeddingSet {
 
 impl EmbeddingSet {
     /// A checked set: at least one record, every vector `dim` long and finite, ids unique.
-    pub fn new(model: &str, records: Vec<EmbeddingRecord>) -> Result<EmbeddingSet> {
+    pub(crate) fn new(model: &str, records: Vec<EmbeddingRecord>) -> Result<EmbeddingSet> {
         let dim = records.first().map_or(0, |r| r.vector.len());
         let set = EmbeddingSet {
             model: model.to_string(),
@@ -89,13 +89,13 @@ impl EmbeddingSet {
     }
 
     /// Writes the set as JSON to `path` (temp file + rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec(self).context("cannot serialise the embeddings")?;
         write_atomic(path, &json)
     }
 
     /// Reads and checks a set written by [`EmbeddingSet::save`].
-    pub fn load(path: &Path) -> Result<EmbeddingSet> {
+    pub(crate) fn load(path: &Path) -> Result<EmbeddingSet> {
         let bytes = std::fs::read(path).with_context(|| {
             format!(
                 "cannot read embeddings {}; run the embed step first",
@@ -124,12 +124,12 @@ impl EmbeddingSet {
     }
 
     /// The vectors, in record order.
-    pub fn vectors(&self) -> Vec<Vec<f32>> {
+    pub(crate) fn vectors(&self) -> Vec<Vec<f32>> {
         self.records.iter().map(|r| r.vector.clone()).collect()
     }
 
     /// The class names ("cat"/"dog"), in record order.
-    pub fn labels(&self) -> Vec<String> {
+    pub(crate) fn labels(&self) -> Vec<String> {
         self.records
             .iter()
             .map(|r| r.label.name().to_string())
@@ -137,19 +137,7 @@ impl EmbeddingSet {
     }
 
     /// The breed names, in record order.
-    pub fn breeds(&self) -> Vec<String> {
+    pub(crate) fn breeds(&self) -> Vec<String> {
         self.records.iter().map(|r| r.breed.clone()).collect()
-    }
-
-    /// The records of one split only (fails when that split has none).
-    pub fn only(&self, split: SplitName) -> Result<EmbeddingSet> {
-        let records = self
-            .records
-            .iter()
-            .filter(|r| r.split == split)
-            .cloned()
-            .collect();
-        EmbeddingSet::new(&self.model, records)
-            .with_context(|| format!("no {} images", split.name()))
     }
 }

@@ -18,7 +18,7 @@ const NEIGHBOURS_PER_PERPLEXITY: f64 = 3.0;
 /// The vectors mapped to 2-D with t-SNE (`embed.tsne_*` settings, `embed.seed`).
 ///
 /// The perplexity is lowered to `(n - 1) / 3` when there are too few points for it.
-pub fn tsne(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Vec<(f64, f64)>> {
+pub(crate) fn tsne(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Vec<(f64, f64)>> {
     let points = Points::from_vectors(vectors)?;
     let n = points.len();
     if n < MIN_POINTS {

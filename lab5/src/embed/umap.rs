@@ -26,7 +26,7 @@ const REPULSION_EPS: f32 = 0.001;
 const SPREAD: f32 = 1.0;
 
 /// The vectors mapped to 2-D with UMAP (`embed.umap_*` settings, `embed.seed`).
-pub fn umap(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Vec<(f64, f64)>> {
+pub(crate) fn umap(vectors: &[Vec<f32>], cfg: &Embed) -> Result<Vec<(f64, f64)>> {
     let points = Points::from_vectors(vectors)?;
     let n = points.len();
     if n < MIN_POINTS {
