@@ -23,18 +23,18 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Folder of the study under the runs folder.
-pub const DIR: &str = "ablation";
+pub(crate) const DIR: &str = "ablation";
 /// The summary file in [`DIR`].
-pub const JSON_FILE: &str = "ablation.json";
+pub(crate) const JSON_FILE: &str = "ablation.json";
 /// The same table as CSV.
-pub const CSV_FILE: &str = "ablation.csv";
+pub(crate) const CSV_FILE: &str = "ablation.csv";
 /// The same table as Markdown.
-pub const MARKDOWN_FILE: &str = "ablation.md";
+pub(crate) const MARKDOWN_FILE: &str = "ablation.md";
 /// The reference variant: the config's recipe unchanged.
-pub const RECIPE: &str = "recipe";
+pub(crate) const RECIPE: &str = "recipe";
 
 /// The variants `ablation.variants` may name, and what each one takes out.
-pub const VARIANTS: [(&str, &str); 7] = [
+pub(crate) const VARIANTS: [(&str, &str); 7] = [
     (
         "no_batch_norm",
         "convolutions with a bias instead of batch-norm (cnn.batch_norm = false)",
@@ -64,7 +64,7 @@ pub const VARIANTS: [(&str, &str); 7] = [
 
 /// The config of `variant` (the recipe with one ingredient taken out), with the study's
 /// budget applied. Fails on an unknown variant name.
-pub fn variant_config(cfg: &Config, variant: &str) -> Result<Config> {
+pub(crate) fn variant_config(cfg: &Config, variant: &str) -> Result<Config> {
     let mut c = cfg.clone();
     c.cnn.train.epochs = cfg.ablation.epochs;
     if cfg.ablation.image_size > 0 {
@@ -247,7 +247,7 @@ pub fn run(cfg: &Config, force: bool) -> Result<Ablation> {
 }
 
 /// The study written by [`run`], if there is one.
-pub fn load(cfg: &Config) -> Result<Ablation> {
+pub(crate) fn load(cfg: &Config) -> Result<Ablation> {
     let path = dir(cfg).join(JSON_FILE);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("no ablation study at {}: run `lab5 ablate`", path.display()))?;
@@ -257,7 +257,7 @@ pub fn load(cfg: &Config) -> Result<Ablation> {
 
 impl Ablation {
     /// Writes JSON, CSV, Markdown and the two charts into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self)?;
         crate::util::write_atomic(&dir.join(JSON_FILE), json.as_bytes())?;
@@ -297,7 +297,7 @@ impl Ablation {
     }
 
     /// Train, validation and test accuracy per variant, as grouped bars (percent).
-    pub fn accuracy_chart(&self) -> Result<Figure> {
+    pub(crate) fn accuracy_chart(&self) -> Result<Figure> {
         let names: Vec<String> = self.variants.iter().map(|v| v.name.clone()).collect();
         let pick = |f: fn(&Variant) -> f64| self.variants.iter().map(|v| 100.0 * f(v)).collect();
         let series = [
@@ -314,7 +314,7 @@ impl Ablation {
     }
 
     /// Validation loss per epoch, one line per variant.
-    pub fn curves_chart(&self) -> Result<Figure> {
+    pub(crate) fn curves_chart(&self) -> Result<Figure> {
         let lines: Vec<Line> = self
             .variants
             .iter()

@@ -10,16 +10,16 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 /// Mean of each channel of the synthetic activations (deliberately far from 0).
-pub const CHANNEL_MEANS: [f64; 3] = [4.0, -2.0, 0.5];
+pub(crate) const CHANNEL_MEANS: [f64; 3] = [4.0, -2.0, 0.5];
 /// Standard deviation of each channel (deliberately far from 1).
-pub const CHANNEL_STDS: [f64; 3] = [3.0, 0.5, 1.0];
+pub(crate) const CHANNEL_STDS: [f64; 3] = [3.0, 0.5, 1.0];
 /// Batch of activations: images x channels x height x width.
-pub const BATCH_SHAPE: [i64; 4] = [32, 3, 8, 8];
+pub(crate) const BATCH_SHAPE: [i64; 4] = [32, 3, 8, 8];
 /// Training-mode batches seen before the second evaluation.
-pub const WARMUP_BATCHES: usize = 100;
+pub(crate) const WARMUP_BATCHES: usize = 100;
 
 /// A batch drawn from the per-channel normal distributions above.
-pub fn activations() -> Tensor {
+pub(crate) fn activations() -> Tensor {
     let mean = Tensor::from_slice(&CHANNEL_MEANS)
         .to_kind(Kind::Float)
         .view([1, 3, 1, 1]);
@@ -51,7 +51,7 @@ fn running(bn: &nn::BatchNorm) -> Result<Vec<String>> {
 }
 
 /// A `BatchNorm2d` for 3 channels initialised like PyTorch (scale 1, shift 0).
-pub fn layer(vs: &nn::VarStore) -> nn::BatchNorm {
+pub(crate) fn layer(vs: &nn::VarStore) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         ..Default::default()

@@ -11,7 +11,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 /// Side of the hand-set kernels.
-pub const KERNEL_SIDE: i64 = 3;
+pub(crate) const KERNEL_SIDE: i64 = 3;
 /// Zero padding that keeps the picture's size with a 3x3 kernel.
 const SAME_PADDING: i64 = 1;
 
@@ -57,7 +57,7 @@ fn weights(kernels: &[Kernel]) -> Tensor {
 
 /// A real `nn::Conv2D` layer (1 input channel, one output channel per kernel, no bias)
 /// whose weights are overwritten with `kernels`; the var store owns them.
-pub fn hand_set_layer(kernels: &[Kernel]) -> Result<(nn::VarStore, nn::Conv2D)> {
+pub(crate) fn hand_set_layer(kernels: &[Kernel]) -> Result<(nn::VarStore, nn::Conv2D)> {
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = nn::ConvConfig {
         padding: SAME_PADDING,
@@ -77,14 +77,17 @@ pub fn hand_set_layer(kernels: &[Kernel]) -> Result<(nn::VarStore, nn::Conv2D)> 
 
 /// The feature maps `(K, S, S)` of the greyscale version of `rgb` `(3, S, S)` under
 /// `kernels`, computed by [`hand_set_layer`].
-pub fn feature_maps(rgb: &Tensor, kernels: &[Kernel]) -> Result<Tensor> {
+pub(crate) fn feature_maps(rgb: &Tensor, kernels: &[Kernel]) -> Result<Tensor> {
     let (_vs, conv) = hand_set_layer(kernels)?;
     let x = grey(rgb).unsqueeze(0);
     Ok(tch::no_grad(|| conv.forward(&x)).squeeze_dim(0))
 }
 
 /// Pictures with captions: the photo, its greyscale input, and one map per kernel.
-pub fn feature_map_pictures(rgb: &Tensor, kernels: &[Kernel]) -> Result<Vec<(String, RgbImage)>> {
+pub(crate) fn feature_map_pictures(
+    rgb: &Tensor,
+    kernels: &[Kernel],
+) -> Result<Vec<(String, RgbImage)>> {
     let maps = feature_maps(rgb, kernels)?;
     let mut out = vec![
         ("photo".to_string(), to_rgb_image(rgb)?),
@@ -231,7 +234,7 @@ pub fn channel_sum(rgb: &Tensor) -> Result<ChannelSum> {
 
 impl ChannelSum {
     /// Pictures with captions: the response to R, G and B, and their sum (the output).
-    pub fn pictures(&self) -> Result<Vec<(String, RgbImage)>> {
+    pub(crate) fn pictures(&self) -> Result<Vec<(String, RgbImage)>> {
         let mut out = Vec::new();
         for (i, name) in [
             "kernel slice 1 on R",

@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 const LUMA: [f64; 3] = [0.299, 0.587, 0.114];
 
 /// The photo files of `class` in `data.folder`, sorted by name.
-pub fn files(cfg: &Config, class: Class) -> Result<Vec<PathBuf>> {
+pub(crate) fn files(cfg: &Config, class: Class) -> Result<Vec<PathBuf>> {
     let dir = cfg.resolve(&cfg.data.folder).join(class.name());
     let entries = std::fs::read_dir(&dir).with_context(|| {
         format!(
@@ -40,7 +40,7 @@ pub fn photo(cfg: &Config, class: Class, index: usize) -> Result<Tensor> {
 
 /// Photo number `index` of `class`, resized (shorter side `shorter`) and centre-cropped to
 /// `size`, as a `(3, size, size)` uint8 tensor.
-pub fn photo_u8(
+pub(crate) fn photo_u8(
     cfg: &Config,
     class: Class,
     index: usize,
@@ -64,7 +64,7 @@ pub fn photo_u8(
 
 /// The first `per_class` photos of each class as one batch `(N, 3, S, S)` with labels `(N,)`
 /// (0 cat, 1 dog).
-pub fn batch(cfg: &Config, per_class: usize) -> Result<(Tensor, Tensor)> {
+pub(crate) fn batch(cfg: &Config, per_class: usize) -> Result<(Tensor, Tensor)> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for class in Class::ALL {
@@ -77,7 +77,7 @@ pub fn batch(cfg: &Config, per_class: usize) -> Result<(Tensor, Tensor)> {
 }
 
 /// Greyscale `(1, S, S)` of an RGB `(3, S, S)` image.
-pub fn grey(rgb: &Tensor) -> Tensor {
+pub(crate) fn grey(rgb: &Tensor) -> Tensor {
     let w = Tensor::from_slice(&LUMA)
         .to_kind(Kind::Float)
         .view([3, 1, 1]);
@@ -85,7 +85,7 @@ pub fn grey(rgb: &Tensor) -> Tensor {
 }
 
 /// An RGB `(3, H, W)` tensor in 0..1 as a picture.
-pub fn to_rgb_image(t: &Tensor) -> Result<RgbImage> {
+pub(crate) fn to_rgb_image(t: &Tensor) -> Result<RgbImage> {
     let (h, w) = match t.size().as_slice() {
         [3, h, w] => (*h, *w),
         other => bail!("expected an RGB tensor (3, H, W), got shape {other:?}"),
@@ -99,7 +99,7 @@ pub fn to_rgb_image(t: &Tensor) -> Result<RgbImage> {
 }
 
 /// A single map `(H, W)` (any range) as a grey picture: its minimum black, maximum white.
-pub fn map_to_image(map: &Tensor) -> Result<RgbImage> {
+pub(crate) fn map_to_image(map: &Tensor) -> Result<RgbImage> {
     let [h, w] = map
         .size()
         .as_slice()

@@ -12,7 +12,7 @@ use tch::{Device, Tensor};
 
 /// One pooling layer's hyper-parameters (all it has: there are no weights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pool {
+pub(crate) struct Pool {
     /// `max` or `avg`.
     pub kind: PoolKind,
     /// Window side.
@@ -25,7 +25,7 @@ pub struct Pool {
 
 /// Which statistic of the window a pooling layer keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolKind {
+pub(crate) enum PoolKind {
     /// The largest value: "is the feature anywhere in this window?"
     Max,
     /// The mean value: a smoothed, downsampled map.
@@ -34,7 +34,7 @@ pub enum PoolKind {
 
 /// The settings shown: the CNN's 2x2/2 max pool, its average twin, and a 3x3/2 overlapping
 /// max pool (ResNet's stem).
-pub const POOLS: [Pool; 3] = [
+pub(crate) const POOLS: [Pool; 3] = [
     Pool {
         kind: PoolKind::Max,
         window: 2,
@@ -57,7 +57,7 @@ pub const POOLS: [Pool; 3] = [
 
 impl Pool {
     /// A human name, e.g. `max 2x2 / stride 2`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let kind = match self.kind {
             PoolKind::Max => "max",
             PoolKind::Avg => "avg",
@@ -71,12 +71,12 @@ impl Pool {
     }
 
     /// The pooling as a layer: a plain function of its input (`nn::func`), nothing to learn.
-    pub fn layer(self) -> impl Module {
+    pub(crate) fn layer(self) -> impl Module {
         nn::func(move |xs| self.apply(xs))
     }
 
     /// Pools `xs` `(N, C, H, W)`.
-    pub fn apply(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn apply(&self, xs: &Tensor) -> Tensor {
         let (w, s, p) = ([self.window; 2], [self.stride; 2], [self.padding; 2]);
         match self.kind {
             PoolKind::Max => xs.max_pool2d(w, s, p, [1, 1], false),
@@ -87,7 +87,7 @@ impl Pool {
 
 /// The map pooled in the demonstration: the photo's vertical-edge response (its absolute
 /// value, so that "strong edge" is bright whatever its sign), `(1, 1, S, S)`.
-pub fn edge_map(rgb: &Tensor) -> Result<Tensor> {
+pub(crate) fn edge_map(rgb: &Tensor) -> Result<Tensor> {
     let sobel: Kernel = *KERNELS
         .iter()
         .find(|k| k.name.starts_with("vertical"))
@@ -96,7 +96,7 @@ pub fn edge_map(rgb: &Tensor) -> Result<Tensor> {
 }
 
 /// Pictures with captions: the edge map before, and after each of [`POOLS`].
-pub fn pictures(rgb: &Tensor) -> Result<Vec<(String, RgbImage)>> {
+pub(crate) fn pictures(rgb: &Tensor) -> Result<Vec<(String, RgbImage)>> {
     let map = edge_map(rgb)?;
     let side = map.size()[3];
     let mut out = vec![(

@@ -13,15 +13,15 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 /// Channels of every convolution in the stacks.
-pub const CHANNELS: i64 = 8;
+pub(crate) const CHANNELS: i64 = 8;
 /// Side the photos are shrunk to (keeps the 30-layer stacks fast on a laptop CPU).
-pub const INPUT_SIDE: i64 = 24;
+pub(crate) const INPUT_SIDE: i64 = 24;
 /// Photos per class in the batch.
-pub const PHOTOS_PER_CLASS: usize = 4;
+pub(crate) const PHOTOS_PER_CLASS: usize = 4;
 /// Convolutions in the stack body (even: a residual block holds two).
 pub const DEPTHS: [usize; 6] = [2, 4, 8, 16, 24, 32];
 /// Initialisations averaged (geometric mean) per depth.
-pub const SEEDS: [i64; 3] = [11, 12, 13];
+pub(crate) const SEEDS: [i64; 3] = [11, 12, 13];
 /// PyTorch's default conv init, `kaiming_uniform_(a = sqrt(5))`: U(-1/sqrt(fan_in), +).
 const PYTORCH_DEFAULT_GAIN: f64 = 0.577_350_269_189_625_8; // 1 / sqrt(3)
 /// Name of the first convolution in the var store.
@@ -29,7 +29,7 @@ const STEM: &str = "stem";
 
 /// With or without skip connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stack {
+pub(crate) enum Stack {
     /// `x -> relu(conv(x))`, repeated.
     Plain,
     /// `x -> relu(x + conv(relu(conv(x))))`, repeated (two convolutions per block).
@@ -73,14 +73,14 @@ fn conv_norm(p: &nn::Path, c: i64, batch_norm: bool) -> nn::SequentialT {
 
 /// A residual block: `relu(x + F(x))` with `F = conv-(bn)-relu-conv-(bn)`.
 #[derive(Debug)]
-pub struct ResidualBlock {
+pub(crate) struct ResidualBlock {
     first: nn::SequentialT,
     second: nn::SequentialT,
 }
 
 impl ResidualBlock {
     /// A block of `channels` channels under `p`.
-    pub fn new(p: &nn::Path, channels: i64, batch_norm: bool) -> ResidualBlock {
+    pub(crate) fn new(p: &nn::Path, channels: i64, batch_norm: bool) -> ResidualBlock {
         let first = conv_norm(&(p / "a"), channels, batch_norm).add_fn(|x| x.relu());
         ResidualBlock {
             first,
@@ -99,7 +99,12 @@ impl ModuleT for ResidualBlock {
 }
 
 /// Stem conv (3 -> [`CHANNELS`]), `depth` body convolutions, global average pool, 2-way linear.
-pub fn network(root: &nn::Path, stack: Stack, depth: usize, batch_norm: bool) -> nn::SequentialT {
+pub(crate) fn network(
+    root: &nn::Path,
+    stack: Stack,
+    depth: usize,
+    batch_norm: bool,
+) -> nn::SequentialT {
     let mut s = nn::seq_t()
         .add(conv(root / STEM, 3, CHANNELS))
         .add_fn(|x| x.relu());
@@ -122,7 +127,7 @@ pub fn network(root: &nn::Path, stack: Stack, depth: usize, batch_norm: bool) ->
 }
 
 /// The L2 norm of the loss gradient at the stem's weights, for one fresh initialisation.
-pub fn first_layer_gradient(
+pub(crate) fn first_layer_gradient(
     x: &Tensor,
     y: &Tensor,
     stack: Stack,
@@ -159,7 +164,7 @@ fn mean_gradient(
 }
 
 /// The four variants measured.
-pub const VARIANTS: [(&str, Stack, bool); 4] = [
+pub(crate) const VARIANTS: [(&str, Stack, bool); 4] = [
     ("plain", Stack::Plain, false),
     ("residual", Stack::Residual, false),
     ("plain + batch norm", Stack::Plain, true),

@@ -48,13 +48,13 @@ pub const SETTINGS: [ConvSetting; 8] = [
 ];
 
 /// The formula: `floor((n + 2p - d(k-1) - 1) / s) + 1`; `None` when the kernel does not fit.
-pub fn output_size(c: ConvSetting) -> Option<i64> {
+pub(crate) fn output_size(c: ConvSetting) -> Option<i64> {
     let span = c.input + 2 * c.padding - c.dilation * (c.kernel - 1) - 1;
     (span >= 0 && c.stride > 0).then(|| span / c.stride + 1)
 }
 
 /// The output side libtorch's `conv2d` actually produces for `c`.
-pub fn measured_size(c: ConvSetting) -> Result<i64> {
+pub(crate) fn measured_size(c: ConvSetting) -> Result<i64> {
     let opts = (Kind::Float, Device::Cpu);
     let x = Tensor::zeros([1, 1, c.input, c.input], opts);
     let w = Tensor::zeros([1, 1, c.kernel, c.kernel], opts);
@@ -96,7 +96,7 @@ pub fn output_size_table(settings: &[ConvSetting]) -> Result<Table> {
 }
 
 /// The CNN of `config.json` (fresh weights) at the configured input size.
-pub fn cnn(cfg: &Config) -> Result<Cnn> {
+pub(crate) fn cnn(cfg: &Config) -> Result<Cnn> {
     Cnn::new(&cfg.cnn, cfg.preprocess.image_size, Device::Cpu)
 }
 

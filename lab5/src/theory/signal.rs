@@ -10,15 +10,15 @@ use anyhow::Result;
 use tch::{Kind, Tensor};
 
 /// Samples in the input signal.
-pub const SIGNAL_LEN: usize = 48;
+pub(crate) const SIGNAL_LEN: usize = 48;
 /// Where the unit impulse sits.
-pub const IMPULSE_AT: usize = 10;
+pub(crate) const IMPULSE_AT: usize = 10;
 /// A second, half-height impulse (shows linearity and shift invariance).
-pub const SECOND_IMPULSE_AT: usize = 30;
+pub(crate) const SECOND_IMPULSE_AT: usize = 30;
 /// Height of the second impulse.
-pub const SECOND_IMPULSE_HEIGHT: f64 = 0.5;
+pub(crate) const SECOND_IMPULSE_HEIGHT: f64 = 0.5;
 /// A causal, decaying kernel (an "echo"): asymmetric, so flipping it is visible.
-pub const KERNEL: [f64; 8] = [1.0, 0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.05];
+pub(crate) const KERNEL: [f64; 8] = [1.0, 0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.05];
 
 /// The signals of the demonstration.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ fn correlate(x: &[f64], h: &[f64], left: usize, right: usize) -> Result<Vec<f64>
 
 /// Convolution (flipped kernel, causal: output n sees inputs n, n-1, ...) and
 /// cross-correlation (kernel as is, output n sees inputs n, n+1, ...) of `x` with `h`.
-pub fn convolve_and_correlate(x: &[f64], h: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn convolve_and_correlate(x: &[f64], h: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
     let pad = h.len().saturating_sub(1);
     let flipped: Vec<f64> = h.iter().rev().copied().collect();
     let conv = correlate(x, &flipped, pad, 0)?;

@@ -16,10 +16,10 @@ use anyhow::{bail, Context, Result};
 use tch::{Device, Kind, Tensor};
 
 /// Feature maps shown per layer: the most active channels for the photo.
-pub const MAPS_PER_LAYER: usize = 6;
+pub(crate) const MAPS_PER_LAYER: usize = 6;
 
 /// The trained CNN with its best weights, or `None` when `runs/cnn` holds no run.
-pub fn trained_cnn(cfg: &Config) -> Result<Option<(Cnn, RunRecord)>> {
+pub(crate) fn trained_cnn(cfg: &Config) -> Result<Option<(Cnn, RunRecord)>> {
     let dir = cfg.runs_dir().join(CNN_RUN);
     if !dir.join(RUN_FILE).is_file() {
         return Ok(None);
@@ -54,7 +54,7 @@ fn strongest(acts: &[(String, Tensor)], layer: &str, n: usize) -> Result<(Tensor
 
 /// The photo and the strongest maps of the first and the last conv block of `net` (built
 /// from `spec`) as a figure.
-pub fn figure(
+pub(crate) fn figure(
     net: &Cnn,
     spec: &ModelSpec,
     cfg: &Config,
