@@ -32,7 +32,7 @@ impl Corruption {
     /// suite's values and [`Corruption::identity`] for the one that changes nothing);
     /// `rng` drives the random parts (noise, rotation direction). Errors only when a
     /// library call fails (a bad parameter such as a negative noise level).
-    pub fn apply(self, img: &RgbImage, c: f64, rng: &mut StdRng) -> Result<RgbImage> {
+    pub(crate) fn apply(self, img: &RgbImage, c: f64, rng: &mut StdRng) -> Result<RgbImage> {
         let c32 = c as f32;
         match self {
             Corruption::Brightness => Ok(map_pixels(img, |p| brighter(p, c32))),

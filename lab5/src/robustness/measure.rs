@@ -23,7 +23,7 @@ use std::time::Instant;
 use tch::{Kind, Tensor};
 
 /// What the result of a check of `record` with `cfg` on `manifest` depends on.
-pub fn identity(cfg: &Config, record: &RunRecord, manifest: &Manifest) -> Result<Identity> {
+pub(crate) fn identity(cfg: &Config, record: &RunRecord, manifest: &Manifest) -> Result<Identity> {
     let weights = record.best_weights();
     let bytes = std::fs::read(&weights)
         .with_context(|| format!("cannot read the run's weights {}", weights.display()))?;
@@ -157,7 +157,7 @@ impl Which {
     }
 
     /// Test image `index` corrupted, with its own seed.
-    pub fn apply(&self, img: &RgbImage, index: usize) -> Result<RgbImage> {
+    pub(crate) fn apply(&self, img: &RgbImage, index: usize) -> Result<RgbImage> {
         let mut rng = StdRng::seed_from_u64(self.image_seed(index));
         self.corruption.apply(img, self.parameter, &mut rng)
     }
@@ -167,7 +167,7 @@ impl Which {
         Cell {
             corruption: self.corruption,
             severity: self.severity,
-            imagenet_c_level: self.corruption.from_imagenet_c().then_some(level),
+            imagenet_c_level: self.corruption.in_imagenet_c().then_some(level),
             parameter: self.parameter,
             accuracy,
             n,

@@ -15,16 +15,17 @@
 //! Writes `runs/<run>/robustness.json` ([`Robustness`]) and the chart
 //! `runs/<run>/figures/robustness.{svg,png}`.
 
-pub mod corrupt;
+pub(crate) mod corrupt;
 mod examples;
 mod measure;
 mod result;
-pub mod suite;
+pub(crate) mod suite;
 
 pub use examples::examples;
 pub use measure::measure;
-pub use result::{Cell, CorruptionMean, Identity, Robustness, Timings};
-pub use suite::{Corruption, SuiteSettings, SEVERITIES, SUITE};
+pub use result::Robustness;
+pub(crate) use suite::SuiteSettings;
+pub use suite::{Corruption, SEVERITIES, SUITE};
 
 use crate::config::Config;
 use crate::train::run::load_manifest;
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 /// The result file inside the run folder.
 pub const ROBUSTNESS_FILE: &str = "robustness.json";
 /// The chart's file stem inside the run folder (`.svg` and `.png` are added).
-pub const CHART_STEM: &str = "figures/robustness";
+pub(crate) const CHART_STEM: &str = "figures/robustness";
 
 /// `runs/<run>/robustness.json`.
 pub fn result_path(run_dir: &Path) -> PathBuf {
@@ -57,7 +58,7 @@ pub fn check(cfg: &Config, run_dir: &Path) -> Result<Robustness> {
 }
 
 /// The saved result of the run in `run_dir`.
-pub fn load(run_dir: &Path) -> Result<Robustness> {
+pub(crate) fn load(run_dir: &Path) -> Result<Robustness> {
     Robustness::load(&result_path(run_dir))
 }
 

@@ -110,7 +110,7 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
 
 /// The per-corruption means of `cells` and their drops from `clean`, in
 /// [`Corruption::ALL`] order (corruptions without a cell left out).
-pub fn per_corruption(cells: &[Cell], clean: f64) -> Vec<CorruptionMean> {
+pub(crate) fn per_corruption(cells: &[Cell], clean: f64) -> Vec<CorruptionMean> {
     Corruption::ALL
         .iter()
         .filter(|c| cells.iter().any(|x| x.corruption == **c))
@@ -127,7 +127,7 @@ pub fn per_corruption(cells: &[Cell], clean: f64) -> Vec<CorruptionMean> {
 }
 
 /// Mean accuracy over every cell.
-pub fn mean_accuracy(cells: &[Cell]) -> f64 {
+pub(crate) fn mean_accuracy(cells: &[Cell]) -> f64 {
     mean(cells.iter().map(|c| c.accuracy))
 }
 
@@ -145,7 +145,7 @@ type Columns = [Vec<Option<f64>>; SEVERITIES + 2];
 
 impl Robustness {
     /// Reads `robustness.json`.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!(
                 "cannot read {}: run `lab5 robustness --run <run folder>` first",
@@ -156,7 +156,7 @@ impl Robustness {
     }
 
     /// Writes it as pretty JSON, atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).context("cannot serialise the result")?;
         crate::util::write_atomic(path, &json)
     }
@@ -184,7 +184,7 @@ impl Robustness {
 
     /// One row per corruption: its parameters, the accuracy (%) at each severity, the
     /// mean and the drop from clean (points); then the clean and overall rows.
-    pub fn table(&self) -> Result<Table> {
+    pub(crate) fn table(&self) -> Result<Table> {
         let mut names: Vec<String> = Vec::new();
         let (mut params, mut units) = (Vec::new(), Vec::new());
         let mut cols: Columns = Default::default();
@@ -237,7 +237,7 @@ impl Robustness {
     }
 
     /// Accuracy (%) per corruption, one bar per severity, the clean accuracy dashed.
-    pub fn chart(&self) -> Result<Figure> {
+    pub(crate) fn chart(&self) -> Result<Figure> {
         let corruptions: Vec<Corruption> =
             self.per_corruption.iter().map(|m| m.corruption).collect();
         let names: Vec<String> = corruptions

@@ -16,11 +16,11 @@ use std::fmt;
 /// that older results are recomputed rather than compared with new ones.
 pub const SUITE: &str = "lab5-imagenet-c-subset-v1";
 /// Side of ImageNet-C's images, in pixels (resolution-dependent levels are given there).
-pub const IMAGENET_C_SIZE: f64 = 224.0;
+pub(crate) const IMAGENET_C_SIZE: f64 = 224.0;
 /// Severities per corruption.
 pub const SEVERITIES: usize = 3;
 /// The ImageNet-C level each severity takes its parameter from.
-pub const IMAGENET_C_LEVELS: [u8; SEVERITIES] = [1, 3, 5];
+pub(crate) const IMAGENET_C_LEVELS: [u8; SEVERITIES] = [1, 3, 5];
 
 /// One corruption of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl Corruption {
     }
 
     /// What the parameter `c` measures.
-    pub fn unit(self) -> &'static str {
+    pub(crate) fn unit(self) -> &'static str {
         match self {
             Corruption::Brightness => "added to HSV value (0-1)",
             Corruption::Contrast => "contrast factor",
@@ -95,13 +95,14 @@ impl Corruption {
     }
 
     /// True when the levels come from ImageNet-C (rotation and greyscale are not in it).
-    pub fn from_imagenet_c(self) -> bool {
+    pub(crate) fn in_imagenet_c(self) -> bool {
         !matches!(self, Corruption::Rotation | Corruption::Greyscale)
     }
 
     /// The parameter that leaves an image as it is (JPEG: quality 100, the mildest
     /// possible, which still rounds the pixels a little).
-    pub fn identity(self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn identity(self) -> f64 {
         match self {
             Corruption::Brightness
             | Corruption::GaussianNoise
@@ -146,7 +147,7 @@ impl Corruption {
 }
 
 /// A parameter as text: at most three decimals, trailing zeros dropped (`0.333`, `25`).
-pub fn format_parameter(p: f64) -> String {
+pub(crate) fn format_parameter(p: f64) -> String {
     let s = format!("{p:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -160,7 +161,7 @@ impl fmt::Display for Corruption {
 /// The suite as data: every corruption with its levels at `image_size`, and the seed.
 /// What a result depends on besides the model and the images (the pipeline's key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SuiteSettings {
+pub(crate) struct SuiteSettings {
     /// [`SUITE`].
     pub suite: String,
     /// Seed of the random parts (noise, rotation direction).
@@ -173,7 +174,7 @@ pub struct SuiteSettings {
 
 impl SuiteSettings {
     /// The suite for images of `image_size` pixels with `seed`.
-    pub fn new(image_size: i64, seed: u64) -> Self {
+    pub(crate) fn new(image_size: i64, seed: u64) -> Self {
         SuiteSettings {
             suite: SUITE.to_string(),
             seed,
