@@ -68,14 +68,14 @@ pub struct BreedReport {
 
 /// The held-out breeds of a data set and the breed of each photo.
 #[derive(Debug, Clone, Default)]
-pub struct Holdout {
+pub(crate) struct Holdout {
     held: BTreeSet<String>,
     breed_of: HashMap<String, (String, Class)>,
 }
 
 impl Holdout {
     /// The breeds held out of `manifest`'s split, `held`.
-    pub fn new(manifest: &Manifest, held: BTreeSet<String>) -> Self {
+    pub(crate) fn new(manifest: &Manifest, held: BTreeSet<String>) -> Self {
         let breed_of = manifest
             .records
             .iter()
@@ -86,20 +86,25 @@ impl Holdout {
 
     /// The held-out breeds of `cfg`'s data set; fails (before any training) when the
     /// manifest's split does not hold out the breeds the config asks for.
-    pub fn of(cfg: &Config) -> Result<Self> {
+    pub(crate) fn of(cfg: &Config) -> Result<Self> {
         let m = super::run::load_manifest(cfg)?;
         let held = holdout::current(cfg, &m)?;
         Ok(Self::new(&m, held))
     }
 
     /// True when no breed is held out.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
 
     /// The report of test predictions (`ids`, true `labels` 0 cat / 1 dog, `p_dog`, of
     /// equal length); `None` when no breed is held out.
-    pub fn report(&self, ids: &[String], labels: &[i64], p_dog: &[f64]) -> Option<BreedReport> {
+    pub(crate) fn report(
+        &self,
+        ids: &[String],
+        labels: &[i64],
+        p_dog: &[f64],
+    ) -> Option<BreedReport> {
         if self.is_empty() {
             return None;
         }
@@ -116,7 +121,7 @@ impl Holdout {
 
     /// The report of the test rows of a run's `predictions.csv` in `run_dir`; `None`
     /// when no breed is held out.
-    pub fn report_run(&self, run_dir: &Path) -> Result<Option<BreedReport>> {
+    pub(crate) fn report_run(&self, run_dir: &Path) -> Result<Option<BreedReport>> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -158,7 +163,7 @@ impl BreedReport {
     /// One row per group: seen breeds, unseen breeds, unseen per class, then each
     /// held-out breed; columns `group`, `class`, `photos`, `right`, `accuracy` (%, empty
     /// for a group without photos).
-    pub fn to_frame(&self) -> Result<DataFrame> {
+    pub(crate) fn to_frame(&self) -> Result<DataFrame> {
         let mut rows: Vec<(String, String, &GroupAccuracy)> = vec![
             ("seen breeds".into(), "both".into(), &self.seen),
             ("unseen breeds".into(), "both".into(), &self.unseen),

@@ -18,7 +18,7 @@ fn cpu_copies(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 }
 
 /// Writes all variables of `vs` to `path` as safetensors; readers never see a partial file.
-pub fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
+pub(crate) fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
     let vars = cpu_copies(vs);
     with_atomic(path, |tmp| {
         Tensor::write_safetensors(&vars, tmp).context("cannot serialise the weights")
@@ -26,7 +26,7 @@ pub fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
 }
 
 /// Loads a safetensors checkpoint into `vs`; every variable of `vs` must be in the file.
-pub fn load(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
+pub(crate) fn load(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
     if !path.is_file() {
         anyhow::bail!(
             "no checkpoint at {}: train the run first (`lab5 train ...`)",
@@ -43,13 +43,13 @@ pub fn load(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
 
 /// A copy of all variables of a var store, kept in memory.
 #[derive(Debug)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     vars: Vec<(String, Tensor)>,
 }
 
 impl Snapshot {
     /// Copies every variable of `vs` (on its device).
-    pub fn take(vs: &nn::VarStore) -> Snapshot {
+    pub(crate) fn take(vs: &nn::VarStore) -> Snapshot {
         let vars = vs
             .variables()
             .into_iter()
@@ -59,7 +59,7 @@ impl Snapshot {
     }
 
     /// Writes the copied values back into `vs`.
-    pub fn restore(&self, vs: &nn::VarStore) -> Result<()> {
+    pub(crate) fn restore(&self, vs: &nn::VarStore) -> Result<()> {
         let mut live = vs.variables();
         for (name, saved) in &self.vars {
             let dst = live

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
 /// One mini-batch: inputs and int64 labels (0 cat, 1 dog), on the training device.
-pub type Batch = (Tensor, Tensor);
+pub(crate) type Batch = (Tensor, Tensor);
 
 /// A labelled set of examples.
 pub trait Dataset {
@@ -54,7 +54,7 @@ pub struct Splits {
 
 impl Splits {
     /// The three sets as `(name, set)`.
-    pub fn named(&self) -> [(&'static str, &dyn Dataset); 3] {
+    pub(crate) fn named(&self) -> [(&'static str, &dyn Dataset); 3] {
         [
             ("train", &*self.train),
             ("val", &*self.val),
@@ -63,7 +63,7 @@ impl Splits {
     }
 
     /// Fails with a clear message when a set is empty.
-    pub fn check_not_empty(&self) -> Result<()> {
+    pub(crate) fn check_not_empty(&self) -> Result<()> {
         for (name, set) in self.named() {
             if set.is_empty() {
                 bail!("the {name} split has no image: check data.split in config.json and the manifest (`lab5 summary`)");
@@ -82,7 +82,7 @@ pub struct ImageSet {
 
 impl ImageSet {
     /// Wraps a split; `augment` is used by [`Dataset::train_batches`] only.
-    pub fn new(split: SplitTensors, augment: Option<Augment>, norm: Normalize) -> Self {
+    pub(crate) fn new(split: SplitTensors, augment: Option<Augment>, norm: Normalize) -> Self {
         ImageSet {
             split,
             augment,
@@ -148,7 +148,7 @@ impl Dataset for ImageSet {
 }
 
 /// Float feature vectors `(N, D)` with labels, kept on the CPU until batched.
-pub struct FeatureSet {
+pub(crate) struct FeatureSet {
     features: Tensor,
     labels: Tensor,
     ids: Vec<String>,
@@ -156,7 +156,7 @@ pub struct FeatureSet {
 
 impl FeatureSet {
     /// Checks that features, labels and ids agree in length.
-    pub fn new(features: Tensor, labels: Tensor, ids: Vec<String>) -> Result<Self> {
+    pub(crate) fn new(features: Tensor, labels: Tensor, ids: Vec<String>) -> Result<Self> {
         let (n, m) = (
             features.size().first().copied().unwrap_or(0),
             labels.numel(),

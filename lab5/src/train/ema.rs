@@ -14,7 +14,7 @@ use tch::{nn, Tensor};
 
 /// The averaged copy of a var store's variables.
 #[derive(Debug)]
-pub struct Ema {
+pub(crate) struct Ema {
     decay: f64,
     updates: u64,
     /// `(name, averaged value)` for every variable, on the model's device.
@@ -23,7 +23,7 @@ pub struct Ema {
 
 impl Ema {
     /// Starts the average at the current weights of `vs`; `decay` in `(0, 1)`.
-    pub fn new(vs: &nn::VarStore, decay: f64) -> Ema {
+    pub(crate) fn new(vs: &nn::VarStore, decay: f64) -> Ema {
         let avg = vs
             .variables()
             .into_iter()
@@ -37,7 +37,7 @@ impl Ema {
     }
 
     /// Folds the current weights of `vs` into the average (call after each optimiser step).
-    pub fn update(&mut self, vs: &nn::VarStore) {
+    pub(crate) fn update(&mut self, vs: &nn::VarStore) {
         let d = self
             .decay
             .min((1 + self.updates) as f64 / (10 + self.updates) as f64);
@@ -54,7 +54,7 @@ impl Ema {
     }
 
     /// Runs `f` with the averaged weights loaded into `vs`, then puts the live weights back.
-    pub fn with_averaged<T>(&self, vs: &nn::VarStore, f: impl FnOnce() -> T) -> Result<T> {
+    pub(crate) fn with_averaged<T>(&self, vs: &nn::VarStore, f: impl FnOnce() -> T) -> Result<T> {
         let live = Snapshot::take(vs);
         let out = self.load_into(vs).map(|()| f());
         live.restore(vs)?;
@@ -62,7 +62,7 @@ impl Ema {
     }
 
     /// Copies the averaged weights into `vs` (they stay there).
-    pub fn load_into(&self, vs: &nn::VarStore) -> Result<()> {
+    pub(crate) fn load_into(&self, vs: &nn::VarStore) -> Result<()> {
         let mut live = vs.variables();
         for (name, avg) in &self.avg {
             if let Some(dst) = live.get_mut(name) {

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 /// Images per forward pass when scoring files and folders.
-pub const INFER_BATCH: i64 = 64;
+pub(crate) const INFER_BATCH: i64 = 64;
 
 /// A run's model with its best weights loaded, ready to score images.
-pub struct LoadedRun {
+pub(crate) struct LoadedRun {
     /// The run's record.
     pub record: RunRecord,
     /// The network (best weights).
@@ -28,7 +28,7 @@ pub struct LoadedRun {
 
 impl LoadedRun {
     /// Loads the run in `dir` on the device its config asks for.
-    pub fn open(dir: &Path) -> Result<Self> {
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
         let record = RunRecord::load(dir)?;
         let device = crate::runtime::parse_device(&record.model.config.runtime.device)?;
         let mut net = models::build(&record.model, device)?;
@@ -49,7 +49,7 @@ impl LoadedRun {
     }
 
     /// Probability of `dog` for uint8 images `(N, 3, S, S)` at the run's input size.
-    pub fn p_dog(&self, images_u8: &Tensor) -> Result<Vec<f64>> {
+    pub(crate) fn p_dog(&self, images_u8: &Tensor) -> Result<Vec<f64>> {
         let _guard = tch::no_grad_guard();
         let mut out = Vec::new();
         for chunk in images_u8.split(INFER_BATCH, 0) {
@@ -67,7 +67,7 @@ impl LoadedRun {
     }
 
     /// Penultimate-layer embeddings `(N, D)` (CPU, float) of uint8 images `(N, 3, S, S)`.
-    pub fn embeddings(&self, images_u8: &Tensor) -> Result<Tensor> {
+    pub(crate) fn embeddings(&self, images_u8: &Tensor) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let parts: Vec<Tensor> = images_u8
             .split(INFER_BATCH, 0)
@@ -82,7 +82,7 @@ impl LoadedRun {
     }
 
     /// Input size and resize setting the model expects.
-    pub fn sizes(&self) -> (i64, i64) {
+    pub(crate) fn sizes(&self) -> (i64, i64) {
         (
             self.record.model.image_size,
             self.record.model.resize_shorter,

@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Probability above which the prediction is "dog".
-pub const THRESHOLD: f64 = 0.5;
+pub(crate) const THRESHOLD: f64 = 0.5;
 /// Probabilities are clipped to `[LOG_LOSS_EPS, 1 - LOG_LOSS_EPS]` in the log loss.
-pub const LOG_LOSS_EPS: f64 = 1e-15;
+pub(crate) const LOG_LOSS_EPS: f64 = 1e-15;
 
 /// Metrics of one split (or any set of predictions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,8 +40,8 @@ pub struct Metrics {
 }
 
 /// Metrics of predictions `p_dog` against `labels` (0 cat, 1 dog). Both slices should
-/// have the same length (see [`check`]); only the common prefix is scored, and any label
-/// other than 1 counts as cat.
+/// have the same length; only the common prefix is scored, and any label other than 1
+/// counts as cat.
 pub fn compute(p_dog: &[f64], labels: &[i64]) -> Metrics {
     let n = p_dog.len().min(labels.len());
     let (p, y) = (&p_dog[..n], &labels[..n]);
@@ -59,21 +59,6 @@ pub fn compute(p_dog: &[f64], labels: &[i64]) -> Metrics {
         log_loss: log_loss(p, y),
         confusion,
     }
-}
-
-/// Checks that predictions and labels match up: same length, labels 0 or 1, finite
-/// probabilities in `[0, 1]`.
-pub fn check(p_dog: &[f64], labels: &[i64]) -> anyhow::Result<()> {
-    if p_dog.len() != labels.len() {
-        anyhow::bail!("{} predictions for {} labels", p_dog.len(), labels.len());
-    }
-    if let Some(l) = labels.iter().find(|l| !matches!(l, 0 | 1)) {
-        anyhow::bail!("label {l} is neither 0 (cat) nor 1 (dog)");
-    }
-    if let Some(p) = p_dog.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-        anyhow::bail!("probability {p} is not in [0, 1]");
-    }
-    Ok(())
 }
 
 fn is_dog(label: i64) -> bool {
@@ -97,7 +82,7 @@ fn confusion(p: &[f64], y: &[i64]) -> [[u64; 2]; 2] {
 }
 
 /// Mean binary cross-entropy with clipped probabilities (NaN on no samples).
-pub fn log_loss(p: &[f64], y: &[i64]) -> f64 {
+pub(crate) fn log_loss(p: &[f64], y: &[i64]) -> f64 {
     let total: f64 = p
         .iter()
         .zip(y)
@@ -111,7 +96,7 @@ pub fn log_loss(p: &[f64], y: &[i64]) -> f64 {
 
 /// ROC-AUC by ranks: the probability that a random dog scores higher than a random cat,
 /// ties counting one half. NaN unless both classes are present.
-pub fn roc_auc(p: &[f64], y: &[i64]) -> f64 {
+pub(crate) fn roc_auc(p: &[f64], y: &[i64]) -> f64 {
     let ranks = average_ranks(p);
     let pos = y.iter().filter(|&&l| is_dog(l)).count() as f64;
     let neg = ranks.len() as f64 - pos;
@@ -147,7 +132,7 @@ fn average_ranks(v: &[f64]) -> Vec<f64> {
 
 /// ROC curve points `(false positive rate, true positive rate)` from `(0, 0)` to `(1, 1)`,
 /// one point per distinct score (highest first). Empty unless both classes are present.
-pub fn roc_curve(p_dog: &[f64], labels: &[i64]) -> Vec<(f64, f64)> {
+pub(crate) fn roc_curve(p_dog: &[f64], labels: &[i64]) -> Vec<(f64, f64)> {
     let n = p_dog.len().min(labels.len());
     let pos = labels[..n].iter().filter(|&&l| is_dog(l)).count() as f64;
     let neg = n as f64 - pos;
@@ -188,7 +173,7 @@ impl std::fmt::Display for Metrics {
 mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         if v.is_finite() {
             s.serialize_f64(*v)
         } else {
@@ -196,7 +181,7 @@ mod nan_as_null {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }
@@ -260,13 +245,5 @@ mod tests {
         let pts = roc_curve(&[0.9, 0.8, 0.8, 0.1], &[1, 1, 0, 0]);
         assert_eq!(pts, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
         assert!(roc_curve(&[0.5], &[1]).is_empty());
-    }
-
-    #[test]
-    fn check_rejects_mismatched_inputs() {
-        assert!(check(&[0.5], &[1, 0]).is_err());
-        assert!(check(&[0.5], &[2]).is_err());
-        assert!(check(&[1.5], &[1]).is_err());
-        assert!(check(&[0.2, 0.7], &[0, 1]).is_ok());
     }
 }

@@ -1,22 +1,23 @@
 //! Training: the loop, early stopping, checkpoints and run records, the metrics of a
 //! trained model, and the TensorBoard event writer.
 
-pub mod breeds;
-pub mod checkpoint;
+pub(crate) mod breeds;
+pub(crate) mod checkpoint;
 pub mod dataset;
-pub mod ema;
-pub mod infer;
+pub(crate) mod ema;
+pub(crate) mod infer;
 pub mod metrics;
 pub mod monitor;
 pub mod record;
 pub mod run;
-pub mod schedule;
-pub mod staging;
+pub(crate) mod schedule;
+pub(crate) mod staging;
 pub mod tensorboard;
 pub mod trainer;
-pub mod transfer;
+pub(crate) mod transfer;
 
-pub use infer::{evaluate, predict, Evaluation, LoadedRun, Prediction};
+pub(crate) use infer::LoadedRun;
+pub use infer::{evaluate, predict};
 pub use record::RunRecord;
 pub use run::train_cnn;
 pub use transfer::train_transfer;

@@ -44,7 +44,7 @@ impl EpochStats {
     /// One line for the log, e.g.
     /// `epoch  3/30  train loss 0.6012 acc 67.1 %  val loss 0.5843 acc 70.2 %  lr 1.2e-3  14.2 s *`
     /// (`*` marks a new best validation loss).
-    pub fn line(&self, epochs: usize, best: bool) -> String {
+    pub(crate) fn line(&self, epochs: usize, best: bool) -> String {
         let w = epochs.to_string().len();
         format!(
             "epoch {:>w$}/{epochs}  train loss {:.4} acc {:5.1} %  val loss {:.4} acc {:5.1} %  lr {:.2e}  {:5.1} s{}",
@@ -70,7 +70,11 @@ pub struct Monitor {
 impl Monitor {
     /// A monitor for `epochs` epochs of `steps_per_epoch` steps; TensorBoard events go to
     /// `tb_dir` when given.
-    pub fn new(epochs: usize, steps_per_epoch: usize, tb_dir: Option<&Path>) -> Result<Self> {
+    pub(crate) fn new(
+        epochs: usize,
+        steps_per_epoch: usize,
+        tb_dir: Option<&Path>,
+    ) -> Result<Self> {
         let bar = crate::util::progress((epochs * steps_per_epoch) as u64, "train");
         let tb = tb_dir.map(EventWriter::create).transpose()?;
         Ok(Monitor { bar, tb, epochs })
@@ -86,12 +90,12 @@ impl Monitor {
     }
 
     /// One optimiser step done.
-    pub fn step(&self) {
+    pub(crate) fn step(&self) {
         self.bar.inc(1);
     }
 
     /// Prints a line above the bar (or plainly when the bar is hidden).
-    pub fn say(&self, line: &str) {
+    pub(crate) fn say(&self, line: &str) {
         if self.bar.is_hidden() {
             println!("{line}");
         } else {
@@ -100,7 +104,7 @@ impl Monitor {
     }
 
     /// Logs an epoch: its line and its TensorBoard scalars (step = epoch number).
-    pub fn epoch(&mut self, s: &EpochStats, best: bool) -> Result<()> {
+    pub(crate) fn epoch(&mut self, s: &EpochStats, best: bool) -> Result<()> {
         self.say(&s.line(self.epochs, best));
         if let Some(tb) = &mut self.tb {
             let values = [s.train_loss, s.val_loss, s.train_acc, s.val_acc, s.lr];
@@ -113,7 +117,7 @@ impl Monitor {
     }
 
     /// Removes the bar and flushes the event file.
-    pub fn finish(&mut self) -> Result<()> {
+    pub(crate) fn finish(&mut self) -> Result<()> {
         self.bar.finish_and_clear();
         if let Some(tb) = &mut self.tb {
             tb.flush()?;

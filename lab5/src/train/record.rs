@@ -14,23 +14,22 @@ use crate::data::{Class, SplitName};
 use crate::models::ModelSpec;
 use crate::util::{csv_io, write_atomic};
 use anyhow::{Context, Result};
-use polars::prelude::{df, DataFrame};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Model description file of a run.
-pub const RUN_FILE: &str = "run.json";
+pub(crate) const RUN_FILE: &str = "run.json";
 /// Metrics file of a run.
 pub const METRICS_FILE: &str = "metrics.json";
 /// Weights of the epoch with the best validation loss.
 pub const BEST_WEIGHTS: &str = "best.safetensors";
 /// Weights after the last epoch.
-pub const LAST_WEIGHTS: &str = "last.safetensors";
+pub(crate) const LAST_WEIGHTS: &str = "last.safetensors";
 /// Per-image probabilities of the final (best) model.
-pub const PREDICTIONS_FILE: &str = "predictions.csv";
+pub(crate) const PREDICTIONS_FILE: &str = "predictions.csv";
 /// Evaluations on other folders (`lab5 evaluate`).
-pub const EVALUATIONS_DIR: &str = "evaluations";
+pub(crate) const EVALUATIONS_DIR: &str = "evaluations";
 
 /// One image's prediction by the best weights: one line of `predictions.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +84,7 @@ pub struct Gap {
 
 impl Gap {
     /// The gap of these final metrics.
-    pub fn of(m: &SplitMetrics) -> Self {
+    pub(crate) fn of(m: &SplitMetrics) -> Self {
         Gap {
             train_accuracy: m.train.accuracy,
             test_accuracy: m.test.accuracy,
@@ -171,7 +170,7 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 /// Writes `value` as pretty JSON, atomically.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
 
@@ -188,7 +187,7 @@ impl RunRecord {
     }
 
     /// Writes `run.json` and `metrics.json` into `dir`.
-    pub fn save_to(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save_to(&self, dir: &Path) -> Result<()> {
         write_json(&dir.join(RUN_FILE), &self.model)?;
         write_json(&dir.join(METRICS_FILE), &self.metrics)
     }
@@ -201,38 +200,6 @@ impl RunRecord {
     /// The TensorBoard folder.
     pub fn tensorboard_dir(&self) -> PathBuf {
         self.dir.join(&self.metrics.config.tensorboard.subdir)
-    }
-
-    /// Per-epoch history as a table (epoch, train/val loss and accuracy, lr, seconds).
-    pub fn history_frame(&self) -> Result<DataFrame> {
-        let h = &self.metrics.history;
-        let col = |f: fn(&EpochStats) -> f64| h.iter().map(f).collect::<Vec<f64>>();
-        Ok(df!(
-            "epoch" => h.iter().map(|s| s.epoch as u32).collect::<Vec<_>>(),
-            "train_loss" => col(|s| s.train_loss),
-            "train_acc" => col(|s| s.train_acc),
-            "val_loss" => col(|s| s.val_loss),
-            "val_acc" => col(|s| s.val_acc),
-            "lr" => col(|s| s.lr),
-            "secs" => col(|s| s.secs),
-        )?)
-    }
-
-    /// Final metrics as a table, one row per split.
-    pub fn metrics_frame(&self) -> Result<DataFrame> {
-        let m = &self.metrics.metrics;
-        let rows = [("train", &m.train), ("val", &m.val), ("test", &m.test)];
-        let col = |f: fn(&Metrics) -> f64| rows.iter().map(|(_, x)| f(x)).collect::<Vec<f64>>();
-        Ok(df!(
-            "split" => rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-            "n" => rows.iter().map(|(_, x)| x.n as u32).collect::<Vec<_>>(),
-            "accuracy" => col(|x| x.accuracy),
-            "precision" => col(|x| x.precision),
-            "recall" => col(|x| x.recall),
-            "f1" => col(|x| x.f1),
-            "roc_auc" => col(|x| x.roc_auc),
-            "log_loss" => col(|x| x.log_loss),
-        )?)
     }
 
     /// The rows of `predictions.csv` (id, split, label, p_dog), in file order.

@@ -22,11 +22,11 @@ use std::time::Instant;
 use tch::Device;
 
 /// Default run name of the CNN.
-pub const CNN_RUN: &str = "cnn";
+pub(crate) const CNN_RUN: &str = "cnn";
 
 /// What a training run needs besides the model and the data.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Run name: the folder `runs/<name>/`.
     pub name: String,
     /// How to rebuild the model later.
@@ -42,7 +42,7 @@ pub struct Plan {
 /// Trains `net` on `data` as described by `plan` and records the run in
 /// `runs/<plan.name>/`, replacing a previous run of that name only when everything
 /// succeeded. Returns the loaded record.
-pub fn train_and_record(
+pub(crate) fn train_and_record(
     cfg: &Config,
     plan: &Plan,
     net: &dyn Net,
@@ -189,7 +189,7 @@ pub fn cnn_norm() -> Normalize {
 }
 
 /// The CNN's model description for this config.
-pub fn cnn_spec(cfg: &Config) -> ModelSpec {
+pub(crate) fn cnn_spec(cfg: &Config) -> ModelSpec {
     let n = cnn_norm();
     ModelSpec {
         kind: crate::models::cnn::KIND.to_string(),
@@ -219,7 +219,7 @@ fn cnn_data_key(cfg: &Config, manifest: &Manifest) -> String {
 
 /// The settings a CNN run depends on: the `cnn` section, preprocessing, augmentation and
 /// the seed. Run reuse ([`train_cnn`]) and the pipeline's `train-cnn` key both use this.
-pub fn cnn_settings(cfg: &Config) -> serde_json::Value {
+pub(crate) fn cnn_settings(cfg: &Config) -> serde_json::Value {
     serde_json::json!({
         "cnn": cfg.cnn, "preprocess": cfg.preprocess, "augment": cfg.augment,
         "seed": cfg.runtime.seed,
@@ -266,7 +266,7 @@ pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
 }
 
 /// [`train_cnn`] recording the run as `runs/<name>/` (the ablation study's variants).
-pub fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<RunRecord> {
+pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<RunRecord> {
     let manifest = load_manifest(cfg)?;
     if !force {
         if let Some(rec) = reusable_cnn(cfg, name, &manifest) {

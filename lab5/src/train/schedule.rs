@@ -4,19 +4,19 @@
 //! between 0.95 and 0.85.
 
 /// Fraction of the steps spent warming up.
-pub const PCT_START: f64 = 0.3;
+pub(crate) const PCT_START: f64 = 0.3;
 /// Initial learning rate is `max_lr / DIV_FACTOR`.
-pub const DIV_FACTOR: f64 = 25.0;
+pub(crate) const DIV_FACTOR: f64 = 25.0;
 /// Final learning rate is the initial one divided by this.
-pub const FINAL_DIV_FACTOR: f64 = 1e4;
+pub(crate) const FINAL_DIV_FACTOR: f64 = 1e4;
 /// Lowest beta1 (reached at the peak learning rate).
-pub const BASE_MOMENTUM: f64 = 0.85;
+pub(crate) const BASE_MOMENTUM: f64 = 0.85;
 /// Highest beta1 (at the start and the end).
-pub const MAX_MOMENTUM: f64 = 0.95;
+pub(crate) const MAX_MOMENTUM: f64 = 0.95;
 
 /// Learning rate and momentum for each optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OneCycle {
+pub(crate) struct OneCycle {
     max_lr: f64,
     total_steps: usize,
 }
@@ -28,7 +28,7 @@ fn cosine(start: f64, end: f64, pct: f64) -> f64 {
 
 impl OneCycle {
     /// A schedule peaking at `max_lr` over `total_steps` optimiser steps.
-    pub fn new(max_lr: f64, total_steps: usize) -> Self {
+    pub(crate) fn new(max_lr: f64, total_steps: usize) -> Self {
         OneCycle {
             max_lr,
             total_steps: total_steps.max(2),
@@ -52,7 +52,7 @@ impl OneCycle {
     }
 
     /// Learning rate at `step` (0-based).
-    pub fn lr(&self, step: usize) -> f64 {
+    pub(crate) fn lr(&self, step: usize) -> f64 {
         let initial = self.max_lr / DIV_FACTOR;
         match self.phase(step) {
             (true, pct) => cosine(initial, self.max_lr, pct),
@@ -62,14 +62,14 @@ impl OneCycle {
 
     /// The first step after the peak whose learning rate is at most half the peak: the
     /// end of the high-learning-rate phase, where validation loss is noisy.
-    pub fn calm_step(&self) -> usize {
+    pub(crate) fn calm_step(&self) -> usize {
         (0..self.total_steps)
             .find(|&s| !self.phase(s).0 && self.lr(s) <= self.max_lr / 2.0)
             .unwrap_or(self.total_steps)
     }
 
     /// Adam beta1 at `step`.
-    pub fn momentum(&self, step: usize) -> f64 {
+    pub(crate) fn momentum(&self, step: usize) -> f64 {
         match self.phase(step) {
             (true, pct) => cosine(MAX_MOMENTUM, BASE_MOMENTUM, pct),
             (false, pct) => cosine(BASE_MOMENTUM, MAX_MOMENTUM, pct),

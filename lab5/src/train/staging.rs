@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// A run folder being written.
 #[derive(Debug)]
-pub struct Staging {
+pub(crate) struct Staging {
     dir: PathBuf,
     committed: bool,
 }
@@ -43,7 +43,7 @@ fn remove_leftovers(runs_dir: &Path, name: &str) {
 
 impl Staging {
     /// Creates an empty `runs_dir/.<name>.tmp-<pid>` (the run name must be a safe id).
-    pub fn create(runs_dir: &Path, name: &str) -> Result<Self> {
+    pub(crate) fn create(runs_dir: &Path, name: &str) -> Result<Self> {
         if !crate::data::is_safe_id(name) {
             bail!("run name {name:?} must be 1-128 characters of [A-Za-z0-9_-]");
         }
@@ -63,12 +63,12 @@ impl Staging {
     }
 
     /// The temporary folder to write into.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Moves the finished folder onto `target`, replacing a previous run there.
-    pub fn commit(mut self, target: &Path) -> Result<()> {
+    pub(crate) fn commit(mut self, target: &Path) -> Result<()> {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
         let old = target.with_file_name(temp_name(
             &name.unwrap_or_default(),

@@ -39,7 +39,7 @@ impl Hyper {
     }
 
     /// The transfer head's settings from the config.
-    pub fn transfer(cfg: &Config) -> Self {
+    pub(crate) fn transfer(cfg: &Config) -> Self {
         Hyper {
             train: cfg.transfer.train.clone(),
             seed: cfg.runtime.seed,
@@ -65,7 +65,7 @@ pub struct Fitted {
 
 impl Fitted {
     /// Puts the best epoch's weights back into the model.
-    pub fn restore_best(&self, net: &dyn Net) -> Result<()> {
+    pub(crate) fn restore_best(&self, net: &dyn Net) -> Result<()> {
         self.best.restore(net.var_store())
     }
 }
@@ -178,7 +178,7 @@ fn correct(logits: &Tensor, y: &Tensor) -> Result<i64> {
 /// Architecture for Computer Vision", section 7; PyTorch's
 /// `CrossEntropyLoss(label_smoothing=...)`): the true class gets
 /// `1 - smoothing + smoothing / C`, every other class `smoothing / C`.
-pub fn cross_entropy(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tensor {
+pub(crate) fn cross_entropy(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tensor {
     if smoothing == 0.0 {
         return logits.cross_entropy_for_logits(y);
     }
@@ -274,7 +274,7 @@ fn timed<T>(secs: &mut f64, f: impl FnOnce() -> T) -> T {
 
 /// Probabilities, mean loss and accuracy of a model on a whole set.
 #[derive(Debug, Clone)]
-pub struct Scores {
+pub(crate) struct Scores {
     /// Probability of `dog` per example, in the set's order.
     pub p_dog: Vec<f64>,
     /// Mean cross-entropy.
@@ -285,7 +285,7 @@ pub struct Scores {
 
 /// Scores `set` in evaluation mode (no dropout, batch-norm running statistics, no
 /// gradients).
-pub fn score(
+pub(crate) fn score(
     net: &dyn Net,
     set: &dyn Dataset,
     batch_size: usize,

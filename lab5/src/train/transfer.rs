@@ -22,10 +22,10 @@ use std::time::Instant;
 use tch::{Device, Tensor};
 
 /// Default run name of the transfer model.
-pub const TRANSFER_RUN: &str = "transfer";
+pub(crate) const TRANSFER_RUN: &str = "transfer";
 
 /// The transfer model's description for this config (what a run records to rebuild it).
-pub fn transfer_spec(cfg: &Config) -> ModelSpec {
+pub(crate) fn transfer_spec(cfg: &Config) -> ModelSpec {
     let t = &cfg.transfer;
     ModelSpec {
         kind: KIND.to_string(),
@@ -50,7 +50,7 @@ fn data_key(cfg: &Config, manifest: &Manifest) -> String {
 /// augmentation only when the model trains on images (`transfer.augment` or unfrozen
 /// blocks; on cached features nothing is augmented). Run reuse ([`train_transfer`]) and
 /// the pipeline's `train-transfer` key both use this.
-pub fn settings(cfg: &Config) -> serde_json::Value {
+pub(crate) fn settings(cfg: &Config) -> serde_json::Value {
     let t = &cfg.transfer;
     let images = t.augment || t.unfreeze_blocks > 0;
     serde_json::json!({
@@ -97,7 +97,7 @@ pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
 }
 
 /// Train/val/test sets of backbone features (excluded images left out).
-pub fn feature_splits(cfg: &Config, manifest: &Manifest, device: Device) -> Result<Splits> {
+pub(crate) fn feature_splits(cfg: &Config, manifest: &Manifest, device: Device) -> Result<Splits> {
     let kind = backbone::Kind::of(cfg)?;
     let pass = features::load_or_compute_for(cfg, manifest, device, kind)?;
     let set = |s: SplitName| -> Result<Box<dyn Dataset>> {
