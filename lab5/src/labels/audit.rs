@@ -91,7 +91,7 @@ pub struct Rule {
 
 impl Rule {
     /// The rule of a config.
-    pub fn from_config(a: &config::Audit) -> Self {
+    pub(crate) fn from_config(a: &config::Audit) -> Self {
         Rule {
             min_margin: a.min_margin,
             min_neighbour_share: a.min_neighbour_share,
@@ -154,7 +154,7 @@ pub fn other_label_share(features: &Tensor, labels: &Tensor, k: usize) -> Result
 
 impl Rule {
     /// The rule in words, as `(name, description)` rows.
-    pub fn describe(&self) -> Vec<(String, String)> {
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
         let share = 100.0 * self.min_neighbour_share;
         let (m, k) = (self.min_margin, self.neighbours);
         let mislabel = format!("head margin > {m}, >= {share:.0} % of {k} neighbours");
@@ -167,7 +167,7 @@ impl Rule {
 }
 
 /// The zero-shot rule's class: cat when `p_cat > p_dog`.
-pub fn zero_shot_class(z: ZeroShot) -> Class {
+pub(crate) fn zero_shot_class(z: ZeroShot) -> Class {
     if z.p_cat > z.p_dog {
         Class::Cat
     } else {
@@ -310,7 +310,7 @@ pub struct AuditSummary {
 
 impl AuditSummary {
     /// Zero-shot agreements over all images.
-    pub fn agreements(&self) -> usize {
+    pub(crate) fn agreements(&self) -> usize {
         self.per_class.iter().map(|c| c.2).sum()
     }
 
@@ -320,7 +320,7 @@ impl AuditSummary {
     }
 
     /// Flagged images (mislabels + neither).
-    pub fn flagged(&self) -> usize {
+    pub(crate) fn flagged(&self) -> usize {
         self.suspected_mislabels + self.neither
     }
 
@@ -420,7 +420,7 @@ fn caption(r: &AuditRow) -> String {
 
 /// One line of `audit.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditLine {
+pub(crate) struct AuditLine {
     /// Manifest id.
     pub id: String,
     /// Its label.

@@ -14,7 +14,7 @@
 use crate::config::Config;
 use crate::data::images::sha256_hex;
 use crate::data::preprocess::preprocess_bytes;
-use crate::data::{cache, loader, Manifest, Record, SplitName};
+use crate::data::{cache, loader, Manifest, Record};
 use crate::models::backbone::{self, Backbone};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -105,7 +105,7 @@ impl BackbonePass {
     }
 
     /// Zero-shot probabilities of a record.
-    pub fn zero_shot(&self, rec: &Record) -> Option<ZeroShot> {
+    pub(crate) fn zero_shot(&self, rec: &Record) -> Option<ZeroShot> {
         let row = self.probs.get(self.row(rec)?);
         let p = |c: i64| row.double_value(&[c]);
         let z = ZeroShot {
@@ -117,20 +117,12 @@ impl BackbonePass {
     }
 
     /// Features `(len, 1280)` of records, in the order given.
-    pub fn features_of(&self, records: &[&Record]) -> Result<Tensor> {
+    pub(crate) fn features_of(&self, records: &[&Record]) -> Result<Tensor> {
         let rows: Vec<i64> = records
             .iter()
             .map(|r| self.row_or_fail(r))
             .collect::<Result<_>>()?;
         Ok(self.features.index_select(0, &Tensor::from_slice(&rows)))
-    }
-
-    /// Features and labels (0 cat, 1 dog) of one split, excluded rows left out, in
-    /// manifest order.
-    pub fn split(&self, manifest: &Manifest, split: SplitName) -> Result<(Tensor, Tensor)> {
-        let records = manifest.split(split);
-        let labels: Vec<i64> = records.iter().map(|r| r.label.index()).collect();
-        Ok((self.features_of(&records)?, Tensor::from_slice(&labels)))
     }
 
     fn row_or_fail(&self, rec: &Record) -> Result<i64> {
@@ -153,7 +145,7 @@ pub fn load_or_compute(cfg: &Config, manifest: &Manifest, device: Device) -> Res
 
 /// The pass of backbone `kind` (for ResNet-18 the probabilities are NaN: it has no
 /// ImageNet classifier here).
-pub fn load_or_compute_for(
+pub(crate) fn load_or_compute_for(
     cfg: &Config,
     manifest: &Manifest,
     device: Device,
@@ -208,7 +200,7 @@ pub fn pass_path(cfg: &Config) -> Result<PathBuf> {
 
 /// The cache file of backbone `kind`:
 /// `<data_dir>/cache/backbone-<kind>-<S>-<R>-<key16>.safetensors`.
-pub fn pass_path_for(cfg: &Config, kind: backbone::Kind) -> Result<PathBuf> {
+pub(crate) fn pass_path_for(cfg: &Config, kind: backbone::Kind) -> Result<PathBuf> {
     let key = pass_key(cfg, kind)?;
     let t = &cfg.transfer;
     let (s, r, short) = (t.image_size, t.resize_shorter, &key[..KEY_IN_NAME]);

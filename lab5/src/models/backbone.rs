@@ -19,9 +19,9 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 /// Width of ResNet-18's pooled features.
-pub const RESNET18_FEATURES: i64 = 512;
+pub(crate) const RESNET18_FEATURES: i64 = 512;
 /// Default file name of converted ResNet-18 weights inside `weights_dir`.
-pub const RESNET18_WEIGHTS_FILE: &str = "resnet18.safetensors";
+pub(crate) const RESNET18_WEIGHTS_FILE: &str = "resnet18.safetensors";
 
 /// Which backbone, as named in `transfer.backbone`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum Kind {
 
 impl Kind {
     /// The kind named by the config.
-    pub fn of(cfg: &Config) -> Result<Kind> {
+    pub(crate) fn of(cfg: &Config) -> Result<Kind> {
         match cfg.transfer.backbone.as_str() {
             "efficientnet_lite0" => Ok(Kind::EfficientNetLite0),
             "resnet18" => Ok(Kind::ResNet18),
@@ -43,7 +43,7 @@ impl Kind {
     }
 
     /// `efficientnet_lite0` or `resnet18`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::EfficientNetLite0 => "efficientnet_lite0",
             Kind::ResNet18 => "resnet18",
@@ -51,7 +51,7 @@ impl Kind {
     }
 
     /// Width of the pooled features.
-    pub fn feature_dim(self) -> i64 {
+    pub(crate) fn feature_dim(self) -> i64 {
         match self {
             Kind::EfficientNetLite0 => efficientnet::FEATURES,
             Kind::ResNet18 => RESNET18_FEATURES,
@@ -61,7 +61,7 @@ impl Kind {
     /// The weights file: `transfer.weights` when set and this is the configured backbone,
     /// else the default under `weights_dir` (so the label check finds EfficientNet-Lite0
     /// even when the transfer model uses ResNet-18).
-    pub fn weights_path(self, cfg: &Config) -> PathBuf {
+    pub(crate) fn weights_path(self, cfg: &Config) -> PathBuf {
         let configured = Kind::of(cfg).ok() == Some(self);
         match (&cfg.transfer.weights, self) {
             (Some(p), _) if configured => cfg.resolve(p),
@@ -79,7 +79,7 @@ pub struct ResNet18 {
 
 impl ResNet18 {
     /// Loads converted torchvision weights (safetensors) and freezes them.
-    pub fn load(path: &Path, device: Device) -> Result<Self> {
+    pub(crate) fn load(path: &Path, device: Device) -> Result<Self> {
         if !path.is_file() {
             bail!("ResNet-18 weights not found at {}: no ImageNet weights can be downloaded here; convert torchvision's resnet18 state dict to safetensors (python: safetensors.torch.save_file(torchvision.models.resnet18(weights=\"IMAGENET1K_V1\").state_dict(), PATH)) and set transfer.weights, or use transfer.backbone = \"efficientnet_lite0\"", path.display());
         }
@@ -131,7 +131,7 @@ impl Backbone {
     }
 
     /// Loads a backbone of `kind` with its weights from `cfg`.
-    pub fn load_kind(
+    pub(crate) fn load_kind(
         kind: Kind,
         cfg: &Config,
         device: Device,
@@ -146,7 +146,7 @@ impl Backbone {
     }
 
     /// `efficientnet_lite0` or `resnet18`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.kind().name()
     }
 
@@ -176,7 +176,7 @@ impl Backbone {
 
     /// Zero-shot cat/dog/neither probabilities `(N, 3)` from features, when the backbone
     /// has its ImageNet classifier (EfficientNet-Lite0).
-    pub fn zero_shot(&self, features: &Tensor) -> Option<Tensor> {
+    pub(crate) fn zero_shot(&self, features: &Tensor) -> Option<Tensor> {
         match self {
             Backbone::EfficientNet(e) => Some(efficientnet::cat_dog_neither(&e.classify(features))),
             Backbone::ResNet18(_) => None,
@@ -192,7 +192,7 @@ impl Backbone {
     }
 
     /// The variables, mutably.
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+    pub(crate) fn var_store_mut(&mut self) -> &mut nn::VarStore {
         match self {
             Backbone::EfficientNet(e) => e.var_store_mut(),
             Backbone::ResNet18(r) => &mut r.vs,
@@ -200,7 +200,7 @@ impl Backbone {
     }
 
     /// The backbone's rows of a layer table for `images`, and its pooled output.
-    pub fn table(&self, model: &str, images: &Tensor) -> Result<(Summary, Tensor)> {
+    pub(crate) fn table(&self, model: &str, images: &Tensor) -> Result<(Summary, Tensor)> {
         match self {
             Backbone::EfficientNet(e) => {
                 let (specs, outs): (Vec<LayerSpec>, Vec<Tensor>) = e.layer_outputs(images);

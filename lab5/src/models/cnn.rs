@@ -21,11 +21,11 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 /// Model kind stored in run records.
-pub const KIND: &str = "cnn";
+pub(crate) const KIND: &str = "cnn";
 /// Fewest parameters the lab accepts for this model.
-pub const MIN_PARAMS: i64 = 300_000;
+pub(crate) const MIN_PARAMS: i64 = 300_000;
 /// Most parameters the lab accepts for this model.
-pub const MAX_PARAMS: i64 = 100_000_000;
+pub(crate) const MAX_PARAMS: i64 = 100_000_000;
 /// Colour channels of the input.
 const IN_CHANNELS: i64 = 3;
 /// Output classes (cat, dog).
@@ -175,15 +175,10 @@ impl Cnn {
         Ok(net)
     }
 
-    /// Input side in pixels.
-    pub fn image_size(&self) -> i64 {
-        self.image_size
-    }
-
     /// The output of every `features` layer (evaluation mode, no gradients) for normalised
     /// images `xs`, named like the summary's rows (`block1.conv`, ...): the feature maps
     /// shown in the theory notebook.
-    pub fn activations(&self, xs: &Tensor) -> Vec<(String, Tensor)> {
+    pub(crate) fn activations(&self, xs: &Tensor) -> Vec<(String, Tensor)> {
         let _guard = tch::no_grad_guard();
         let outs = self.features.forward_all_t(&channels_last(xs), false, None);
         self.specs

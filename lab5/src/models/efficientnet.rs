@@ -29,7 +29,7 @@ use tch::{nn, Device, Kind, Tensor};
 /// Width of the pooled feature vector ([`EfficientNetLite0::features`]).
 pub const FEATURES: i64 = 1280;
 /// Classes of the ImageNet head.
-pub const IMAGENET_CLASSES: i64 = 1000;
+pub(crate) const IMAGENET_CLASSES: i64 = 1000;
 /// Input side the weights were trained at.
 pub const INPUT_SIZE: i64 = 224;
 /// Number of MBConv blocks.
@@ -39,7 +39,7 @@ pub const IMAGENET_CATS: RangeInclusive<i64> = 281..=285;
 /// ImageNet class indices of dog breeds (Chihuahua ... Mexican hairless).
 pub const IMAGENET_DOGS: RangeInclusive<i64> = 151..=268;
 /// File name of the converted weights inside `weights_dir`.
-pub const WEIGHTS_FILE: &str = "efficientnet_lite0.safetensors";
+pub(crate) const WEIGHTS_FILE: &str = "efficientnet_lite0.safetensors";
 
 /// Batch-norm epsilon of the reference (TensorFlow's 1e-3, not PyTorch's 1e-5).
 const BN_EPS: f64 = 1e-3;
@@ -306,7 +306,6 @@ pub struct EfficientNetLite0 {
     head: ConvBn,
     fc_weight: Tensor,
     fc_bias: Tensor,
-    trainable_blocks: usize,
 }
 
 impl EfficientNetLite0 {
@@ -367,7 +366,6 @@ impl EfficientNetLite0 {
             head,
             fc_weight,
             fc_bias,
-            trainable_blocks,
         })
     }
 
@@ -378,13 +376,8 @@ impl EfficientNetLite0 {
     }
 
     /// The variables, mutably (to load a checkpoint).
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+    pub(crate) fn var_store_mut(&mut self) -> &mut nn::VarStore {
         &mut self.vs
-    }
-
-    /// How many of the last blocks are trainable (0: fully frozen).
-    pub fn trainable_blocks(&self) -> usize {
-        self.trainable_blocks
     }
 
     /// Globally average-pooled features `(N, 1280)` of normalised images `(N, 3, H, W)`
@@ -398,7 +391,7 @@ impl EfficientNetLite0 {
     /// The backbone's layers (stem, 16 blocks, head convolution, pooling) with their
     /// outputs for `images`, for a layer table ([`crate::models::Summary`]); the ImageNet
     /// classifier is not part of it.
-    pub fn layer_outputs(&self, images: &Tensor) -> (Vec<LayerSpec>, Vec<Tensor>) {
+    pub(crate) fn layer_outputs(&self, images: &Tensor) -> (Vec<LayerSpec>, Vec<Tensor>) {
         let mut specs = vec![
             LayerSpec::new("_conv_stem", "Conv2d"),
             LayerSpec::new("_bn0", "BatchNorm2d"),
@@ -454,7 +447,7 @@ fn blocks_last_channels() -> i64 {
 
 /// Copies every variable of `vs` from a safetensors state dict, checking names and shapes;
 /// extra tensors in the file (`num_batches_tracked`, ...) are ignored.
-pub fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
+pub(crate) fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     let file: HashMap<String, Tensor> = read_state_dict(path)?.into_iter().collect();
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -501,7 +494,7 @@ fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
 
 /// Zero-shot cat/dog/neither probabilities `(N, 3)` from ImageNet logits `(N, 1000)`:
 /// the softmax summed over [`IMAGENET_CATS`], over [`IMAGENET_DOGS`], and the rest.
-pub fn cat_dog_neither(logits: &Tensor) -> Tensor {
+pub(crate) fn cat_dog_neither(logits: &Tensor) -> Tensor {
     let p = logits.softmax(-1, Kind::Float);
     let sum = |r: &RangeInclusive<i64>| {
         let len = r.end() - r.start() + 1;

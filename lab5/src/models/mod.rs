@@ -3,15 +3,15 @@
 //! run records so that [`build`] can rebuild the network later to load its weights.
 
 pub mod backbone;
-pub mod cnn;
+pub(crate) mod cnn;
 pub mod efficientnet;
-pub mod seq;
-pub mod speed;
-pub mod summary;
+pub(crate) mod seq;
+pub(crate) mod speed;
+pub(crate) mod summary;
 pub mod transfer;
 
 pub use cnn::Cnn;
-pub use summary::{LayerRow, LayerSpec, Summary};
+pub(crate) use summary::{LayerSpec, Summary};
 
 use crate::config::Config;
 use anyhow::{bail, Result};
@@ -76,7 +76,7 @@ pub struct ModelSpec {
 
 /// Rebuilds the network described by `spec` on `device` (fresh weights: load the run's
 /// checkpoint into its var store afterwards).
-pub fn build(spec: &ModelSpec, device: Device) -> Result<Box<dyn Net>> {
+pub(crate) fn build(spec: &ModelSpec, device: Device) -> Result<Box<dyn Net>> {
     match spec.kind.as_str() {
         cnn::KIND => Ok(Box::new(Cnn::new(
             &spec.config.cnn,

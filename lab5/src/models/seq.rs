@@ -6,7 +6,7 @@ use super::summary::LayerSpec;
 use tch::nn::{self, ModuleT};
 
 /// A sequential model and the name and type of each of its layers.
-pub struct Seq {
+pub(crate) struct Seq {
     /// The model (PyTorch's `nn.Sequential`).
     pub seq: nn::SequentialT,
     /// One entry per layer of `seq`, in order.
@@ -15,7 +15,7 @@ pub struct Seq {
 
 impl Seq {
     /// An empty sequence.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Seq {
             seq: nn::seq_t(),
             specs: Vec::new(),
@@ -24,7 +24,12 @@ impl Seq {
 
     /// Appends layer `m` named `name` (from its `nn::Path`: `p.path("conv")`), of type
     /// `kind` (`Conv2d`, `ReLU`, ...).
-    pub fn add<M: ModuleT + 'static>(mut self, name: String, kind: &'static str, m: M) -> Self {
+    pub(crate) fn add<M: ModuleT + 'static>(
+        mut self,
+        name: String,
+        kind: &'static str,
+        m: M,
+    ) -> Self {
         self.specs.push(LayerSpec::new(name, kind));
         self.seq = self.seq.add(m);
         self

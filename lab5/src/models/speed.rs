@@ -20,7 +20,7 @@ const TO_NCHW: [i64; 4] = [0, 3, 1, 2];
 
 /// The same images `[N, C, H, W]` with channels-last strides (`NHWC` in memory, still
 /// indexed `NCHW`). Tensors that are not 4-D are returned as they are.
-pub fn channels_last(xs: &Tensor) -> Tensor {
+pub(crate) fn channels_last(xs: &Tensor) -> Tensor {
     if xs.dim() != 4 {
         return xs.shallow_clone();
     }
@@ -28,7 +28,7 @@ pub fn channels_last(xs: &Tensor) -> Tensor {
 }
 
 /// ReLU as a layer: in place while training, out of place in evaluation.
-pub fn relu() -> impl ModuleT {
+pub(crate) fn relu() -> impl ModuleT {
     nn::func_t(relu_t)
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn relu_t(xs: &Tensor, train: bool) -> Tensor {
 /// `bias` (a batch-norm after it has its own), training in `train_kind`
 /// (`Kind::Float` or `Kind::BFloat16`, see [`Conv`]). Weights: tch's default
 /// (Kaiming-uniform, as PyTorch's `Conv2d`).
-pub fn conv3x3(p: nn::Path, c_in: i64, c_out: i64, bias: bool, train_kind: Kind) -> Conv {
+pub(crate) fn conv3x3(p: nn::Path, c_in: i64, c_out: i64, bias: bool, train_kind: Kind) -> Conv {
     let cfg = nn::ConvConfig {
         padding: 1,
         bias,
@@ -65,7 +65,7 @@ pub fn conv3x3(p: nn::Path, c_in: i64, c_out: i64, bias: bool, train_kind: Kind)
 /// follow in bf16, and the global average pool returns fp32 again.
 /// In evaluation it is a plain fp32 convolution.
 #[derive(Debug)]
-pub struct Conv {
+pub(crate) struct Conv {
     conv: nn::Conv2D,
     /// The settings `conv` was built with (tch keeps its copy private).
     cfg: nn::ConvConfig,

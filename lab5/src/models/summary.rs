@@ -27,7 +27,7 @@ pub struct LayerRow {
 
 /// What a model declares about one of its layers, before shapes are known.
 #[derive(Debug, Clone)]
-pub struct LayerSpec {
+pub(crate) struct LayerSpec {
     /// Layer name; also the var-store prefix of its parameters (`.` separated).
     pub name: String,
     /// Layer type shown in the table.
@@ -36,7 +36,7 @@ pub struct LayerSpec {
 
 impl LayerSpec {
     /// A layer called `name` of type `kind`.
-    pub fn new(name: impl Into<String>, kind: &'static str) -> Self {
+    pub(crate) fn new(name: impl Into<String>, kind: &'static str) -> Self {
         LayerSpec {
             name: name.into(),
             kind,
@@ -76,7 +76,7 @@ fn batchless(shape: &[i64]) -> Vec<i64> {
 impl Summary {
     /// Builds the table from the layer specs, the outputs of each layer for one input
     /// batch (same order) and the var store holding the parameters.
-    pub fn build(
+    pub(crate) fn build(
         model: &str,
         input: &Tensor,
         specs: &[LayerSpec],
@@ -109,7 +109,7 @@ impl Summary {
     }
 
     /// Total number of parameters.
-    pub fn total_params(&self) -> i64 {
+    pub(crate) fn total_params(&self) -> i64 {
         self.rows.iter().map(|r| r.params).sum()
     }
 
@@ -124,7 +124,7 @@ impl Summary {
 
     /// Fails with a message naming the count and the allowed range when the model has
     /// fewer than `min` or more than `max` parameters.
-    pub fn check_params(&self, min: i64, max: i64, what_to_change: &str) -> Result<()> {
+    pub(crate) fn check_params(&self, min: i64, max: i64, what_to_change: &str) -> Result<()> {
         let n = self.total_params();
         if n < min || n > max {
             bail!(
@@ -140,7 +140,7 @@ impl Summary {
 
     /// The table as a polars `DataFrame` (columns layer, type, output_shape, params,
     /// trainable).
-    pub fn to_frame(&self) -> Result<DataFrame> {
+    pub(crate) fn to_frame(&self) -> Result<DataFrame> {
         let r = &self.rows;
         let df = df!(
             "layer" => r.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
@@ -154,13 +154,13 @@ impl Summary {
 }
 
 /// `[-1, 32, 56, 56]`.
-pub fn shape_text(shape: &[i64]) -> String {
+pub(crate) fn shape_text(shape: &[i64]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", parts.join(", "))
 }
 
 /// `0.42 M` style count.
-pub fn millions(n: i64) -> String {
+pub(crate) fn millions(n: i64) -> String {
     format!("{:.2} M", n as f64 / 1e6)
 }
 

@@ -22,7 +22,7 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 /// Model kind stored in run records.
-pub const KIND: &str = "transfer";
+pub(crate) const KIND: &str = "transfer";
 /// Output classes (cat, dog).
 const CLASSES: i64 = 2;
 /// Var-store prefix of the head.
@@ -126,11 +126,6 @@ impl Transfer {
     /// What the model trains on.
     pub fn input(&self) -> Input {
         self.input
-    }
-
-    /// The pretrained backbone.
-    pub fn backbone(&self) -> &Backbone {
-        &self.backbone
     }
 
     /// Backbone features of normalised images (gradients only into unfrozen blocks).
