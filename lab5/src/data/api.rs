@@ -18,7 +18,7 @@ const MAX_ID: usize = 512;
 
 /// One image offered by the API.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiItem {
+pub(crate) struct ApiItem {
     /// The API's id (may be unsafe as a file name; see `images::file_id`).
     pub id: String,
     /// Where the image is downloaded from.
@@ -31,7 +31,7 @@ pub struct ApiItem {
 
 /// One page of search results.
 #[derive(Debug, Clone)]
-pub struct SearchPage {
+pub(crate) struct SearchPage {
     /// Valid items, or why an item was rejected.
     pub items: Vec<Result<ApiItem, Rejection>>,
     /// `Pagination-Count`: images matching the search (only with a key and ASC/DESC).
@@ -41,7 +41,7 @@ pub struct SearchPage {
 }
 
 /// The search endpoint of one API.
-pub struct Catalog<'a> {
+pub(crate) struct Catalog<'a> {
     http: &'a Http,
     settings: &'a config::Api,
     host: &'a config::ApiHost,
@@ -51,7 +51,7 @@ pub struct Catalog<'a> {
 
 impl<'a> Catalog<'a> {
     /// The API of `class`, with its key looked up (environment, then `.env`).
-    pub fn new(cfg: &'a Config, class: Class, http: &'a Http) -> Result<Self> {
+    pub(crate) fn new(cfg: &'a Config, class: Class, http: &'a Http) -> Result<Self> {
         let host = match class {
             Class::Cat => &cfg.api.cat,
             Class::Dog => &cfg.api.dog,
@@ -67,7 +67,7 @@ impl<'a> Catalog<'a> {
     }
 
     /// `The Cat API` or `The Dog API`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self.class {
             Class::Cat => "The Cat API",
             Class::Dog => "The Dog API",
@@ -75,7 +75,7 @@ impl<'a> Catalog<'a> {
     }
 
     /// `cat-api` or `dog-api`.
-    pub fn origin(&self) -> Origin {
+    pub(crate) fn origin(&self) -> Origin {
         match self.class {
             Class::Cat => Origin::CatApi,
             Class::Dog => Origin::DogApi,
@@ -83,18 +83,18 @@ impl<'a> Catalog<'a> {
     }
 
     /// The name of the environment variable the key is read from (never the key).
-    pub fn key_var(&self) -> &str {
+    pub(crate) fn key_var(&self) -> &str {
         &self.host.key_env
     }
 
     /// Whether a key was found (without one, results are random and repeat).
-    pub fn has_key(&self) -> bool {
+    pub(crate) fn has_key(&self) -> bool {
         self.key.is_some()
     }
 
     /// Requests page `page` of the search; fatal problems (bad key, unreachable host,
     /// malformed answer) are errors that say what to do.
-    pub fn search(&self, page: usize) -> Result<SearchPage> {
+    pub(crate) fn search(&self, page: usize) -> Result<SearchPage> {
         let url = self.search_url(page)?;
         let fetched = self.http.get(&url, self.key.as_ref()).map_err(|r| {
             anyhow::anyhow!(
@@ -191,7 +191,7 @@ fn header_number(f: &Fetched, name: &str) -> Option<usize> {
 }
 
 /// Parses a search body: a JSON list whose elements are checked one by one.
-pub fn parse_items(body: &[u8]) -> Result<Vec<Result<ApiItem, Rejection>>> {
+pub(crate) fn parse_items(body: &[u8]) -> Result<Vec<Result<ApiItem, Rejection>>> {
     let v: Value = serde_json::from_slice(body).context("the body is not JSON")?;
     let Some(list) = v.as_array() else {
         bail!("the body is not a JSON list of images");

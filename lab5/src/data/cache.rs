@@ -9,7 +9,7 @@
 //! JSON header (key, sizes, ids and labels per split), then each split's `N x 3 x S x S`
 //! bytes.
 
-pub use super::preprocess::preprocess_bytes;
+pub(crate) use super::preprocess::preprocess_bytes;
 use super::{Class, Manifest, Record, SplitName};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
@@ -82,7 +82,7 @@ pub struct Cached {
 
 impl Cached {
     /// One split by name.
-    pub fn get(&self, s: SplitName) -> &SplitTensors {
+    pub(crate) fn get(&self, s: SplitName) -> &SplitTensors {
         match s {
             SplitName::Train => &self.train,
             SplitName::Val => &self.val,
@@ -146,7 +146,7 @@ pub fn load_or_build(
 }
 
 /// Path of the cache file for a key: `<data_dir>/cache/images-<S>-<R>-<key16>.bin`.
-pub fn cache_path(data_dir: &Path, size: u32, resize_shorter: u32, key: &str) -> PathBuf {
+pub(crate) fn cache_path(data_dir: &Path, size: u32, resize_shorter: u32, key: &str) -> PathBuf {
     let short = &key[..key.len().min(KEY_IN_NAME)];
     data_dir
         .join(CACHE_DIR)
@@ -154,7 +154,7 @@ pub fn cache_path(data_dir: &Path, size: u32, resize_shorter: u32, key: &str) ->
 }
 
 /// SHA-256 (hex) of the preprocessing settings and of every manifest row the cache uses.
-pub fn cache_key(manifest: &Manifest, size: u32, resize_shorter: u32) -> String {
+pub(crate) fn cache_key(manifest: &Manifest, size: u32, resize_shorter: u32) -> String {
     let mut h = Sha256::new();
     h.update(format!("{PIPELINE_VERSION}\n{size}\n{resize_shorter}\n"));
     for split in SplitName::ALL {

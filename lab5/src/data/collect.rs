@@ -107,11 +107,6 @@ pub struct CollectReport {
     pub cancelled: bool,
 }
 
-/// Collects up to `data.per_class` images of each class (see [`collect_with`]).
-pub fn collect(cfg: &Config) -> Result<CollectReport> {
-    collect_with(cfg, &CollectOptions::default())
-}
-
 struct Ctx<'a> {
     cfg: &'a Config,
     http: Http,
@@ -491,7 +486,7 @@ impl ClassReport {
     }
 
     /// Total rejections.
-    pub fn rejected_total(&self) -> usize {
+    pub(crate) fn rejected_total(&self) -> usize {
         self.rejected.values().sum()
     }
 }

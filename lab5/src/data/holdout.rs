@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// File in the data folder naming the breeds the manifest's split holds out.
-pub const RECORD_FILE: &str = "unseen_breeds.json";
+pub(crate) const RECORD_FILE: &str = "unseen_breeds.json";
 
 /// Breed names per class, as the manifest spells them.
 type Breeds<'a> = BTreeMap<Class, BTreeSet<&'a str>>;
@@ -29,7 +29,7 @@ type Breeds<'a> = BTreeMap<Class, BTreeSet<&'a str>>;
 /// manifest spells it), and for each class [`draw_count`] of its breeds ordered by a keyed
 /// hash of (`data.seed`, name). Fails when a name is no breed of the manifest, listing the
 /// breeds there are.
-pub fn resolve(m: &Manifest, data: &config::Data) -> Result<BTreeSet<String>> {
+pub(crate) fn resolve(m: &Manifest, data: &config::Data) -> Result<BTreeSet<String>> {
     let breeds = breeds_by_class(m);
     let mut held = named(&breeds, &data.unseen_breeds)?;
     for names in breeds.values() {
@@ -40,7 +40,7 @@ pub fn resolve(m: &Manifest, data: &config::Data) -> Result<BTreeSet<String>> {
 
 /// How many of a class's `n` breeds a share holds out: `share * n` rounded, at least one
 /// when `share > 0`, and never all of them (so 0 when the class has a single breed).
-pub fn draw_count(n: usize, share: f64) -> usize {
+pub(crate) fn draw_count(n: usize, share: f64) -> usize {
     if share <= 0.0 || n < 2 {
         return 0;
     }
@@ -105,7 +105,7 @@ pub fn record_path(data_dir: &Path) -> PathBuf {
 }
 
 /// The breeds the split of the manifest in `data_dir` holds out (none without a record).
-pub fn recorded(data_dir: &Path) -> Result<BTreeSet<String>> {
+pub(crate) fn recorded(data_dir: &Path) -> Result<BTreeSet<String>> {
     let path = record_path(data_dir);
     if !path.is_file() {
         return Ok(BTreeSet::new());
@@ -129,7 +129,7 @@ struct Record {
 
 /// What [`assign`] did, and what to record once the manifest is saved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Assigned {
+pub(crate) struct Assigned {
     /// Rows that got a split or changed it.
     pub newly_split: usize,
     /// The breeds the split now holds out.
@@ -141,7 +141,7 @@ pub struct Assigned {
 impl Assigned {
     /// Records the held-out breeds next to the saved manifest (removes the record when
     /// there are none). Call it after the manifest is saved.
-    pub fn commit(&self, data_dir: &Path) -> Result<()> {
+    pub(crate) fn commit(&self, data_dir: &Path) -> Result<()> {
         let path = record_path(data_dir);
         if self.held.is_empty() {
             return match path.is_file() {
@@ -161,7 +161,7 @@ impl Assigned {
 /// (see [`split::assign_holding_out`]). When those breeds differ from the ones recorded in
 /// `data_dir`, every row is split afresh; otherwise rows keep their split and only new
 /// rows get one. Fails, changing nothing, on an unknown breed name.
-pub fn assign(cfg: &Config, m: &mut Manifest, data_dir: &Path) -> Result<Assigned> {
+pub(crate) fn assign(cfg: &Config, m: &mut Manifest, data_dir: &Path) -> Result<Assigned> {
     let held = resolve(m, &cfg.data)?;
     let resplit = held != recorded(data_dir)?;
     let (ratios, seed) = (&cfg.data.split, cfg.data.seed);
@@ -179,7 +179,7 @@ pub fn assign(cfg: &Config, m: &mut Manifest, data_dir: &Path) -> Result<Assigne
 /// The breeds held out of the split of `m` (the manifest in `cfg`'s data folder), after
 /// checking that they are the ones `cfg` asks for and that no photo of them is in train
 /// or val; otherwise says to split again.
-pub fn current(cfg: &Config, m: &Manifest) -> Result<BTreeSet<String>> {
+pub(crate) fn current(cfg: &Config, m: &Manifest) -> Result<BTreeSet<String>> {
     let data_dir = cfg.data_dir();
     let (want, have) = (resolve(m, &cfg.data)?, recorded(&data_dir)?);
     let again = "run `lab5 import` (or `lab5 collect`, or `lab5 run`) to split the data set again";

@@ -13,10 +13,10 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use reqwest::Url;
+pub(crate) use reqwest::Url;
 
 /// The header carrying the API key.
-pub const KEY_HEADER: &str = "x-api-key";
+pub(crate) const KEY_HEADER: &str = "x-api-key";
 /// Redirects followed for image downloads (API requests follow none, so the key is
 /// never sent to another host).
 const MAX_REDIRECTS: usize = 5;
@@ -27,7 +27,7 @@ const JITTER_MIN: f64 = 0.5;
 
 /// A finished response: status, headers and the whole (size-checked) body.
 #[derive(Debug)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// HTTP status code.
     pub status: u16,
     /// Response headers.
@@ -38,7 +38,7 @@ pub struct Fetched {
 
 impl Fetched {
     /// A header as text, when present and valid.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
@@ -50,7 +50,7 @@ enum Attempt {
 }
 
 /// The shared HTTP client with the retry policy from `config.api`.
-pub struct Http {
+pub(crate) struct Http {
     api_client: Client,
     file_client: Client,
     timeout: Duration,
@@ -62,7 +62,7 @@ pub struct Http {
 }
 
 /// Installs the `ring` TLS provider once for the process (later calls are no-ops).
-pub fn install_tls_provider() {
+pub(crate) fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -79,7 +79,7 @@ fn build_client(timeout: Duration, redirects: Policy) -> Result<Client> {
 
 impl Http {
     /// A client with the timeouts, size limit and retry policy of `api`.
-    pub fn new(api: &config::Api) -> Result<Self> {
+    pub(crate) fn new(api: &config::Api) -> Result<Self> {
         let timeout = Duration::from_secs(api.timeout_secs);
         Ok(Http {
             api_client: build_client(timeout, Policy::none())?,
@@ -94,14 +94,14 @@ impl Http {
     }
 
     /// How many retries all requests of this client needed so far.
-    pub fn retries_done(&self) -> usize {
+    pub(crate) fn retries_done(&self) -> usize {
         self.retried.load(Ordering::Relaxed)
     }
 
     /// GETs `url` (http or https only), retrying transient failures. With `key`, the
     /// request carries the key header and follows no redirects. Any final status other
     /// than 429/5xx is returned as [`Fetched`] for the caller to judge.
-    pub fn get(&self, url: &Url, key: Option<&ApiKey>) -> Result<Fetched, Rejection> {
+    pub(crate) fn get(&self, url: &Url, key: Option<&ApiKey>) -> Result<Fetched, Rejection> {
         check_scheme(url)?;
         let mut attempt = 0;
         loop {

@@ -14,11 +14,11 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 /// Largest accepted image side in pixels (guards against decompression bombs).
-pub const MAX_SIDE: u32 = 20_000;
+pub(crate) const MAX_SIDE: u32 = 20_000;
 /// Largest decoded image in bytes the decoder may allocate.
-pub const MAX_DECODED_BYTES: u64 = 512 << 20;
+pub(crate) const MAX_DECODED_BYTES: u64 = 512 << 20;
 /// Formats the data set accepts, with the file extension each is stored under.
-pub const FORMATS: [(ImageFormat, &str); 3] = [
+pub(crate) const FORMATS: [(ImageFormat, &str); 3] = [
     (ImageFormat::Jpeg, "jpg"),
     (ImageFormat::Png, "png"),
     (ImageFormat::WebP, "webp"),
@@ -54,7 +54,7 @@ pub enum Reason {
 
 impl Reason {
     /// A short human description, used in reports.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Reason::BadItem => "API item without id or url",
             Reason::BadUrl => "url is not http(s)",
@@ -86,7 +86,7 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with a detail message.
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Self {
         Rejection {
             reason,
             detail: detail.into(),
@@ -106,7 +106,7 @@ pub struct ImageInfo {
 }
 
 /// The file extension for an accepted format.
-pub fn extension(format: ImageFormat) -> Option<&'static str> {
+pub(crate) fn extension(format: ImageFormat) -> Option<&'static str> {
     FORMATS.iter().find(|(f, _)| *f == format).map(|(_, e)| *e)
 }
 
@@ -187,12 +187,12 @@ pub fn file_id(raw: &str) -> String {
 }
 
 /// `raw/<class>` relative to the data folder.
-pub fn class_dir(class: Class) -> PathBuf {
+pub(crate) fn class_dir(class: Class) -> PathBuf {
     Path::new("raw").join(class.name())
 }
 
 /// The path, relative to the data folder, of image `id` of `class` in `format`.
-pub fn relative_path(class: Class, id: &str, format: ImageFormat) -> Result<PathBuf> {
+pub(crate) fn relative_path(class: Class, id: &str, format: ImageFormat) -> Result<PathBuf> {
     if !is_safe_id(id) {
         bail!("refusing unsafe file id {id:?}");
     }
@@ -204,7 +204,7 @@ pub fn relative_path(class: Class, id: &str, format: ImageFormat) -> Result<Path
 
 /// Writes validated image bytes to `data_dir/raw/<class>/<id>.<ext>` through a temp file
 /// and a rename; returns the path relative to `data_dir`.
-pub fn store(
+pub(crate) fn store(
     data_dir: &Path,
     class: Class,
     id: &str,
@@ -223,7 +223,7 @@ pub fn store(
 
 /// An image of `class` named `id` already in `data_dir` (any accepted extension), as a
 /// path relative to `data_dir`.
-pub fn find_stored(data_dir: &Path, class: Class, id: &str) -> Option<PathBuf> {
+pub(crate) fn find_stored(data_dir: &Path, class: Class, id: &str) -> Option<PathBuf> {
     if !is_safe_id(id) {
         return None;
     }
@@ -234,12 +234,12 @@ pub fn find_stored(data_dir: &Path, class: Class, id: &str) -> Option<PathBuf> {
 }
 
 /// True for names written by `util::with_atomic` while a write is in progress.
-pub fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
 }
 
 /// Removes temp files an interrupted run left in `data_dir/raw/<class>/`; returns how many.
-pub fn remove_temp_files(data_dir: &Path, class: Class) -> Result<usize> {
+pub(crate) fn remove_temp_files(data_dir: &Path, class: Class) -> Result<usize> {
     let dir = data_dir.join(class_dir(class));
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(0);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Name of the optional labels file in the imported folder.
-pub const LABELS_FILE: &str = "labels.csv";
+pub(crate) const LABELS_FILE: &str = "labels.csv";
 /// The folder layout import expects, for error messages.
 const LAYOUT: &str = "expected DIR/cat/*.jpg and DIR/dog/*.jpg";
 /// How many rejection details a report keeps as examples.

@@ -5,18 +5,18 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Name of the optional file of `NAME=value` lines in the project folder.
-pub const DOTENV: &str = ".env";
+pub(crate) const DOTENV: &str = ".env";
 /// What a key prints as.
 const MASK: &str = "***";
 
 /// An API key. `Debug` and `Display` print `***`; only [`ApiKey::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+pub(crate) struct ApiKey(String);
 
 impl ApiKey {
     /// Wraps a key after checking it is printable ASCII without spaces; `var` (the
     /// variable's name, never the value) is used in the error message.
-    pub fn new(value: &str, var: &str) -> Result<Self> {
+    pub(crate) fn new(value: &str, var: &str) -> Result<Self> {
         let value = value.trim();
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
             bail!(
@@ -28,13 +28,13 @@ impl ApiKey {
     }
 
     /// The secret itself, for the request header only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// `text` with every occurrence of the key replaced by `***` (for server messages
     /// that might echo it).
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         text.replace(&self.0, MASK)
     }
 }
@@ -53,7 +53,7 @@ impl std::fmt::Display for ApiKey {
 
 /// The key named `var`: from the environment, else from `project_dir/.env`; `None` when
 /// neither has a non-empty value.
-pub fn lookup(var: &str, project_dir: &Path) -> Result<Option<ApiKey>> {
+pub(crate) fn lookup(var: &str, project_dir: &Path) -> Result<Option<ApiKey>> {
     let value = match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v),
         Ok(_) | Err(std::env::VarError::NotPresent) => read_dotenv(&project_dir.join(DOTENV), var)?,
@@ -69,7 +69,7 @@ pub fn lookup(var: &str, project_dir: &Path) -> Result<Option<ApiKey>> {
 
 /// The value of `var` in a `.env` file (`NAME=value`, optional `export `, quotes and
 /// `#` comments); `None` when the file or the name is absent.
-pub fn read_dotenv(path: &Path, var: &str) -> Result<Option<String>> {
+pub(crate) fn read_dotenv(path: &Path, var: &str) -> Result<Option<String>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

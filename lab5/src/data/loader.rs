@@ -49,7 +49,7 @@ const BILINEAR: i64 = 0;
 /// as a reflect-padded random crop does).
 const REFLECTION: i64 = 2;
 /// Largest value of a uint8 pixel.
-pub const PIXEL_MAX: f64 = 255.0;
+pub(crate) const PIXEL_MAX: f64 = 255.0;
 
 /// uint8 images (`(B,3,S,S)` or `(3,S,S)`) to normalised float32 on `device`.
 pub fn normalize(images_u8: &Tensor, norm: &Normalize, device: Device) -> Tensor {
@@ -142,7 +142,7 @@ impl ExactSizeIterator for Batches {}
 
 /// Crop + flip (+ rotation), then colour jitter, then random greyscale, on a float batch
 /// with pixels in `[0, 255]`.
-pub fn augment_batch(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
+pub(crate) fn augment_batch(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
     let x = crop_and_flip(x, a, rng);
     let x = color_jitter(&x, a, rng);
     if a.grayscale > 0.0 {

@@ -27,7 +27,7 @@ impl Class {
     }
 
     /// The class of an index (0 cat, anything else dog).
-    pub fn from_index(i: i64) -> Class {
+    pub(crate) fn from_index(i: i64) -> Class {
         if i == 0 {
             Class::Cat
         } else {
@@ -76,7 +76,7 @@ impl SplitName {
     pub const ALL: [SplitName; 3] = [SplitName::Train, SplitName::Val, SplitName::Test];
 
     /// `train`, `val` or `test`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SplitName::Train => "train",
             SplitName::Val => "val",
@@ -85,7 +85,7 @@ impl SplitName {
     }
 
     /// Parses a split name.
-    pub fn parse(s: &str) -> Option<SplitName> {
+    pub(crate) fn parse(s: &str) -> Option<SplitName> {
         SplitName::ALL.into_iter().find(|x| x.name() == s)
     }
 }
@@ -112,19 +112,12 @@ pub enum Origin {
 
 impl Origin {
     /// `cat-api`, `dog-api` or `folder`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Origin::CatApi => "cat-api",
             Origin::DogApi => "dog-api",
             Origin::Folder => "folder",
         }
-    }
-
-    /// Parses an origin name.
-    pub fn parse(s: &str) -> Option<Origin> {
-        [Origin::CatApi, Origin::DogApi, Origin::Folder]
-            .into_iter()
-            .find(|x| x.name() == s)
     }
 }
 
@@ -176,7 +169,7 @@ impl Manifest {
     }
 
     /// Sorts rows by class, then id, so files and splits are reproducible.
-    pub fn sort(&mut self) {
+    pub(crate) fn sort(&mut self) {
         self.records
             .sort_by(|a, b| (a.label, &a.id).cmp(&(b.label, &b.id)));
     }
@@ -207,7 +200,7 @@ impl Manifest {
 
     /// The manifest in `data_dir`, which must hold at least one image; otherwise fails with
     /// "no data set yet in <dir>: " followed by `what_to_run`.
-    pub fn load_required(data_dir: &Path, what_to_run: &str) -> Result<Self> {
+    pub(crate) fn load_required(data_dir: &Path, what_to_run: &str) -> Result<Self> {
         let m = Self::load_or_empty(data_dir)?;
         if m.records.is_empty() {
             bail!("no data set yet in {}: {what_to_run}", data_dir.display());

@@ -2,26 +2,26 @@
 //! the preprocessing cache and the batch loader. The label check, which needs a model,
 //! is [`crate::labels`].
 
-pub mod api;
+pub(crate) mod api;
 pub mod cache;
 pub mod collect;
 pub mod holdout;
-pub mod http;
+pub(crate) mod http;
 pub mod images;
 pub mod import;
-pub mod keys;
+pub(crate) mod keys;
 pub mod loader;
-pub mod manifest;
-pub mod preprocess;
+pub(crate) mod manifest;
+pub(crate) mod preprocess;
 pub mod split;
-pub mod store;
+pub(crate) mod store;
 pub mod summary;
 
 pub use manifest::{Class, Manifest, Origin, Record, SplitName};
 
 /// True when `id` can be used as a file name: non-empty, at most 128 characters of
 /// `[A-Za-z0-9_-]` (so no `..`, no separators, nothing hidden).
-pub fn is_safe_id(id: &str) -> bool {
+pub(crate) fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id

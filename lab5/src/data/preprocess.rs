@@ -27,7 +27,7 @@ const MARKER_EOI: u8 = 0xD9;
 
 /// A decoded image: 3 bytes (R, G, B) per pixel, row after row.
 #[derive(Debug, Clone)]
-pub struct Rgb {
+pub(crate) struct Rgb {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -38,7 +38,7 @@ pub struct Rgb {
 
 /// Decodes, resizes (shorter side to `resize_shorter`), centre-crops to `size` and returns
 /// the `3 * size * size` bytes channel-first. Errors say what is wrong with the bytes.
-pub fn preprocess_bytes(bytes: &[u8], size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
+pub(crate) fn preprocess_bytes(bytes: &[u8], size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
     if size == 0 || resize_shorter < size {
         bail!("bad preprocessing settings: size {size}, resize_shorter {resize_shorter} (need 0 < size <= resize_shorter)");
     }
@@ -50,7 +50,7 @@ pub fn preprocess_bytes(bytes: &[u8], size: u32, resize_shorter: u32) -> Result<
 /// Decodes image bytes to RGB (8 bits per channel). A JPEG that stops before its
 /// end-of-image marker is rejected as truncated (the decoder itself would fill the
 /// missing part with grey and carry on).
-pub fn decode(bytes: &[u8]) -> Result<Rgb> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Rgb> {
     if bytes.is_empty() {
         bail!("the file is empty (0 bytes)");
     }
@@ -116,7 +116,7 @@ fn rgb(width: u32, height: u32, pixels: Vec<u8>) -> Result<Rgb> {
 /// The centre `size x size` square of the image once its shorter side is scaled to
 /// `resize_shorter`, computed by resizing only the source box that lands in the crop.
 /// Returns interleaved RGB (`size * size * 3` bytes).
-pub fn resize_centre_crop(img: &Rgb, size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
+pub(crate) fn resize_centre_crop(img: &Rgb, size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
     let (w, h) = (img.width as f64, img.height as f64);
     let side = w.min(h) * size as f64 / resize_shorter as f64;
     let src = fir::images::ImageRef::new(img.width, img.height, &img.pixels, fir::PixelType::U8x3)
@@ -132,7 +132,7 @@ pub fn resize_centre_crop(img: &Rgb, size: u32, resize_shorter: u32) -> Result<V
 }
 
 /// Interleaved RGB (`H x W x 3`) to planar (`3 x H x W`), for a square of side `size`.
-pub fn to_channels_first(rgb: &[u8], size: usize) -> Vec<u8> {
+pub(crate) fn to_channels_first(rgb: &[u8], size: usize) -> Vec<u8> {
     let plane = size * size;
     let mut out = vec![0u8; 3 * plane];
     for (i, px) in rgb.chunks_exact(3).take(plane).enumerate() {

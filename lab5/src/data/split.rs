@@ -22,20 +22,11 @@ pub fn targets(n: usize, ratios: &config::Split) -> [usize; 3] {
     [n - val.min(n) - test, val.min(n), test]
 }
 
-/// Gives a split to every row that has none; returns how many rows were assigned.
-pub fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
-    assign_holding_out(m, ratios, seed, &BTreeSet::new())
-}
-
-/// Forgets every split and assigns them afresh (after a change of ratios or seed).
-pub fn reassign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
-    reassign_holding_out(m, ratios, seed, &BTreeSet::new())
-}
-
-/// Like [`assign`], but first puts every photo whose `breed_name` is in `held` into the
-/// test split (also one that had another split), then splits the remaining rows of each
-/// class with the ratios. Returns how many rows got a split or changed it.
-pub fn assign_holding_out(
+/// Gives a split to every row that has none, but first puts every photo whose
+/// `breed_name` is in `held` into the test split (also one that had another split), then
+/// splits the remaining rows of each class with the ratios. Returns how many rows got a
+/// split or changed it.
+pub(crate) fn assign_holding_out(
     m: &mut Manifest,
     ratios: &config::Split,
     seed: u64,
@@ -49,8 +40,9 @@ pub fn assign_holding_out(
     moved + rest
 }
 
-/// Like [`reassign`] with the breeds of `held` held out (after a change of those breeds).
-pub fn reassign_holding_out(
+/// Forgets every split and assigns them afresh, with the breeds of `held` held out (after a
+/// change of ratios, seed or those breeds).
+pub(crate) fn reassign_holding_out(
     m: &mut Manifest,
     ratios: &config::Split,
     seed: u64,
@@ -61,7 +53,7 @@ pub fn reassign_holding_out(
 }
 
 /// True when `r` is a photo of a breed in `held` (a photo without a breed never is).
-pub fn is_held_out(r: &Record, held: &BTreeSet<String>) -> bool {
+pub(crate) fn is_held_out(r: &Record, held: &BTreeSet<String>) -> bool {
     r.breed_name.as_ref().is_some_and(|b| held.contains(b))
 }
 
@@ -131,6 +123,11 @@ pub(crate) fn order_key(seed: u64, id: &str) -> String {
 mod tests {
     use super::*;
     use crate::data::{Origin, Record};
+
+    /// Gives a split to every row that has none, no breed held out.
+    fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
+        assign_holding_out(m, ratios, seed, &BTreeSet::new())
+    }
 
     fn manifest(n: usize) -> Manifest {
         let rec = |i: usize| Record {

@@ -35,7 +35,7 @@ impl std::fmt::Display for Housekeeping {
 }
 
 /// The manifest being extended, with the ids and SHA-256 sums it already holds.
-pub struct Store {
+pub(crate) struct Store {
     data_dir: PathBuf,
     /// The rows.
     pub manifest: Manifest,
@@ -46,7 +46,7 @@ pub struct Store {
 impl Store {
     /// Loads `data_dir/manifest.csv` (or starts empty), removes temp files left by an
     /// interrupted run and drops rows whose file is missing.
-    pub fn open(data_dir: &Path) -> Result<(Store, Housekeeping)> {
+    pub(crate) fn open(data_dir: &Path) -> Result<(Store, Housekeeping)> {
         let mut manifest = Manifest::load_or_empty(data_dir)?;
         let mut hk = Housekeeping::default();
         for class in Class::ALL {
@@ -73,28 +73,28 @@ impl Store {
     }
 
     /// The data folder.
-    pub fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         &self.data_dir
     }
 
     /// True when a row already has this id.
-    pub fn has_id(&self, id: &str) -> bool {
+    pub(crate) fn has_id(&self, id: &str) -> bool {
         self.ids.contains_key(id)
     }
 
     /// The source of the row with this id, if any.
-    pub fn source_of(&self, id: &str) -> Option<Origin> {
+    pub(crate) fn source_of(&self, id: &str) -> Option<Origin> {
         self.ids.get(id).copied()
     }
 
     /// True when a row already has this content.
-    pub fn has_sha(&self, sha: &str) -> bool {
+    pub(crate) fn has_sha(&self, sha: &str) -> bool {
         self.shas.lock().is_ok_and(|s| s.contains(sha))
     }
 
     /// Reserves `sha` for a new image; false when the data set already has that content.
     /// Safe to call from worker threads.
-    pub fn claim_sha(&self, sha: &str) -> bool {
+    pub(crate) fn claim_sha(&self, sha: &str) -> bool {
         match self.shas.lock() {
             Ok(mut s) => s.insert(sha.to_string()),
             Err(_) => false,
@@ -102,25 +102,25 @@ impl Store {
     }
 
     /// Rows of `class`.
-    pub fn count(&self, class: Class) -> usize {
+    pub(crate) fn count(&self, class: Class) -> usize {
         self.manifest.count(class)
     }
 
     /// Adds a row (its sha must have been claimed).
-    pub fn add(&mut self, record: Record) {
+    pub(crate) fn add(&mut self, record: Record) {
         self.ids.insert(record.id.clone(), record.source);
         self.manifest.records.push(record);
     }
 
     /// Sorts and writes the manifest atomically.
-    pub fn save(&mut self) -> Result<()> {
+    pub(crate) fn save(&mut self) -> Result<()> {
         self.manifest.sort();
         self.manifest.save(&Manifest::path_in(&self.data_dir))
     }
 
     /// Removes image files in `data/raw/<class>` that no row points to (left by an
     /// interrupted run and not offered again); returns how many.
-    pub fn remove_orphans(&self, class: Class) -> Result<usize> {
+    pub(crate) fn remove_orphans(&self, class: Class) -> Result<usize> {
         let known: HashSet<&Path> = self
             .manifest
             .records

@@ -9,7 +9,7 @@ use polars::prelude::{df, DataFrame};
 use serde::Serialize;
 
 /// Breed name used for rows without one.
-pub const UNKNOWN_BREED: &str = "(unknown)";
+pub(crate) const UNKNOWN_BREED: &str = "(unknown)";
 /// Breeds listed per class by the text summary.
 const TOP_BREEDS: usize = 5;
 const ORIGINS: [Origin; 3] = [Origin::CatApi, Origin::DogApi, Origin::Folder];
@@ -103,7 +103,7 @@ pub fn summarize(m: &Manifest) -> Summary {
 
 /// `n` images of `class` (not excluded), chosen by a keyed hash of `(seed, id)`: the
 /// same manifest and seed give the same sample.
-pub fn sample(m: &Manifest, class: Class, n: usize, seed: u64) -> Vec<&Record> {
+pub(crate) fn sample(m: &Manifest, class: Class, n: usize, seed: u64) -> Vec<&Record> {
     let mut rows: Vec<(String, &Record)> = m
         .records
         .iter()
@@ -192,7 +192,7 @@ fn stat(mut v: Vec<f64>) -> Stat {
 
 impl Summary {
     /// Rows of `class` in `split` (`None`: not assigned).
-    pub fn count(&self, class: Class, split: Option<SplitName>) -> usize {
+    pub(crate) fn count(&self, class: Class, split: Option<SplitName>) -> usize {
         self.counts
             .iter()
             .filter(|c| c.class == class && c.split == split)
@@ -201,7 +201,7 @@ impl Summary {
     }
 
     /// Rows of `class` in all splits (and unassigned).
-    pub fn class_total(&self, class: Class) -> usize {
+    pub(crate) fn class_total(&self, class: Class) -> usize {
         self.per_class(class, |c| c.images)
     }
 
@@ -210,7 +210,7 @@ impl Summary {
     }
 
     /// Table with one row per class: `class, train, val, test, unassigned, excluded, total`.
-    pub fn counts_frame(&self) -> Result<DataFrame> {
+    pub(crate) fn counts_frame(&self) -> Result<DataFrame> {
         let col = |f: &dyn Fn(Class) -> usize| -> Vec<u64> {
             Class::ALL.iter().map(|&c| f(c) as u64).collect()
         };
@@ -227,34 +227,12 @@ impl Summary {
     }
 
     /// Table `class, breed, images`, most frequent breeds first within each class.
-    pub fn breeds_frame(&self) -> Result<DataFrame> {
+    pub(crate) fn breeds_frame(&self) -> Result<DataFrame> {
         let b = &self.breeds;
         Ok(df!(
             "class" => b.iter().map(|x| x.class.name()).collect::<Vec<_>>(),
             "breed" => b.iter().map(|x| x.breed.clone()).collect::<Vec<_>>(),
             "images" => b.iter().map(|x| x.images as u64).collect::<Vec<_>>(),
-        )?)
-    }
-
-    /// Table `class, measure, min, median, mean, max` for width, height, shorter side
-    /// and bytes. (For the full distribution use `Manifest::to_frame`.)
-    pub fn sizes_frame(&self) -> Result<DataFrame> {
-        let mut rows: Vec<(&str, &str, Stat)> = Vec::new();
-        for s in &self.sizes {
-            let c = s.class.name();
-            rows.extend([("width", s.width), ("height", s.height)].map(|(m, v)| (c, m, v)));
-            rows.extend(
-                [("shorter_side", s.shorter_side), ("bytes", s.bytes)].map(|(m, v)| (c, m, v)),
-            );
-        }
-        let num = |f: fn(&Stat) -> f64| rows.iter().map(|r| f(&r.2)).collect::<Vec<f64>>();
-        Ok(df!(
-            "class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            "measure" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            "min" => num(|s| s.min),
-            "median" => num(|s| s.median),
-            "mean" => num(|s| s.mean),
-            "max" => num(|s| s.max),
         )?)
     }
 }
