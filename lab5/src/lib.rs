@@ -51,7 +51,7 @@ pub mod embed;
 pub mod labels;
 pub mod models;
 pub mod pipeline;
-pub mod plot;
+pub(crate) mod plot;
 pub(crate) mod report;
 pub mod robustness;
 pub mod runtime;

@@ -37,7 +37,7 @@ struct Bars {
 }
 
 /// Grouped bars: `series[j].1[i]` is the value of series `j` in category `i`.
-pub fn bar_chart(
+pub(crate) fn bar_chart(
     title: &str,
     y_label: &str,
     categories: &[String],
@@ -50,7 +50,7 @@ pub fn bar_chart(
 /// Grouped bars as [`bar_chart`], with a dashed horizontal line at `reference.1` named
 /// `reference.0` in the legend. The chart widens when there are many bars, so that each
 /// bar keeps room for its value label.
-pub fn bar_chart_with_reference(
+pub(crate) fn bar_chart_with_reference(
     title: &str,
     y_label: &str,
     categories: &[String],

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, SVGBackend};
 
 /// A chart: draws itself onto a drawing area of any backend.
-pub trait Chart: Send + Sync {
+pub(crate) trait Chart: Send + Sync {
     /// Draws the whole chart (background, axes, series, captions) onto `root`.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
 
@@ -18,7 +18,7 @@ pub trait Chart: Send + Sync {
 
 /// A photo placed at `(x, y)` (top-left, pixels) on a figure; it keeps its own size.
 #[derive(Debug, Clone)]
-pub struct Picture {
+pub(crate) struct Picture {
     /// Left edge in pixels.
     pub x: u32,
     /// Top edge in pixels.
@@ -47,6 +47,6 @@ impl<T: Chart> Paint for T {
 }
 
 /// Turns a plotters error (not always `Send + Sync + 'static`) into an `anyhow` error.
-pub fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("drawing the chart failed: {e}")
 }

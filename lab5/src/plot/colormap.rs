@@ -25,7 +25,7 @@ fn lerp(a: (u8, u8, u8), b: (u8, u8, u8), t: f64) -> RGBColor {
 }
 
 /// Viridis colour of `t` in 0..=1 (clamped; NaN maps to the low end).
-pub fn viridis(t: f64) -> RGBColor {
+pub(crate) fn viridis(t: f64) -> RGBColor {
     let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
     let pos = t * (VIRIDIS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
@@ -33,18 +33,18 @@ pub fn viridis(t: f64) -> RGBColor {
 }
 
 /// White (0) to dark blue (1).
-pub fn blues(t: f64) -> RGBColor {
+pub(crate) fn blues(t: f64) -> RGBColor {
     let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
     lerp((255, 255, 255), BLUE_END, t)
 }
 
 /// Whether text drawn on `c` should be white to stay readable.
-pub fn is_dark(c: RGBColor) -> bool {
+pub(crate) fn is_dark(c: RGBColor) -> bool {
     0.299 * f64::from(c.0) + 0.587 * f64::from(c.1) + 0.114 * f64::from(c.2) < DARK_BELOW
 }
 
 /// White or black, whichever reads better on `bg`.
-pub fn ink_on(bg: RGBColor) -> &'static RGBColor {
+pub(crate) fn ink_on(bg: RGBColor) -> &'static RGBColor {
     if is_dark(bg) {
         &plotters::style::WHITE
     } else {
@@ -53,7 +53,7 @@ pub fn ink_on(bg: RGBColor) -> &'static RGBColor {
 }
 
 /// `v` scaled to 0..=1 within `lo..=hi` (0.5 when the range is empty).
-pub fn unit(v: f64, lo: f64, hi: f64) -> f64 {
+pub(crate) fn unit(v: f64, lo: f64, hi: f64) -> f64 {
     if hi > lo {
         (v - lo) / (hi - lo)
     } else {

@@ -25,7 +25,7 @@ struct Confusion {
 }
 
 /// A heat map of `counts[true][predicted]` with class `labels`.
-pub fn confusion_matrix<const N: usize>(
+pub(crate) fn confusion_matrix<const N: usize>(
     title: &str,
     counts: &[[u64; N]; N],
     labels: &[&str; N],

@@ -39,7 +39,11 @@ impl fmt::Debug for Figure {
 
 impl Figure {
     /// Renders `chart` at `size` (pixels) to SVG now; the PNG is drawn on demand.
-    pub fn new(title: &str, size: (u32, u32), chart: impl Chart + 'static) -> Result<Figure> {
+    pub(crate) fn new(
+        title: &str,
+        size: (u32, u32),
+        chart: impl Chart + 'static,
+    ) -> Result<Figure> {
         if size.0 == 0 || size.1 == 0 {
             bail!(
                 "figure {title:?} has an empty size {}x{}; give both sides > 0",
@@ -58,12 +62,13 @@ impl Figure {
     }
 
     /// The title given when the figure was made.
-    pub fn title(&self) -> &str {
+    pub(crate) fn title(&self) -> &str {
         &self.title
     }
 
     /// Width and height in pixels.
-    pub fn size(&self) -> (u32, u32) {
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> (u32, u32) {
         self.size
     }
 

@@ -9,10 +9,10 @@ use std::sync::OnceLock;
 const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// The family name every chart uses; SVG viewers resolve it to their own sans-serif font.
-pub const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// Registers the bundled font under [`FAMILY`] once per process.
-pub fn ensure_registered() -> Result<()> {
+pub(crate) fn ensure_registered() -> Result<()> {
     static DONE: OnceLock<bool> = OnceLock::new();
     let ok = *DONE.get_or_init(|| register_font(FAMILY, FontStyle::Normal, DEJAVU_SANS).is_ok());
     if ok {

@@ -27,7 +27,7 @@ const MISTAKE: RGBColor = RGBColor(213, 40, 40);
 
 /// A photo: already decoded, or a file to read (format detected from its bytes).
 #[derive(Debug, Clone)]
-pub enum Photo {
+pub(crate) enum Photo {
     /// A decoded image.
     Image(RgbImage),
     /// An image file (JPEG, PNG or WebP whatever its extension says).
@@ -54,7 +54,7 @@ impl From<&Path> for Photo {
 
 /// A mistake of a classifier, for [`mistakes_gallery`].
 #[derive(Debug, Clone)]
-pub struct Mistake {
+pub(crate) struct Mistake {
     /// The photo.
     pub photo: Photo,
     /// Its true class.
@@ -79,7 +79,7 @@ struct Grid {
 }
 
 /// Photos with captions (a caption may hold several lines separated by `\n`), `cols` wide.
-pub fn image_grid(title: &str, items: &[(Photo, String)], cols: usize) -> Result<Figure> {
+pub(crate) fn image_grid(title: &str, items: &[(Photo, String)], cols: usize) -> Result<Figure> {
     let tiles = items
         .iter()
         .map(|(photo, caption)| {
@@ -94,7 +94,7 @@ pub fn image_grid(title: &str, items: &[(Photo, String)], cols: usize) -> Result
 }
 
 /// The mistakes, framed in red, each captioned with truth, prediction and probability.
-pub fn mistakes_gallery(title: &str, mistakes: &[Mistake], cols: usize) -> Result<Figure> {
+pub(crate) fn mistakes_gallery(title: &str, mistakes: &[Mistake], cols: usize) -> Result<Figure> {
     let tile = |m: &Mistake| -> Result<Tile> {
         if !(0.0..=1.0).contains(&m.probability) {
             bail!("mistake probability {} is outside 0..1", m.probability);

@@ -1,5 +1,5 @@
-//! Heat maps of 2-D arrays (feature maps, kernels, images) in viridis, one with a colour
-//! bar or several side by side; cells large enough get their values written in them.
+//! Heat maps of 2-D arrays (feature maps, kernels, images) in viridis, several side by
+//! side, each scaled to its own range; cells large enough get their values written in them.
 
 use super::canvas::{plot_err, Chart};
 use super::colormap::{ink_on, unit, viridis};
@@ -9,8 +9,6 @@ use anyhow::{bail, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// Size of a single heat map figure.
-const SINGLE_SIZE: (u32, u32) = (760, 660);
 /// Side of each panel of a heat-map grid, pixels.
 const PANEL_PX: u32 = 230;
 /// Height of a title (figure or panel), pixels.
@@ -19,12 +17,8 @@ const TITLE_H: u32 = 48;
 const PANEL_PAD_PX: u32 = 4;
 /// Height of a panel caption in a grid, pixels.
 const CAPTION_H: u32 = 28;
-/// Width of the colour bar and its labels.
-const COLORBAR_W: u32 = 110;
 /// Cells at least this many pixels wide show their values.
 const MIN_ANNOTATED_CELL_PX: i32 = 56;
-/// Steps of the colour bar gradient.
-const COLORBAR_STEPS: i32 = 64;
 
 /// A 2-D array checked to be rectangular and non-empty, with its finite min and max.
 #[derive(Debug, Clone)]
@@ -115,32 +109,18 @@ fn draw_value<DB: DrawingBackend>(
     area.draw(&text).map_err(plot_err)
 }
 
-struct Single {
-    title: String,
-    grid: Grid,
-}
-
 struct Panels {
     title: String,
     maps: Vec<(String, Grid)>,
     cols: usize,
 }
 
-/// One heat map of `rows` (row 0 on top) with a colour bar.
-pub fn heatmap(title: &str, rows: &[Vec<f64>]) -> Result<Figure> {
-    let grid = Grid::new(rows, &format!("heat map {title:?}"))?;
-    Figure::new(
-        title,
-        SINGLE_SIZE,
-        Single {
-            title: title.into(),
-            grid,
-        },
-    )
-}
-
 /// Several named heat maps in a grid of `cols` columns, each scaled to its own range.
-pub fn heatmap_grid(title: &str, maps: &[(String, Vec<Vec<f64>>)], cols: usize) -> Result<Figure> {
+pub(crate) fn heatmap_grid(
+    title: &str,
+    maps: &[(String, Vec<Vec<f64>>)],
+    cols: usize,
+) -> Result<Figure> {
     if maps.is_empty() || cols == 0 {
         bail!("heat-map grid {title:?} needs at least one map and one column");
     }
@@ -163,40 +143,6 @@ pub fn heatmap_grid(title: &str, maps: &[(String, Vec<Vec<f64>>)], cols: usize) 
             cols,
         },
     )
-}
-
-impl Chart for Single {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body =
-            style::titled(root, &self.title)?.margin(MARGIN_PX, MARGIN_PX, MARGIN_PX, MARGIN_PX);
-        let (w, _) = body.dim_in_pixel();
-        let (cells, bar) = body.split_horizontally(w.saturating_sub(COLORBAR_W));
-        self.grid.draw(&cells)?;
-        colorbar(&bar, self.grid.lo, self.grid.hi)
-    }
-}
-
-/// A vertical gradient, high values on top, labelled with max, middle and min.
-fn colorbar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lo: f64, hi: f64) -> Result<()> {
-    let (_, h) = area.dim_in_pixel();
-    let (x0, x1, bar_h) = (MARGIN_PX as i32, MARGIN_PX as i32 + 22, h as i32);
-    let step = (bar_h / COLORBAR_STEPS).max(1);
-    for s in 0..COLORBAR_STEPS {
-        let t = 1.0 - f64::from(s) / f64::from(COLORBAR_STEPS - 1);
-        let rect = Rectangle::new([(x0, s * step), (x1, (s + 1) * step)], viridis(t).filled());
-        area.draw(&rect).map_err(plot_err)?;
-    }
-    let span = step * COLORBAR_STEPS;
-    for (frac, v) in [(0.0, hi), (0.5, (lo + hi) / 2.0), (1.0, lo)] {
-        let y = (frac * f64::from(span - 1)) as i32;
-        let label = Text::new(
-            style::short_number(v),
-            (x1 + 6, y),
-            style::text(LABEL_PX).pos(style::left_middle()),
-        );
-        area.draw(&label).map_err(plot_err)?;
-    }
-    Ok(())
 }
 
 impl Chart for Panels {
@@ -226,15 +172,4 @@ fn draw_panel<DB: DrawingBackend>(
     let inner = PANEL_PX - 2 * PANEL_PAD_PX;
     let at = (x + PANEL_PAD_PX as i32, y + CAPTION_H as i32);
     grid.draw(&root.clone().shrink(at, (inner, inner)))
-}
-
-/// The values of a 2-D tensor (or one with leading size-1 dimensions) as rows of f64.
-pub fn tensor_rows(t: &tch::Tensor) -> Result<Vec<Vec<f64>>> {
-    let size = t.size();
-    if size.len() < 2 || size[..size.len() - 2].iter().any(|&d| d != 1) {
-        bail!("a heat map needs a 2-D tensor (got shape {size:?}); select one channel first");
-    }
-    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
-    let flat = t.to_kind(tch::Kind::Double).reshape([h, w]);
-    Ok(Vec::<Vec<f64>>::try_from(&flat)?)
 }

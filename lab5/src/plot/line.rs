@@ -14,7 +14,7 @@ const CURVES_SIZE: (u32, u32) = (1300, 540);
 
 /// One named line: `(x, y)` points in order; non-finite points are left out.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
+pub(crate) struct Line {
     /// Legend entry.
     pub name: String,
     /// Points in drawing order.
@@ -23,7 +23,7 @@ pub struct Line {
 
 impl Line {
     /// A series from explicit points.
-    pub fn new(name: &str, points: Vec<(f64, f64)>) -> Line {
+    pub(crate) fn new(name: &str, points: Vec<(f64, f64)>) -> Line {
         Line {
             name: name.to_string(),
             points,
@@ -31,7 +31,7 @@ impl Line {
     }
 
     /// A series of per-epoch values, x = 1, 2, 3, ...
-    pub fn per_epoch(name: &str, values: &[f64]) -> Line {
+    pub(crate) fn per_epoch(name: &str, values: &[f64]) -> Line {
         let points = values
             .iter()
             .enumerate()
@@ -69,7 +69,12 @@ pub(crate) struct LineChart {
 }
 
 /// A chart of several named series sharing one pair of axes.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Line]) -> Result<Figure> {
+pub(crate) fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Line],
+) -> Result<Figure> {
     let panel = LinePanel {
         title: String::new(),
         x_label: x_label.into(),
@@ -88,7 +93,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Line]) ->
 
 /// Per-epoch metrics of a training run, as plain vectors (index 0 = epoch 1).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Curves {
+pub(crate) struct Curves {
     /// Mean training loss per epoch.
     pub train_loss: Vec<f64>,
     /// Validation loss per epoch.
@@ -102,7 +107,7 @@ pub struct Curves {
 }
 
 /// Learning curves: loss (left) and accuracy (right), train vs validation.
-pub fn learning_curves(title: &str, c: &Curves) -> Result<Figure> {
+pub(crate) fn learning_curves(title: &str, c: &Curves) -> Result<Figure> {
     if c.train_loss.is_empty() && c.val_loss.is_empty() {
         bail!("no epochs to plot: the run has an empty history; train it first");
     }
@@ -152,7 +157,7 @@ impl Chart for LineChart {
 
 impl LinePanel {
     /// Draws this panel filling `area`.
-    pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    pub(crate) fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         let points: Vec<_> = self.series.iter().flat_map(|s| s.finite()).collect();
         let xs = padded(points.iter().map(|p| p.0), "the x axis")?;
         let ys = padded(points.iter().map(|p| p.1), "the y axis")?;

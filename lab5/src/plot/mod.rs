@@ -23,18 +23,17 @@ mod signal;
 mod style;
 mod table;
 
-pub use bars::{bar_chart, bar_chart_with_reference};
-pub use canvas::{Chart, Picture};
-pub use confusion::confusion_matrix;
-pub use figure::Figure;
-pub use grid::{image_grid, mistakes_gallery, Mistake, Photo};
-pub use heatmap::{heatmap, heatmap_grid, tensor_rows};
-pub use line::{learning_curves, line_chart, Curves, Line};
-pub use roc::{roc_curve, roc_curves, RocCurve};
-pub use scatter::{scatter, scatter_with_axes};
+pub(crate) use bars::{bar_chart, bar_chart_with_reference};
+pub(crate) use confusion::confusion_matrix;
+pub(crate) use figure::Figure;
+pub(crate) use grid::{image_grid, mistakes_gallery, Mistake, Photo};
+pub(crate) use heatmap::heatmap_grid;
+pub(crate) use line::{learning_curves, line_chart, Curves, Line};
+pub(crate) use roc::{roc_curves, RocCurve};
+pub(crate) use scatter::{scatter, scatter_with_axes};
 pub use shown::{Note, Shown};
-pub use signal::signal_plot;
-pub use table::{escape, Table};
+pub(crate) use signal::signal_plot;
+pub(crate) use table::{escape, Table};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ const FLAT_HALF_WIDTH: f64 = 0.5;
 
 /// The range covering every finite value in `values`, padded on both sides; fails when
 /// there is no finite value (`what` names the data in the message).
-pub fn padded(values: impl IntoIterator<Item = f64>, what: &str) -> Result<Range<f64>> {
+pub(crate) fn padded(values: impl IntoIterator<Item = f64>, what: &str) -> Result<Range<f64>> {
     let (lo, hi) = values
         .into_iter()
         .filter(|v| v.is_finite())
@@ -28,7 +28,7 @@ pub fn padded(values: impl IntoIterator<Item = f64>, what: &str) -> Result<Range
 }
 
 /// `range` widened to include zero (for bars and counts).
-pub fn with_zero(range: Range<f64>) -> Range<f64> {
+pub(crate) fn with_zero(range: Range<f64>) -> Range<f64> {
     range.start.min(0.0)..range.end.max(0.0)
 }
 

@@ -10,7 +10,7 @@ const SIZE: (u32, u32) = (700, 680);
 
 /// One ROC curve: its name (e.g. "test"), `(fpr, tpr)` points and its AUC.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RocCurve {
+pub(crate) struct RocCurve {
     /// Legend name.
     pub name: String,
     /// `(false-positive rate, true-positive rate)` points, both in 0..=1.
@@ -19,18 +19,8 @@ pub struct RocCurve {
     pub auc: f64,
 }
 
-/// A single ROC curve with its AUC.
-pub fn roc_curve(points: &[(f64, f64)], auc: f64) -> Result<Figure> {
-    let curve = RocCurve {
-        name: "model".into(),
-        points: points.to_vec(),
-        auc,
-    };
-    roc_curves("ROC curve", &[curve])
-}
-
 /// Several ROC curves on one chart (e.g. CNN vs transfer, or train/val/test).
-pub fn roc_curves(title: &str, curves: &[RocCurve]) -> Result<Figure> {
+pub(crate) fn roc_curves(title: &str, curves: &[RocCurve]) -> Result<Figure> {
     curves.iter().try_for_each(check)?;
     let named =
         |c: &RocCurve| Line::new(&format!("{} (AUC {:.3})", c.name, c.auc), c.points.clone());

@@ -43,12 +43,12 @@ struct Scatter {
 }
 
 /// A scatter plot of `points` coloured by `groups[i]` (same length), with a legend.
-pub fn scatter(points: &[(f64, f64)], groups: &[String], title: &str) -> Result<Figure> {
+pub(crate) fn scatter(points: &[(f64, f64)], groups: &[String], title: &str) -> Result<Figure> {
     scatter_with_axes(points, groups, title, ("dimension 1", "dimension 2"))
 }
 
 /// [`scatter`] with named axes `(x, y)`.
-pub fn scatter_with_axes(
+pub(crate) fn scatter_with_axes(
     points: &[(f64, f64)],
     groups: &[String],
     title: &str,

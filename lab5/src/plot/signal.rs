@@ -27,7 +27,7 @@ struct Signals {
 }
 
 /// Stem plots of `signals` (name, samples at x = 0, 1, 2, ...), one panel each.
-pub fn signal_plot(title: &str, signals: &[(String, Vec<f64>)]) -> Result<Figure> {
+pub(crate) fn signal_plot(title: &str, signals: &[(String, Vec<f64>)]) -> Result<Figure> {
     if signals.is_empty() {
         bail!("signal plot {title:?} needs at least one signal");
     }

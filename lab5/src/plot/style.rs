@@ -10,21 +10,21 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::ops::Range;
 
 /// Default size of a single chart, in pixels.
-pub const CHART_SIZE: (u32, u32) = (900, 600);
+pub(crate) const CHART_SIZE: (u32, u32) = (900, 600);
 /// Font size of chart titles.
-pub const TITLE_PX: u32 = 26;
+pub(crate) const TITLE_PX: u32 = 26;
 /// Font size of axis descriptions.
-pub const AXIS_PX: u32 = 19;
+pub(crate) const AXIS_PX: u32 = 19;
 /// Font size of tick labels, legends and captions.
-pub const LABEL_PX: u32 = 16;
+pub(crate) const LABEL_PX: u32 = 16;
 /// Space around each chart, in pixels.
-pub const MARGIN_PX: u32 = 16;
+pub(crate) const MARGIN_PX: u32 = 16;
 /// Height of the x label area (ticks and description).
-pub const X_LABEL_AREA_PX: u32 = 55;
+pub(crate) const X_LABEL_AREA_PX: u32 = 55;
 /// Width of the y label area (ticks and description).
-pub const Y_LABEL_AREA_PX: u32 = 75;
+pub(crate) const Y_LABEL_AREA_PX: u32 = 75;
 /// Width of lines in line charts.
-pub const LINE_WIDTH: u32 = 3;
+pub(crate) const LINE_WIDTH: u32 = 3;
 
 /// Okabe-Ito colour-blind-safe palette (black last); more groups get evenly spaced hues.
 const PALETTE: [RGBColor; 8] = [
@@ -42,7 +42,7 @@ const EXTRA_SATURATION: f64 = 0.65;
 const EXTRA_LIGHTNESS: f64 = 0.45;
 
 /// The colour of series/group `i` out of `n` (palette when it suffices, hues otherwise).
-pub fn color(i: usize, n: usize) -> RGBColor {
+pub(crate) fn color(i: usize, n: usize) -> RGBColor {
     if n <= PALETTE.len() {
         return PALETTE[i % PALETTE.len()];
     }
@@ -52,7 +52,7 @@ pub fn color(i: usize, n: usize) -> RGBColor {
 }
 
 /// Text of `px` pixels in the chart font.
-pub fn text(px: u32) -> TextStyle<'static> {
+pub(crate) fn text(px: u32) -> TextStyle<'static> {
     TextStyle::from(FontDesc::new(
         FontFamily::Name(FAMILY),
         f64::from(px),
@@ -61,17 +61,17 @@ pub fn text(px: u32) -> TextStyle<'static> {
 }
 
 /// Text of `px` pixels centred on its position.
-pub fn centred(px: u32) -> TextStyle<'static> {
+pub(crate) fn centred(px: u32) -> TextStyle<'static> {
     text(px).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
 /// Paints the background white.
-pub fn clear<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> Result<()> {
+pub(crate) fn clear<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> Result<()> {
     root.fill(&WHITE).map_err(plot_err)
 }
 
 /// Draws `title` centred in a band `height` pixels high at the top of `root`.
-pub fn top_title<DB: DrawingBackend>(
+pub(crate) fn top_title<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     height: u32,
@@ -82,7 +82,7 @@ pub fn top_title<DB: DrawingBackend>(
 }
 
 /// Paints the background white and draws `title` at the top; returns the area below it.
-pub fn titled<DB: DrawingBackend>(
+pub(crate) fn titled<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>> {
@@ -94,7 +94,7 @@ pub fn titled<DB: DrawingBackend>(
 const LEGEND_SPAN: f64 = 0.35;
 
 /// The corner (of four) holding the fewest of `points`, given the axis ranges.
-pub fn emptiest_corner(
+pub(crate) fn emptiest_corner(
     points: &[(f64, f64)],
     xs: &Range<f64>,
     ys: &Range<f64>,
@@ -125,11 +125,11 @@ fn in_band(v: f64, range: &Range<f64>, high: bool) -> bool {
 }
 
 /// A chart with two `f64` axes.
-pub type Xy<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(crate) type Xy<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A chart on `area` over `xs` x `ys` with the standard margin and label areas, and
 /// `caption` above it unless empty.
-pub fn xy_chart<'a, DB: DrawingBackend + 'a>(
+pub(crate) fn xy_chart<'a, DB: DrawingBackend + 'a>(
     area: &'a DrawingArea<DB, Shift>,
     caption: &str,
     xs: Range<f64>,
@@ -147,7 +147,7 @@ pub fn xy_chart<'a, DB: DrawingBackend + 'a>(
 }
 
 /// Grid, ticks and axis descriptions; with `whole_x` only whole x values are labelled.
-pub fn xy_mesh<DB: DrawingBackend>(
+pub(crate) fn xy_mesh<DB: DrawingBackend>(
     chart: &mut Xy<'_, DB>,
     x_desc: &str,
     y_desc: &str,
@@ -166,7 +166,7 @@ pub fn xy_mesh<DB: DrawingBackend>(
 }
 
 /// Draws the legend of `chart` at `position`, on a translucent white box.
-pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<()> {
@@ -181,19 +181,19 @@ pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 }
 
 /// Anchor for text that starts at its position and is vertically centred on it.
-pub fn left_middle() -> Pos {
+pub(crate) fn left_middle() -> Pos {
     Pos::new(HPos::Left, VPos::Center)
 }
 
 /// Height of a legend drawn as one row above a chart.
-pub const LEGEND_ROW_H: u32 = 34;
+pub(crate) const LEGEND_ROW_H: u32 = 34;
 /// Horizontal room given to each entry of a legend row, pixels.
 const LEGEND_ENTRY_W: i32 = 220;
 /// Side of the colour swatch in legends, pixels.
 const SWATCH_PX: i32 = 14;
 
 /// Draws `entries` (name, colour) side by side, centred, in `area` (one row).
-pub fn legend_row<DB: DrawingBackend>(
+pub(crate) fn legend_row<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, RGBColor)],
 ) -> Result<()> {
@@ -221,7 +221,7 @@ const WHOLE_BELOW: f64 = 1e9;
 
 /// A number short enough for a label: whole numbers plain, else three decimals below 10
 /// and one above.
-pub fn short_number(v: f64) -> String {
+pub(crate) fn short_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < WHOLE_BELOW {
         format!("{v:.0}")
     } else if v.abs() < 10.0 {
@@ -232,7 +232,7 @@ pub fn short_number(v: f64) -> String {
 }
 
 /// Tick label for an axis of whole numbers (epochs, sample indices): blank between them.
-pub fn whole_tick(v: &f64) -> String {
+pub(crate) fn whole_tick(v: &f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else {

@@ -13,7 +13,7 @@ pub struct Table(pub DataFrame);
 
 impl Table {
     /// The table as a self-contained HTML `<table>` (values escaped).
-    pub fn to_html(&self) -> String {
+    pub(crate) fn to_html(&self) -> String {
         let df = &self.0;
         let mut html = String::from("<table class=\"lab5\">\n<thead><tr>");
         for name in df.get_column_names() {
@@ -63,7 +63,7 @@ fn cell_text(v: &AnyValue<'_>) -> String {
 }
 
 /// Escapes the five characters that are special in HTML text and attributes.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

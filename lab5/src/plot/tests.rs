@@ -94,11 +94,16 @@ fn roc_curve_renders_and_validates_rates() {
         (0.3, 0.95),
         (1.0, 1.0),
     ];
-    let fig = roc_curve(&pts, 0.953).unwrap();
+    let curve = |points: &[(f64, f64)], auc: f64| RocCurve {
+        name: "model".into(),
+        points: points.to_vec(),
+        auc,
+    };
+    let fig = roc_curves("ROC curve", &[curve(&pts, 0.953)]).unwrap();
     assert!(fig.svg().contains("AUC 0.953"));
     check(&fig, "ROC curve", "roc");
-    assert!(roc_curve(&[(1.5, 0.2)], 0.5).is_err());
-    assert!(roc_curve(&pts, 1.2).is_err());
+    assert!(roc_curves("ROC curve", &[curve(&[(1.5, 0.2)], 0.5)]).is_err());
+    assert!(roc_curves("ROC curve", &[curve(&pts, 1.2)]).is_err());
 }
 
 /// Two blobs, or `k` blobs around a circle, `n` points each, deterministic.
@@ -181,18 +186,18 @@ fn bar_chart_with_reference_draws_the_line_and_widens_for_many_bars() {
 }
 
 #[test]
-fn heatmaps_render_single_grid_and_tensor() {
+fn heatmap_grid_renders_annotated_kernels_and_refuses_ragged_rows() {
     let kernel = vec![
         vec![-1.0, 0.0, 1.0],
         vec![-2.0, 0.0, 2.0],
         vec![-1.0, 0.0, 1.0],
     ];
-    let fig = heatmap("Sobel kernel", &kernel).unwrap();
+    let fig = heatmap_grid("Sobel kernel", &[("sobel x".into(), kernel)], 1).unwrap();
     assert!(fig.svg().contains("\n-2\n") && fig.svg().contains("\n0\n"));
     check(&fig, "Sobel kernel", "heatmap");
-    let t = tch::Tensor::arange(64, (tch::Kind::Float, tch::Device::Cpu)).reshape([1, 1, 8, 8]);
-    let rows = tensor_rows(&t).unwrap();
-    assert_eq!((rows.len(), rows[0][7]), (8, 7.0));
+    let rows: Vec<Vec<f64>> = (0..8)
+        .map(|r| (0..8).map(|c| f64::from(r * 8 + c)).collect())
+        .collect();
     let maps: Vec<_> = (0..6)
         .map(|c| (format!("channel {c}"), rows.clone()))
         .collect();
@@ -201,12 +206,8 @@ fn heatmaps_render_single_grid_and_tensor() {
         "Feature maps",
         "heatmap_grid",
     );
-    assert!(heatmap("ragged", &[vec![1.0], vec![1.0, 2.0]]).is_err());
-    assert!(tensor_rows(&tch::Tensor::zeros(
-        [2, 3, 3],
-        (tch::Kind::Float, tch::Device::Cpu)
-    ))
-    .is_err());
+    let ragged = vec![vec![1.0], vec![1.0, 2.0]];
+    assert!(heatmap_grid("ragged", &[("r".into(), ragged)], 1).is_err());
 }
 
 #[test]
@@ -295,7 +296,12 @@ fn mistakes_gallery_frames_and_captions() {
 
 #[test]
 fn save_writes_both_files_and_keeps_dots_in_stem() {
-    let fig = roc_curve(&[(0.0, 0.0), (1.0, 1.0)], 0.5).unwrap();
+    let diagonal = RocCurve {
+        name: "model".into(),
+        points: vec![(0.0, 0.0), (1.0, 1.0)],
+        auc: 0.5,
+    };
+    let fig = roc_curves("ROC curve", &[diagonal]).unwrap();
     let dir = gallery().join(format!("save-{}", std::process::id()));
     let (svg, png) = fig.save(&dir.join("run.v1.roc")).unwrap();
     assert_eq!(svg.file_name().unwrap(), "run.v1.roc.svg");
