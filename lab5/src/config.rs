@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_ENV: &str = "LAB5_CONFIG";
 /// Top-level key of a config file that holds only changes to another config file (its
 /// value: that file, relative to this one's folder), e.g. `config.unseen.json`.
-pub const EXTENDS_KEY: &str = "extends";
+pub(crate) const EXTENDS_KEY: &str = "extends";
 /// Most files in a chain of `extends`.
 const MAX_EXTENDS: usize = 8;
 
@@ -552,7 +552,7 @@ impl Config {
     }
 
     /// Checks every value against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_data()?;
         self.validate_api()?;
         self.validate_images()?;
@@ -756,13 +756,8 @@ impl Config {
         self.resolve(&self.paths.runs_dir)
     }
 
-    /// The reports folder.
-    pub fn reports_dir(&self) -> PathBuf {
-        self.resolve(&self.paths.reports_dir)
-    }
-
     /// The folder of pretrained weights: `paths.weights_dir` or `$LAB5_HOME/weights`.
-    pub fn weights_dir(&self) -> PathBuf {
+    pub(crate) fn weights_dir(&self) -> PathBuf {
         match &self.paths.weights_dir {
             Some(p) => self.resolve(p),
             None => lab5_home().join("weights"),

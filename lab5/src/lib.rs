@@ -4,6 +4,10 @@
 //! crate. Data flows one way: collect/import -> manifest + splits -> tensor cache ->
 //! loader -> model -> trainer -> `runs/<run>/` -> embeddings, charts, comparison.
 //!
+//! Items are `pub(crate)` unless the notebooks, the CLI, the examples (`bench`) or the
+//! tests use them, so many links below lead to crate-private items: read these docs with
+//! `cargo doc --document-private-items` to follow every one.
+//!
 //! # Map: one row per step of the lab
 //!
 //! | step | notebook | module | entry function | writes |

@@ -9,7 +9,7 @@ use tch::{Device, Kind};
 
 /// Loads `libtorch_cuda` into the process when it sits next to `libtorch_cpu`, so that
 /// `tch::Cuda::is_available()` can answer truthfully. Harmless where it is absent.
-pub fn load_cuda() {
+pub(crate) fn load_cuda() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for name in ["libtorch_cuda.so\0", "libtorch_cuda.dylib\0"] {
@@ -25,7 +25,7 @@ pub fn load_cuda() {
 }
 
 /// Parses a device setting: `auto`, `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device> {
+pub(crate) fn parse_device(s: &str) -> Result<Device> {
     load_cuda();
     Ok(match s {
         "auto" => Device::cuda_if_available(),
@@ -65,7 +65,7 @@ pub fn init(cfg: &Config) -> Result<Device> {
 /// True when the CPU has native bfloat16 dot products (AVX512-BF16; every CPU with AMX has
 /// it too): there oneDNN runs bf16 convolutions about twice as fast as fp32 ones.
 /// Elsewhere bf16 is emulated and slower than fp32.
-pub fn cpu_has_native_bf16() -> bool {
+pub(crate) fn cpu_has_native_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512bf16")
@@ -88,7 +88,7 @@ pub fn training_kind(precision: Precision, device: Device) -> Kind {
 }
 
 /// How [`training_kind`] reads for people: `bf16` or `fp32`.
-pub fn kind_name(kind: Kind) -> &'static str {
+pub(crate) fn kind_name(kind: Kind) -> &'static str {
     if kind == Kind::BFloat16 {
         "bf16"
     } else {

@@ -2,7 +2,7 @@
 //! ([`csv_io`]) and nearest neighbours ([`knn`]).
 
 pub mod csv_io;
-pub mod knn;
+pub(crate) mod knn;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A temporary sibling of `path` (same folder, so the rename is atomic).
-pub fn temp_sibling(path: &Path) -> PathBuf {
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let name = name.unwrap_or_else(|| "file".into());
     let unique = format!(".{name}.{}.{}.tmp", std::process::id(), next_id());
@@ -25,7 +25,7 @@ fn next_id() -> u64 {
 
 /// Writes `bytes` to `path` through a temp file and a rename: readers see either the old
 /// file or the whole new one, never a partial write.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     with_atomic(path, |tmp| {
         let mut f = std::fs::File::create(tmp)?;
         f.write_all(bytes)?;
@@ -36,7 +36,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Lets `write` fill a temp file, then renames it onto `path`; the temp file is removed
 /// when `write` fails.
-pub fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub(crate) fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -49,7 +49,7 @@ pub fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Resu
 }
 
 /// A progress bar for `len` items, hidden when stderr is not a terminal (notebooks, CI).
-pub fn progress(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     let style =
         ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")

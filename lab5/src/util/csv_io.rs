@@ -22,7 +22,7 @@ pub fn write_rows<T: Serialize + DeserializeOwned>(path: &Path, rows: &[T]) -> R
 }
 
 /// `rows` as CSV text: the header, then one line per row (`\n` line ends).
-pub fn to_csv<T: Serialize + DeserializeOwned>(rows: &[T]) -> Result<Vec<u8>> {
+pub(crate) fn to_csv<T: Serialize + DeserializeOwned>(rows: &[T]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
         w.write_record(header_of::<T>()?)?;
@@ -42,7 +42,7 @@ pub fn to_csv<T: Serialize + DeserializeOwned>(rows: &[T]) -> Result<Vec<u8>> {
 /// value that does not parse; not a message of a `deserialize_with` function or an
 /// unknown enum variant, which name the column or the value themselves):
 /// `data/manifest.csv: line 7, column `width`: invalid digit found in string`.
-pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+pub(crate) fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -77,13 +77,19 @@ fn located(path: &Path, headers: Option<&csv::StringRecord>, e: csv::Error) -> a
 /// Serializes a float with `D` decimals (`fixed::<6>`: `0.123457`), for files written
 /// with a fixed precision (`predictions.csv`, `separation.csv`, `ablation.csv`); use it as
 /// `#[serde(serialize_with = "csv_io::fixed::<6, _>")]` (the `_` is the serializer).
-pub fn fixed<const D: usize, S: Serializer>(x: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn fixed<const D: usize, S: Serializer>(
+    x: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{x:.D$}"))
 }
 
 /// Serializes a float as Rust prints it (shortest text that reads back to the same
 /// number, never an exponent: `1234567`, `0.93125`); `None` as an empty field.
-pub fn plain_float<S: Serializer>(x: &Option<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn plain_float<S: Serializer>(
+    x: &Option<f64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match x {
         Some(v) => s.collect_str(v),
         None => s.serialize_none(),

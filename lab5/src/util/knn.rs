@@ -9,14 +9,14 @@ use rayon::prelude::*;
 
 /// Points as rows of equal length, stored flat (f64 for exact, order-stable sums).
 #[derive(Debug, Clone)]
-pub struct Points {
+pub(crate) struct Points {
     data: Vec<f64>,
     dim: usize,
 }
 
 impl Points {
     /// Points from vectors, checked: at least one, equal lengths, finite values.
-    pub fn from_vectors(vectors: &[Vec<f32>]) -> Result<Points> {
+    pub(crate) fn from_vectors(vectors: &[Vec<f32>]) -> Result<Points> {
         let dim = vectors.first().map_or(0, Vec::len);
         if dim == 0 {
             bail!("no vectors to project; give at least one non-empty vector");
@@ -32,7 +32,7 @@ impl Points {
     }
 
     /// Points from 2-D coordinates.
-    pub fn from_2d(points: &[(f64, f64)]) -> Result<Points> {
+    pub(crate) fn from_2d(points: &[(f64, f64)]) -> Result<Points> {
         if points.is_empty() {
             bail!("no points given");
         }
@@ -49,7 +49,7 @@ impl Points {
     /// The points scaled to unit length (a zero point stays zero). Their Euclidean
     /// neighbours are the cosine-similarity neighbours of the original points, since
     /// `|a - b|^2 = 2 - 2 cos(a, b)` for unit vectors.
-    pub fn unit(mut self) -> Points {
+    pub(crate) fn unit(mut self) -> Points {
         for row in self.data.chunks_mut(self.dim) {
             let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
             if norm > 0.0 {
@@ -60,27 +60,22 @@ impl Points {
     }
 
     /// Number of points.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.data.len() / self.dim
     }
 
-    /// Whether there is no point (never true for checked points).
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
     /// Dimension of each point.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 
     /// Point `i`.
-    pub fn row(&self, i: usize) -> &[f64] {
+    pub(crate) fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
     /// Euclidean distance between points `i` and `j`.
-    pub fn dist(&self, i: usize, j: usize) -> f64 {
+    pub(crate) fn dist(&self, i: usize, j: usize) -> f64 {
         let d2: f64 = self
             .row(i)
             .iter()
@@ -94,7 +89,7 @@ impl Points {
     /// those of [`Points::dist`]. Point `i` is compared with [`LANES`] points at once:
     /// independent sums keep the processor busy while each one still adds its squares in
     /// dimension order.
-    pub fn dists_from(&self, i: usize) -> Vec<f64> {
+    pub(crate) fn dists_from(&self, i: usize) -> Vec<f64> {
         let (a, dim) = (self.row(i), self.dim);
         let mut out = Vec::with_capacity(self.len());
         let blocks = self.data.chunks_exact(dim * LANES);
@@ -120,7 +115,7 @@ const LANES: usize = 8;
 
 /// The `k` nearest other points of every point: `(index, distance)` by increasing distance,
 /// ties broken by index (so results do not depend on thread timing).
-pub fn neighbours(points: &Points, k: usize) -> Vec<Vec<(usize, f64)>> {
+pub(crate) fn neighbours(points: &Points, k: usize) -> Vec<Vec<(usize, f64)>> {
     (0..points.len())
         .into_par_iter()
         .map(|i| nearest(&points.dists_from(i), i, k))
@@ -128,7 +123,7 @@ pub fn neighbours(points: &Points, k: usize) -> Vec<Vec<(usize, f64)>> {
 }
 
 /// The `k` smallest entries of `dists`, skipping `skip`, sorted by (distance, index).
-pub fn nearest(dists: &[f64], skip: usize, k: usize) -> Vec<(usize, f64)> {
+pub(crate) fn nearest(dists: &[f64], skip: usize, k: usize) -> Vec<(usize, f64)> {
     let mut all: Vec<(usize, f64)> = dists
         .iter()
         .copied()
