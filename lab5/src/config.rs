@@ -207,6 +207,38 @@ pub struct Augment {
     /// 0 disables).
     #[serde(default)]
     pub grayscale: f64,
+    /// Probability of a Gaussian blur of a training image (optics out of focus, a
+    /// resized photo; torchvision's `RandomApply([GaussianBlur])`; 0 disables).
+    #[serde(default)]
+    pub blur: f64,
+    /// Largest blur sigma in pixels of the model's input (drawn per image in
+    /// `[0.1, blur_sigma]`).
+    #[serde(default = "default_blur_sigma")]
+    pub blur_sigma: f64,
+    /// Probability of additive Gaussian pixel noise on a training image (sensor noise;
+    /// 0 disables).
+    #[serde(default)]
+    pub noise: f64,
+    /// Largest noise standard deviation on the 0..1 pixel scale (drawn per image in
+    /// `[0, noise_std]`).
+    #[serde(default = "default_noise_std")]
+    pub noise_std: f64,
+    /// CNN only: side in pixels of the square the training crops are cut from (the photo's
+    /// shorter side resized to this, centre-cropped; a second preprocessing cache). The
+    /// crop box (`crop_scale_min`, ratios, `shift`) is then a fraction of this square,
+    /// resampled to `preprocess.image_size`: torchvision's `RandomResizedCrop` on the
+    /// photo for training with `Resize + CenterCrop` for evaluation. 0: crops come from
+    /// the evaluation crop itself (`preprocess.image_size`).
+    #[serde(default)]
+    pub crop_source: i64,
+}
+
+fn default_blur_sigma() -> f64 {
+    1.5
+}
+
+fn default_noise_std() -> f64 {
+    0.1
 }
 
 /// The training settings both models share (`config.json` keeps them flat inside `cnn`
@@ -645,6 +677,18 @@ impl Config {
         check_range("augment.contrast", a.contrast, 0.0, 1.0)?;
         check_range("augment.saturation", a.saturation, 0.0, 1.0)?;
         check_range("augment.rotate", a.rotate, 0.0, 180.0)?;
+        check_range("augment.blur", a.blur, 0.0, 1.0)?;
+        check_range("augment.blur_sigma", a.blur_sigma, 0.1, 10.0)?;
+        check_range("augment.noise", a.noise, 0.0, 1.0)?;
+        check_range("augment.noise_std", a.noise_std, 0.0, 1.0)?;
+        if a.crop_source != 0 {
+            check_range(
+                "augment.crop_source",
+                a.crop_source,
+                self.preprocess.image_size,
+                1024,
+            )?;
+        }
         check_range("augment.grayscale", a.grayscale, 0.0, 1.0)
     }
 

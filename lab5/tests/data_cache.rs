@@ -228,7 +228,16 @@ fn training_batches_are_shuffled_augmented_and_reproducible() {
     let cached = cache::load_or_build(&cfg, &manifest, SIZE, SHORTER).unwrap();
     let train = &cached.train;
     let run = |seed| -> Vec<(Tensor, Tensor)> {
-        loader::batches(train, 16, Some(&cfg.augment), &IMAGENET, seed, Device::Cpu).collect()
+        loader::batches(
+            train,
+            16,
+            Some(&cfg.augment),
+            SIZE,
+            &IMAGENET,
+            seed,
+            Device::Cpu,
+        )
+        .collect()
     };
     let (a, b, c) = (run(7), run(7), run(8));
     assert_eq!(a.len(), 3);
@@ -249,7 +258,7 @@ fn training_batches_are_shuffled_augmented_and_reproducible() {
     assert_eq!(labels, expected);
 
     let plain: Vec<(Tensor, Tensor)> =
-        loader::batches(train, 16, None, &IMAGENET, 7, Device::Cpu).collect();
+        loader::batches(train, 16, None, SIZE, &IMAGENET, 7, Device::Cpu).collect();
     let first = loader::normalize(&train.images.narrow(0, 0, 16), &IMAGENET, Device::Cpu);
     assert!(plain[0].0.allclose(&first, 1e-6, 1e-6, false));
     assert!(!a[0].0.allclose(&plain[0].0, 1e-3, 1e-3, false));
