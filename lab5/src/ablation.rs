@@ -102,6 +102,7 @@ fn no_augment(a: &Augment) -> Augment {
         grayscale: 0.0,
         blur: 0.0,
         noise: 0.0,
+        downscale: 0.0,
         ..a.clone()
     }
 }

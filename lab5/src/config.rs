@@ -223,6 +223,15 @@ pub struct Augment {
     /// `[0, noise_std]`).
     #[serde(default = "default_noise_std")]
     pub noise_std: f64,
+    /// Probability of a low-resolution copy of a training image: shrunk (area average) to
+    /// a side drawn in `[downscale_min, 1]` of the input and enlarged back, half of the
+    /// time with nearest neighbours (pixelated), half bilinear (a small photo upscaled);
+    /// 0 disables.
+    #[serde(default)]
+    pub downscale: f64,
+    /// Smallest side fraction of the low-resolution copy.
+    #[serde(default = "default_downscale_min")]
+    pub downscale_min: f64,
     /// CNN only: side in pixels of the square the training crops are cut from (the photo's
     /// shorter side resized to this, centre-cropped; a second preprocessing cache). The
     /// crop box (`crop_scale_min`, ratios, `shift`) is then a fraction of this square,
@@ -239,6 +248,10 @@ fn default_blur_sigma() -> f64 {
 
 fn default_noise_std() -> f64 {
     0.1
+}
+
+fn default_downscale_min() -> f64 {
+    0.4
 }
 
 /// The training settings both models share (`config.json` keeps them flat inside `cnn`
@@ -681,6 +694,8 @@ impl Config {
         check_range("augment.blur_sigma", a.blur_sigma, 0.1, 10.0)?;
         check_range("augment.noise", a.noise, 0.0, 1.0)?;
         check_range("augment.noise_std", a.noise_std, 0.0, 1.0)?;
+        check_range("augment.downscale", a.downscale, 0.0, 1.0)?;
+        check_range("augment.downscale_min", a.downscale_min, 0.1, 1.0)?;
         if a.crop_source != 0 {
             check_range(
                 "augment.crop_source",

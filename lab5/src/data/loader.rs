@@ -145,9 +145,9 @@ impl Iterator for Batches {
 
 impl ExactSizeIterator for Batches {}
 
-/// Crop + flip (+ rotation), then colour jitter, then random greyscale, then random blur,
-/// then random noise (optics before the sensor), on a float batch with pixels in
-/// `[0, 255]`.
+/// Crop + flip (+ rotation), then colour jitter, then random greyscale, then random
+/// low resolution, then random blur, then random noise (optics before the sensor), on a
+/// float batch with pixels in `[0, 255]`.
 ///
 /// `x` is `(B, 3, H, W)`; the result `(B, 3, out_size, out_size)`. With `out_size` below
 /// the input's side the crops are resampled to it (a crop box of the whole input is then
@@ -157,6 +157,9 @@ pub fn augment_batch(x: &Tensor, a: &Augment, out_size: i64, rng: &mut StdRng) -
     x = color_jitter(&x, a, rng);
     if a.grayscale > 0.0 {
         x = random_grayscale(&x, a.grayscale, rng);
+    }
+    if a.downscale > 0.0 {
+        x = random_downscale(&x, a.downscale, a.downscale_min, rng);
     }
     if a.blur > 0.0 {
         x = random_blur(&x, a.blur, a.blur_sigma, rng);
@@ -207,6 +210,32 @@ fn random_blur(x: &Tensor, p: f64, sigma_max: f64, rng: &mut StdRng) -> Tensor {
         c,
     );
     x.index_copy(0, &picked, &both.reshape([-1, 3, h, w]))
+}
+
+/// Each image replaced with probability `p` by a low-resolution copy: shrunk by area
+/// averaging to a side drawn in `[min_fraction, 1]` of its own, then enlarged back, with
+/// nearest neighbours (the blocks of ImageNet-C's `pixelate`) or bilinear (a small photo
+/// upscaled), one of the two at random.
+fn random_downscale(x: &Tensor, p: f64, min_fraction: f64, rng: &mut StdRng) -> Tensor {
+    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+    let out = x.copy();
+    for i in 0..n {
+        if rng.random::<f64>() >= p {
+            continue;
+        }
+        let f = uniform(rng, min_fraction, 1.0);
+        let small_side = |len: i64| ((len as f64 * f).round() as i64).clamp(1, len);
+        let small = x
+            .narrow(0, i, 1)
+            .adaptive_avg_pool2d([small_side(h), small_side(w)]);
+        let back = if rng.random::<bool>() {
+            small.upsample_nearest2d([h, w], None, None)
+        } else {
+            small.upsample_bilinear2d([h, w], false, None, None)
+        };
+        out.narrow(0, i, 1).copy_(&back);
+    }
+    out
 }
 
 /// The `2 radius + 1` taps of a normalised 1-D Gaussian of standard deviation `sigma`.
@@ -458,6 +487,8 @@ mod tests {
             blur_sigma: 1.5,
             noise: 0.0,
             noise_std: 0.1,
+            downscale: 0.0,
+            downscale_min: 0.4,
             crop_source: 0,
         }
     }
@@ -711,5 +742,23 @@ mod tests {
             row.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-3),
             "{row:?}"
         );
+    }
+
+    #[test]
+    fn downscale_keeps_shape_and_mean_and_loses_detail() {
+        let x = batch();
+        let y = random_downscale(&x, 1.0, 0.25, &mut StdRng::seed_from_u64(4));
+        assert_eq!(y.size(), x.size());
+        let mean = |t: &Tensor| t.mean(Kind::Float).double_value(&[]);
+        let spread = |t: &Tensor| t.std(true).double_value(&[]);
+        assert!((mean(&y) - mean(&x)).abs() < 0.03 * mean(&x));
+        assert!(
+            spread(&y) < 0.9 * spread(&x),
+            "{} vs {}",
+            spread(&y),
+            spread(&x)
+        );
+        let none = random_downscale(&x, 0.0, 0.25, &mut StdRng::seed_from_u64(4));
+        assert!(none.equal(&x));
     }
 }
