@@ -6,7 +6,7 @@ mod support;
 
 use lab5::data::images::{file_id, Reason};
 use lab5::data::import::import_folder;
-use lab5::data::{split, Class, SplitName};
+use lab5::data::{split, Class, Exclusion, SplitName};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -123,7 +123,7 @@ fn import_checks_every_file_and_reports_why() {
     assert_eq!(r.imported.get(&Class::Dog), Some(&4));
     assert_eq!(r.rejected.get(&Reason::NotImage), Some(&2), "{r}");
     assert_eq!(
-        (r.duplicates, r.with_breed, r.label_conflicts),
+        (r.duplicates, r.with_breed, r.labels_csv_conflicts),
         (1, 1, 1),
         "{r}"
     );
@@ -173,4 +173,134 @@ fn the_same_seed_gives_the_same_split_in_any_data_folder() {
     let a = splits("import-seed-a", 7);
     assert_eq!(a, splits("import-seed-b", 7));
     assert_ne!(a, splits("import-seed-c", 8));
+}
+
+/// `photo` shrunk to `scale` of its size and saved as a JPEG of `quality`: a near-copy.
+fn near_copy(photo: &Path, scale: f32, quality: u8, out: &Path) {
+    let img = image::open(photo).unwrap().to_rgb8();
+    let (w, h) = (img.width() as f32 * scale, img.height() as f32 * scale);
+    let filter = image::imageops::FilterType::Triangle;
+    let small = image::imageops::resize(&img, w as u32, h as u32, filter);
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&small)
+        .unwrap();
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// A folder with a cat photo and four near-copies of it, other photos of both classes,
+/// and one photo saved under both `cat/` and `dog/`.
+fn folder_with_copies(root: &Path) {
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for f in photos(class, 700, 12) {
+            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let orig = &photos("cat", 730, 1)[0];
+    std::fs::copy(orig, root.join("cat/orig.jpg")).unwrap();
+    for (i, (scale, q)) in [(0.9, 85), (0.7, 60), (0.5, 40), (0.8, 95)]
+        .iter()
+        .enumerate()
+    {
+        near_copy(orig, *scale, *q, &root.join(format!("cat/copy{i}.jpg")));
+    }
+    let both = &photos("cat", 740, 1)[0];
+    std::fs::copy(both, root.join("cat/x.jpg")).unwrap();
+    std::fs::copy(both, root.join("dog/y.jpg")).unwrap();
+}
+
+#[test]
+fn near_copies_share_a_split_and_a_photo_under_both_labels_is_kept_out() {
+    let src = Project::new("import-copies-src", &[]);
+    folder_with_copies(&src.root);
+    let p = Project::new("import-copies", &[]);
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.imported_total(), 12 + 12 + 5 + 2, "{r}");
+    let m = check_consistent(&p);
+    let row = |id: &str| m.records.iter().find(|x| x.id == id).unwrap();
+    let family = ["orig", "copy0", "copy1", "copy2", "copy3"];
+    let split = row("orig").split;
+    for id in family {
+        assert_eq!(row(id).split, split, "{id} left the split of its original");
+        assert!(row(id).phash.is_some(), "{id}");
+    }
+    // The same bytes under both labels: a conflict naming both, both rows kept out.
+    assert_eq!(r.label_conflicts.len(), 1, "{r}");
+    let text_of = r.label_conflicts[0].to_string();
+    assert!(
+        text_of.contains("cat/x.jpg") && text_of.contains("dog/y.jpg"),
+        "{text_of}"
+    );
+    for id in ["x", "y"] {
+        assert_eq!(row(id).excluded, Some(Exclusion::LabelConflict), "{id}");
+    }
+    assert!(SplitName::ALL
+        .iter()
+        .all(|s| m.split(*s).iter().all(|x| x.id != "x" && x.id != "y")));
+    let summary = p.run(&["summary"], &[]);
+    let (out, err) = text(&summary);
+    assert!(summary.status.success(), "{err}");
+    assert!(out.contains("0 pairs across splits"), "{out}");
+    assert!(out.contains("label conflicts (1"), "{out}");
+    assert!(out.contains("raw/cat/orig.jpg"), "{out}");
+    // Resolved: the dog copy removed from the source and the data set; the next import
+    // lifts the exclusion of the cat copy.
+    std::fs::remove_file(src.root.join("dog/y.jpg")).unwrap();
+    std::fs::remove_file(p.data_dir().join("raw/dog/y.jpg")).unwrap();
+    let again = import_folder(&p.config(), &src.root).unwrap();
+    assert!(again.label_conflicts.is_empty(), "{again}");
+    let m = p.manifest();
+    let x = m.records.iter().find(|x| x.id == "x").unwrap();
+    assert_eq!(x.excluded, None);
+}
+
+/// A manifest written before perceptual hashes (no `phash`, no `excluded_reason`) with a
+/// pair of near-copies in two splits: the next import adds the hashes and moves one of
+/// the pair, and nothing else.
+#[test]
+fn an_older_manifest_gets_its_hashes_and_only_near_copies_move() {
+    let src = Project::new("import-upgrade-src", &[]);
+    folder_with_copies(&src.root);
+    std::fs::remove_file(src.root.join("dog/y.jpg")).unwrap();
+    let p = Project::new("import-upgrade", &[]);
+    import_folder(&p.config(), &src.root).unwrap();
+    let mut m = p.manifest();
+    let i = m.records.iter().position(|x| x.id == "copy2").unwrap();
+    let other = SplitName::ALL
+        .into_iter()
+        .find(|s| Some(*s) != m.records[i].split);
+    m.records[i].split = other;
+    let before = m.clone();
+    let path = lab5::data::Manifest::path_in(&p.data_dir());
+    m.save(&path).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let old: String = csv
+        .lines()
+        .map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string() + "\n")
+        .collect();
+    assert!(old.starts_with("id,") && old.lines().next().unwrap().ends_with(",excluded"));
+    std::fs::write(&path, old).unwrap();
+    let summary = p.run(&["summary"], &[]);
+    assert!(
+        text(&summary).0.contains("have no perceptual hash yet"),
+        "{}",
+        text(&summary).0
+    );
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    assert_eq!(
+        (r.hashes_added, r.near_copies_moved),
+        (before.records.len(), 1),
+        "{r}"
+    );
+    let after = check_consistent(&p);
+    let moved: Vec<&str> = after
+        .records
+        .iter()
+        .zip(&before.records)
+        .filter(|(a, b)| a.split != b.split)
+        .map(|(a, _)| a.id.as_str())
+        .collect();
+    assert_eq!(moved, vec!["copy2"], "only the odd one out moves");
 }

@@ -62,8 +62,17 @@ fn record(data: &Path, class: Class, i: usize, photo: &Path) -> Record {
         bytes: std::fs::metadata(photo).unwrap().len(),
         sha256: String::new(),
         split: Some(split_of(i)),
-        excluded: false,
+        excluded: None,
+        phash: Some(phash_of(photo)),
     }
+}
+
+/// The perceptual hash training checks the split with.
+fn phash_of(photo: &Path) -> lab5::data::phash::PHash {
+    let bytes = std::fs::read(photo).unwrap();
+    lab5::data::images::inspect(&bytes, &lab5::config::Images::default())
+        .unwrap()
+        .phash
 }
 
 fn write_config(root: &Path) -> PathBuf {

@@ -135,7 +135,9 @@ fn evaluation_file(run_dir: &Path, data_dir: &Path) -> PathBuf {
 pub fn evaluate(run_dir: &Path, data_dir: &Path) -> Result<Evaluation> {
     let run = LoadedRun::open(run_dir)?;
     let (size, shorter) = run.sizes();
-    let (split, skipped): (SplitTensors, _) = cache::preprocess_folder(data_dir, size, shorter)?;
+    let policy = &run.record.model.config.images;
+    let (split, skipped): (SplitTensors, _) =
+        cache::preprocess_folder(data_dir, size, shorter, policy)?;
     if split.is_empty() {
         anyhow::bail!(
             "no readable image in {} ({} skipped)",
@@ -193,7 +195,7 @@ pub fn predict(run_dir: &Path, files: &[PathBuf]) -> Result<Vec<Result<Predictio
     let (size, shorter) = run.sizes();
     let decoded: Vec<Result<Tensor>> = files
         .iter()
-        .map(|f| cache::preprocess_file(f, size, shorter))
+        .map(|f| cache::preprocess_file_with(f, size, shorter, &run.record.model.config.images))
         .collect();
     let good: Vec<Tensor> = decoded
         .iter()
