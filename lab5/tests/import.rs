@@ -304,3 +304,111 @@ fn an_older_manifest_gets_its_hashes_and_only_near_copies_move() {
         .collect();
     assert_eq!(moved, vec!["copy2"], "only the odd one out moves");
 }
+
+fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// `jpeg` with an EXIF APP1 segment holding only the Orientation tag (6: the viewer turns
+/// the stored image a quarter clockwise, as phones store photos taken upright).
+fn sideways(jpeg: &[u8]) -> Vec<u8> {
+    let mut app1 = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
+    app1.extend([0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06]);
+    app1.extend([0, 0, 0, 0, 0, 0]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+/// A PNG of a few bytes whose header declares `w` x `h` pixels.
+fn declared_png(w: u32, h: u32) -> Vec<u8> {
+    let mut png = encode(&image::RgbImage::new(8, 8), image::ImageFormat::Png);
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in &png[12..29] {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    png[29..33].copy_from_slice(&(!c).to_be_bytes());
+    png
+}
+
+/// Field cases 04, 08 and 09 made here: a photo stored sideways with EXIF orientation 6,
+/// a bomb header, a 1x1 pixel, strips, a GIF, a HEIC file, a broken link and a folder
+/// inside a class folder. The photo is recorded as
+/// seen; every other file is refused at the door with the limit or format named, and the
+/// label check's decoder (the cache) reads every accepted photo.
+#[test]
+fn odd_images_are_refused_at_the_door_and_a_sideways_photo_is_recorded_as_seen() {
+    let src = Project::new("import-odd-src", &[]);
+    let (cat, dog) = (src.root.join("cat"), src.root.join("dog"));
+    std::fs::create_dir_all(&cat).unwrap();
+    std::fs::create_dir_all(&dog).unwrap();
+    let photo = image::open(&photos("dog", 750, 1)[0]).unwrap().to_rgb8();
+    let (w, h) = photo.dimensions();
+    std::fs::write(
+        dog.join("phone.jpg"),
+        sideways(&encode(&photo, image::ImageFormat::Jpeg)),
+    )
+    .unwrap();
+    std::fs::write(cat.join("bomb.png"), declared_png(20_000, 4_500)).unwrap();
+    std::fs::write(dog.join("huge.png"), declared_png(100_000, 100_000)).unwrap();
+    let png = |w: u32, h: u32| encode(&image::RgbImage::new(w, h), image::ImageFormat::Png);
+    std::fs::write(cat.join("pixel.png"), png(1, 1)).unwrap();
+    std::fs::write(cat.join("strip.png"), png(3000, 40)).unwrap();
+    std::fs::write(dog.join("anim.gif"), b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    std::fs::write(
+        dog.join("iphone.heic"),
+        b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic",
+    )
+    .unwrap();
+    for f in photos("cat", 760, 2) {
+        std::fs::copy(&f, cat.join(f.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(src.root.join("gone.jpg"), dog.join("link.jpg")).unwrap();
+    std::fs::create_dir_all(cat.join("more")).unwrap();
+    let p = Project::new("import-odd", &[]);
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.imported_total(), 3, "{r}");
+    assert_eq!(r.rejected.get(&Reason::OutsideLimits), Some(&4), "{r}");
+    assert_eq!(r.rejected.get(&Reason::Unsupported), Some(&2), "{r}");
+    assert_eq!(r.rejected.get(&Reason::Unreadable), Some(&1), "{r}");
+    assert_eq!(r.ignored_dirs, vec!["cat/more".to_string()], "{r}");
+    let shown = r.to_string();
+    for needle in [
+        "images.max_pixels",
+        "images.min_side",
+        "images.max_aspect_ratio",
+        "GIF",
+        "HEIC",
+        "broken link",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+    let m = check_consistent(&p);
+    let phone = m.records.iter().find(|x| x.id == "phone").unwrap();
+    assert_eq!(
+        (phone.width, phone.height),
+        (h, w),
+        "recorded as seen, not as stored"
+    );
+    let cfg = p.config();
+    let rows: Vec<_> = m.records.iter().collect();
+    for r in rows {
+        let t = lab5::data::cache::preprocess_file(&cfg.data_dir().join(&r.path), 32, 40);
+        assert!(t.is_ok(), "{}: accepted at the door, readable later", r.id);
+    }
+}

@@ -127,6 +127,9 @@ fn read_and_preprocess(path: &Path, size: u32, shorter: u32, policy: &Images) ->
 fn read_image_file(path: &Path) -> Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_symlink() => {
+            bail!("{}: broken link (its target is missing)", path.display())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("{}: no such file", path.display())
         }
@@ -457,6 +460,6 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && visible(p))
+        .filter(|p| !p.is_dir() && visible(p))
         .collect())
 }

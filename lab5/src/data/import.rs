@@ -64,7 +64,8 @@ pub struct ImportReport {
     pub hashes_added: usize,
     /// Rows that had a split and moved to the split of their near-copies.
     pub near_copies_moved: usize,
-    /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), ignored.
+    /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), and folders inside
+    /// a class folder (`cat/more`), ignored and listed.
     pub ignored_dirs: Vec<String>,
     /// Leftovers of earlier runs that were cleaned up.
     pub housekeeping: Housekeeping,
@@ -145,7 +146,10 @@ fn list_files(dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
     for e in entries.flatten().filter(|e| e.path().is_dir()) {
         let name = e.file_name().to_string_lossy().into_owned();
         match Class::parse(&name) {
-            Some(class) => files.extend(class_files(class, &e.path())?),
+            Some(class) => {
+                files.extend(class_files(class, &e.path())?);
+                ignored.extend(sub_folders(&e.path(), &name));
+            }
             None => ignored.push(name),
         }
     }
@@ -166,8 +170,8 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !e.path().is_file() {
-            continue;
+        if name.starts_with('.') || e.path().is_dir() {
+            continue; // hidden files; folders inside a class folder are listed by list_files
         }
         let stem = Path::new(&name)
             .file_stem()
@@ -179,6 +183,18 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
         });
     }
     Ok(out)
+}
+
+/// Folders inside a class folder (not searched), as `<class folder>/<name>`.
+fn sub_folders(dir: &Path, class_dir: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| format!("{class_dir}/{}", e.file_name().to_string_lossy()))
+        .collect()
 }
 
 /// `labels.csv` as id -> label; an absent file gives an empty map.
@@ -254,8 +270,14 @@ fn check_all(
 }
 
 fn check_file(store: &Store, c: &Candidate, policy: &Images) -> Result<Checked, Rejection> {
-    let bytes =
-        std::fs::read(&c.path).map_err(|e| Rejection::new(Reason::Unreadable, e.to_string()))?;
+    let bytes = std::fs::read(&c.path).map_err(|e| {
+        let broken = c.path.is_symlink() && !c.path.exists();
+        let msg = match broken {
+            true => "broken link (its target is missing)".to_string(),
+            false => e.to_string(),
+        };
+        Rejection::new(Reason::Unreadable, msg)
+    })?;
     let sha = images::sha256_hex(&bytes);
     let info = if store.has_sha(&sha, c.class) {
         None
@@ -440,7 +462,7 @@ impl ImportReport {
         }
         if !self.ignored_dirs.is_empty() {
             let dirs = self.ignored_dirs.join(", ");
-            writeln!(f, "  ignored folders (not cat/dog): {dirs}")?;
+            writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
         }
         for c in &self.label_conflicts {
             writeln!(f, "  label conflict, kept out of training: {c}")?;
