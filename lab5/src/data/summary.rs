@@ -314,7 +314,7 @@ impl std::fmt::Display for Summary {
             c => writeln!(
                 f,
                 "{n} images ({x} excluded: {} by the label check, {c} as label conflicts)",
-                x - c
+                x.saturating_sub(c)
             )?,
         }
         let src: Vec<String> = self
