@@ -96,7 +96,8 @@ fn link_one(data_dir: &Path, class: Class, file: &Path, i: usize) -> Result<Reco
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         split: Some(split),
-        excluded: false,
+        excluded: None,
+        phash: None,
     })
 }
 

@@ -122,6 +122,16 @@ pub struct Data {
     /// every breed of a class). 0 (the default): none.
     #[serde(default)]
     pub unseen_breed_share: f64,
+    /// Photos whose perceptual hashes (256 bits) differ in at most this many bits are
+    /// near-copies of each other: reported, and kept inside one split. 0: exact
+    /// look-alikes only. Default 12.
+    #[serde(default = "near_duplicate_distance")]
+    pub near_duplicate_distance: u32,
+}
+
+/// serde default of `data.near_duplicate_distance`.
+fn near_duplicate_distance() -> u32 {
+    12
 }
 
 /// One API host.
@@ -167,6 +177,49 @@ pub struct Api {
     /// Most search requests per class before giving up.
     pub request_budget: usize,
 }
+
+/// The decoding policy's tunable limits ([`crate::decode`]): what counts as a photo lab5
+/// can read, at the door (import, collect) and in every later step alike.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// Most pixels (width x height) of an image; larger ones are refused from their
+    /// header, before decoding.
+    pub max_pixels: u64,
+    /// Smallest accepted shorter side in pixels.
+    pub min_side: u32,
+    /// Largest accepted ratio of the longer side to the shorter.
+    pub max_aspect_ratio: f64,
+}
+
+impl Default for Images {
+    /// The values of the shipped `config.json`; used for configs and run records written
+    /// before this section existed.
+    fn default() -> Self {
+        Images {
+            max_pixels: 50_000_000,
+            min_side: 32,
+            max_aspect_ratio: 8.0,
+        }
+    }
+}
+
+impl Images {
+    /// Only the hard limits: for showing photos that are already in the data set
+    /// (accepted under whatever policy was in force then).
+    pub fn display() -> Self {
+        Images {
+            max_pixels: MAX_PIXELS,
+            min_side: 1,
+            max_aspect_ratio: MAX_ASPECT_RATIO,
+        }
+    }
+}
+
+/// Upper end of `images.max_pixels` (100 megapixels: 400 MB decoded as RGBA).
+const MAX_PIXELS: u64 = 100_000_000;
+/// Upper end of `images.max_aspect_ratio`.
+const MAX_ASPECT_RATIO: f64 = 100.0;
 
 /// Decoding and resizing, done once into the tensor cache.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -459,6 +512,9 @@ pub struct Config {
     pub data: Data,
     /// API client.
     pub api: Api,
+    /// The decoding policy (optional in older files: defaults apply).
+    #[serde(default)]
+    pub images: Images,
     /// Preprocessing.
     pub preprocess: Preprocess,
     /// Augmentation.
@@ -608,6 +664,8 @@ impl Config {
 
     fn validate_data(&self) -> Result<(), ConfigError> {
         check_range("data.per_class", self.data.per_class, 1, 100_000)?;
+        let near = self.data.near_duplicate_distance;
+        check_range("data.near_duplicate_distance", near, 0, 64)?;
         let s = self.data.split;
         check_range("data.split.train", s.train, 0.05, 0.98)?;
         check_range("data.split.val", s.val, 0.01, 0.9)?;
@@ -673,6 +731,15 @@ impl Config {
     }
 
     fn validate_images(&self) -> Result<(), ConfigError> {
+        let i = &self.images;
+        check_range("images.max_pixels", i.max_pixels, 1_000_000, MAX_PIXELS)?;
+        check_range("images.min_side", i.min_side, 1, 1024)?;
+        check_range(
+            "images.max_aspect_ratio",
+            i.max_aspect_ratio,
+            1.0,
+            MAX_ASPECT_RATIO,
+        )?;
         let p = &self.preprocess;
         check_range("preprocess.image_size", p.image_size, 16, 1024)?;
         check_range(

@@ -1,6 +1,7 @@
 //! The manifest: one row per image of the data set, stored as `data/manifest.csv`
 //! through polars. It is the contract between collection/import and every later step.
 
+use crate::data::phash::PHash;
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
 use polars::prelude::{df, CsvReadOptions, CsvWriter, DataFrame, SerReader, SerWriter};
@@ -128,6 +129,37 @@ impl Origin {
     }
 }
 
+/// Why a row is kept out of training (and out of validation and test). Reversible:
+/// nothing is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Exclusion {
+    /// Flagged by the label check and excluded with `lab5 audit --apply` (`--undo`
+    /// clears it).
+    #[serde(rename = "label-check")]
+    LabelCheck,
+    /// The same bytes are in the data set under the other label too; lifted when the
+    /// conflict is resolved (one of the copies removed) and the data set imported again.
+    #[serde(rename = "label-conflict")]
+    LabelConflict,
+}
+
+impl Exclusion {
+    /// `label-check` or `label-conflict`, as in the manifest's `excluded_reason` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exclusion::LabelCheck => "label-check",
+            Exclusion::LabelConflict => "label-conflict",
+        }
+    }
+
+    /// Parses [`Exclusion::name`].
+    pub fn parse(s: &str) -> Option<Exclusion> {
+        [Exclusion::LabelCheck, Exclusion::LabelConflict]
+            .into_iter()
+            .find(|x| x.name() == s)
+    }
+}
+
 /// One image of the data set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -145,9 +177,9 @@ pub struct Record {
     pub url: String,
     /// Path of the image file relative to the data folder, e.g. `raw/cat/abc.jpg`.
     pub path: PathBuf,
-    /// Width in pixels.
+    /// Width in pixels, as the photo is seen (EXIF orientation applied).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels, as the photo is seen.
     pub height: u32,
     /// File size in bytes.
     pub bytes: u64,
@@ -155,8 +187,18 @@ pub struct Record {
     pub sha256: String,
     /// Split, once assigned.
     pub split: Option<SplitName>,
-    /// Excluded from training by the label check (reversible).
-    pub excluded: bool,
+    /// Kept out of training, validation and test, and why (reversible).
+    pub excluded: Option<Exclusion>,
+    /// Perceptual hash of the photo as seen (`None` in a manifest written before lab5
+    /// stored them; the next import or collect adds it).
+    pub phash: Option<PHash>,
+}
+
+impl Record {
+    /// True when the row is kept out of training (and evaluation).
+    pub fn is_excluded(&self) -> bool {
+        self.excluded.is_some()
+    }
 }
 
 /// All rows of the data set.
@@ -166,7 +208,9 @@ pub struct Manifest {
     pub records: Vec<Record>,
 }
 
-const COLUMNS: [&str; 13] = [
+/// The columns every manifest has (the first 13) and those added later, which an older
+/// manifest may lack ([`OPTIONAL_FROM`] on): they are read as empty.
+const COLUMNS: [&str; 15] = [
     "id",
     "label",
     "breed_id",
@@ -180,7 +224,11 @@ const COLUMNS: [&str; 13] = [
     "sha256",
     "split",
     "excluded",
+    "phash",
+    "excluded_reason",
 ];
+/// Index of the first column an older manifest may lack.
+const OPTIONAL_FROM: usize = 13;
 
 fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
@@ -216,7 +264,9 @@ impl Manifest {
             "bytes" => u(&|x| x.bytes),
             "sha256" => s(&|x| x.sha256.clone()),
             "split" => s(&|x| x.split.map(|p| p.name().to_string()).unwrap_or_default()),
-            "excluded" => r.iter().map(|x| x.excluded).collect::<Vec<bool>>(),
+            "excluded" => r.iter().map(Record::is_excluded).collect::<Vec<bool>>(),
+            "phash" => s(&|x| x.phash.map(|h| h.to_hex()).unwrap_or_default()),
+            "excluded_reason" => s(&|x| x.excluded.map(|e| e.name().to_string()).unwrap_or_default()),
         )?;
         Ok(df)
     }
@@ -267,15 +317,22 @@ impl Manifest {
 
     fn from_frame(df: &DataFrame) -> Result<Self> {
         let mut cols = Vec::new();
-        for name in COLUMNS {
-            let c = df
-                .column(name)
-                .with_context(|| format!("missing column `{name}`"))?;
-            cols.push(c.str()?.clone());
+        for (k, name) in COLUMNS.iter().enumerate() {
+            match df.column(name) {
+                Ok(c) => cols.push(Some(c.str()?.clone())),
+                Err(_) if k >= OPTIONAL_FROM => cols.push(None),
+                Err(_) => bail!(
+                    "missing column `{name}`: not a lab5 manifest; delete it and run `lab5 import` \
+                     (or `lab5 collect`) again"
+                ),
+            }
         }
         let mut records = Vec::with_capacity(df.height());
         for i in 0..df.height() {
-            let cell = |c: usize| cols[c].get(i).unwrap_or("").to_string();
+            let cell = |c: usize| {
+                let col = cols[c].as_ref();
+                col.and_then(|col| col.get(i)).unwrap_or("").to_string()
+            };
             let row: Vec<String> = (0..COLUMNS.len()).map(cell).collect();
             records.push(parse_row(&row).with_context(|| format!("row {}", i + 2))?);
         }
@@ -286,7 +343,7 @@ impl Manifest {
     pub fn split(&self, split: SplitName) -> Vec<&Record> {
         self.records
             .iter()
-            .filter(|r| r.split == Some(split) && !r.excluded)
+            .filter(|r| r.split == Some(split) && !r.is_excluded())
             .collect()
     }
 
@@ -325,6 +382,13 @@ fn parse_row(v: &[String]) -> Result<Record> {
         "" => None,
         s => Some(SplitName::parse(s).with_context(|| format!("column `split`: {s:?}"))?),
     };
+    let phash = match v[13].as_str() {
+        "" => None,
+        s => Some(
+            PHash::from_hex(s)
+                .with_context(|| format!("column `phash`: {s:?} is not 64 hex digits"))?,
+        ),
+    };
     Ok(Record {
         id: v[0].clone(),
         label,
@@ -338,8 +402,21 @@ fn parse_row(v: &[String]) -> Result<Record> {
         bytes: num(9)?,
         sha256: v[10].clone(),
         split,
-        excluded: v[12] == "true",
+        excluded: exclusion(&v[12], &v[14])?,
+        phash,
     })
+}
+
+/// The `excluded` and `excluded_reason` cells: a manifest written before the reason was
+/// recorded says only `true`, which then was always the label check.
+fn exclusion(excluded: &str, reason: &str) -> Result<Option<Exclusion>> {
+    match (excluded, reason) {
+        ("true", "") => Ok(Some(Exclusion::LabelCheck)),
+        ("true", r) => Exclusion::parse(r).map(Some).with_context(|| {
+            format!("column `excluded_reason`: {r:?} is not label-check or label-conflict")
+        }),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -360,7 +437,8 @@ mod tests {
             bytes: 300,
             sha256: "ab".repeat(32),
             split: Some(SplitName::Val),
-            excluded: true,
+            excluded: Some(Exclusion::LabelConflict),
+            phash: PHash::from_hex(&"0f".repeat(32)),
         }
     }
 
@@ -373,6 +451,30 @@ mod tests {
         let p = Manifest::path_in(&dir);
         m.save(&p).unwrap();
         assert_eq!(Manifest::load(&p).unwrap(), m);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A manifest written before the perceptual hash and the exclusion reason: it loads,
+    /// without hashes, and its exclusions are the label check's.
+    #[test]
+    fn a_manifest_without_the_newer_columns_still_loads() {
+        let dir = std::env::temp_dir().join(format!("lab5-man-old-{}", std::process::id()));
+        let p = Manifest::path_in(&dir);
+        let m = Manifest {
+            records: vec![rec("a1", Class::Dog)],
+        };
+        m.save(&p).unwrap();
+        let mut df = CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(p.clone()))
+            .and_then(|r| r.finish())
+            .unwrap();
+        df = df.drop_many(["phash", "excluded_reason"]);
+        let mut f = std::fs::File::create(&p).unwrap();
+        CsvWriter::new(&mut f).finish(&mut df).unwrap();
+        let old = Manifest::load(&p).unwrap();
+        assert_eq!(old.records[0].phash, None);
+        assert_eq!(old.records[0].excluded, Some(Exclusion::LabelCheck));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

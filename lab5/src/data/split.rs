@@ -9,6 +9,10 @@
 //! first: every photo of such a breed goes to the test split, and the class's other photos
 //! are split with the ratios as if those photos did not exist, so train and val hold no
 //! photo of a held-out breed. Photos without a breed are never held out.
+//!
+//! Near-copies (groups of [`crate::data::phash::groups`]) are then pulled into one split
+//! ([`unite_groups`]): only members of a group that straddles splits move, every other
+//! photo keeps the split the rules above gave it.
 
 use crate::config;
 use crate::data::{Class, Manifest, Record, SplitName};
@@ -58,6 +62,67 @@ pub fn reassign_holding_out(
 ) -> usize {
     m.records.iter_mut().for_each(|r| r.split = None);
     assign_holding_out(m, ratios, seed, held)
+}
+
+/// Puts every member of each near-copy group into one split; returns how many rows that
+/// had a split before (`had_split[i]`) changed it. The group's split is the one of a
+/// held-out breed's photo when it has one (test); otherwise the most common split among
+/// the members that had a split before (all members when none had: a fresh split), ties
+/// going to the member first in `(seed, id)` order. So new photos join their old copies
+/// without moving them, and a group of old photos moves as few of them as it can.
+pub fn unite_groups(
+    m: &mut Manifest,
+    groups: &[Vec<usize>],
+    seed: u64,
+    held: &BTreeSet<String>,
+    had_split: &[bool],
+) -> usize {
+    let mut moved = 0;
+    for g in groups {
+        let Some(target) = group_split(m, g, seed, held, had_split) else {
+            continue;
+        };
+        for &i in g {
+            let r = &mut m.records[i];
+            if r.split != Some(target) {
+                moved += usize::from(had_split[i]);
+                r.split = Some(target);
+            }
+        }
+    }
+    moved
+}
+
+fn group_split(
+    m: &Manifest,
+    g: &[usize],
+    seed: u64,
+    held: &BTreeSet<String>,
+    had_split: &[bool],
+) -> Option<SplitName> {
+    if g.iter().any(|&i| is_held_out(&m.records[i], held)) {
+        return Some(SplitName::Test);
+    }
+    let old: Vec<usize> = g.iter().copied().filter(|&i| had_split[i]).collect();
+    let voters = if old.is_empty() { g.to_vec() } else { old };
+    let mut votes = [0usize; 3];
+    let mut first: Option<(String, SplitName)> = None;
+    for &i in &voters {
+        let Some(s) = m.records[i].split else {
+            continue;
+        };
+        votes[slot(s)] += 1;
+        let key = order_key(seed, &m.records[i].id);
+        if first.as_ref().is_none_or(|(k, _)| key < *k) {
+            first = Some((key, s));
+        }
+    }
+    let (_, tie_break) = first?;
+    let best = *votes.iter().max()?;
+    if votes[slot(tie_break)] == best {
+        return Some(tie_break);
+    }
+    SplitName::ALL.into_iter().find(|s| votes[slot(*s)] == best)
 }
 
 /// True when `r` is a photo of a breed in `held` (a photo without a breed never is).
@@ -128,11 +193,11 @@ pub(crate) fn order_key(seed: u64, id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::{Origin, Record};
 
-    fn manifest(n: usize) -> Manifest {
+    pub(crate) fn manifest(n: usize) -> Manifest {
         let rec = |i: usize| Record {
             id: format!("id{i}"),
             label: if i.is_multiple_of(3) {
@@ -150,7 +215,8 @@ mod tests {
             bytes: 1,
             sha256: String::new(),
             split: None,
-            excluded: false,
+            excluded: None,
+            phash: None,
         };
         Manifest {
             records: (0..n).map(rec).collect(),
@@ -247,6 +313,64 @@ mod tests {
         let mut plain = manifest(300);
         assign(&mut plain, &RATIOS, 7);
         assert_eq!(fresh, plain, "nothing held out: the plain split");
+    }
+
+    #[test]
+    fn near_copies_end_in_one_split_and_nothing_else_moves() {
+        let mut m = manifest(300);
+        assign(&mut m, &RATIOS, 7);
+        let before = m.clone();
+        let by_split = |s: SplitName| {
+            let r = before.records.iter().position(|r| r.split == Some(s));
+            r.unwrap()
+        };
+        let (tr, va, te) = (
+            by_split(SplitName::Train),
+            by_split(SplitName::Val),
+            by_split(SplitName::Test),
+        );
+        let other = |s: SplitName, not: usize| {
+            let mut r = (0..300).filter(|&i| i != not && before.records[i].split == Some(s));
+            r.next().unwrap()
+        };
+        let (te2, tr2) = (other(SplitName::Test, te), other(SplitName::Train, tr));
+        // A pair across splits, and a triple of which two are in test.
+        let mut groups = vec![vec![tr, va], vec![te, te2, tr2]];
+        groups.iter_mut().for_each(|g| g.sort());
+        let old = vec![true; 300];
+        let moved = unite_groups(&mut m, &groups, 7, &BTreeSet::new(), &old);
+        for g in &groups {
+            let s = m.records[g[0]].split;
+            assert!(g.iter().all(|&i| m.records[i].split == s), "{g:?}");
+        }
+        let changed: Vec<usize> = (0..300)
+            .filter(|&i| m.records[i].split != before.records[i].split)
+            .collect();
+        assert_eq!(changed.len(), moved);
+        assert!(changed
+            .iter()
+            .all(|i| groups.iter().flatten().any(|j| j == i)));
+        assert_eq!(moved, 2, "one of the pair and the triple's train photo");
+        let mut again = m.clone();
+        assert_eq!(
+            unite_groups(&mut again, &groups, 7, &BTreeSet::new(), &old),
+            0
+        );
+    }
+
+    #[test]
+    fn a_new_photo_joins_its_old_copy_which_stays() {
+        let mut m = manifest(10);
+        assign(&mut m, &RATIOS, 7);
+        let old_split = m.records[0].split;
+        let other = SplitName::ALL.into_iter().find(|s| Some(*s) != old_split);
+        m.records[1].split = other;
+        let had = [true, false, true, true, true, true, true, true, true, true];
+        assert_eq!(
+            unite_groups(&mut m, &[vec![0, 1]], 7, &BTreeSet::new(), &had),
+            0
+        );
+        assert_eq!(m.records[1].split, old_split);
     }
 
     #[test]

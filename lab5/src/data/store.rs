@@ -2,9 +2,11 @@
 //! content hashes already present, with the housekeeping that keeps the manifest and the
 //! files in `data/raw` in agreement.
 
+use crate::config::Images;
 use crate::data::images::{self, class_dir};
 use crate::data::{Class, Manifest, Origin, Record};
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -34,13 +36,15 @@ impl std::fmt::Display for Housekeeping {
     }
 }
 
-/// The manifest being extended, with the ids and SHA-256 sums it already holds.
+/// The manifest being extended, with the ids and the (SHA-256, label) pairs it already
+/// holds: the same content under one label is a duplicate, under the other label a
+/// second row (a label conflict, see [`crate::data::conflicts`]).
 pub struct Store {
     data_dir: PathBuf,
     /// The rows.
     pub manifest: Manifest,
     ids: HashMap<String, Origin>,
-    shas: Mutex<HashSet<String>>,
+    shas: Mutex<HashSet<(String, Class)>>,
 }
 
 impl Store {
@@ -62,7 +66,11 @@ impl Store {
             .iter()
             .map(|r| (r.id.clone(), r.source))
             .collect();
-        let shas = manifest.records.iter().map(|r| r.sha256.clone()).collect();
+        let shas = manifest
+            .records
+            .iter()
+            .map(|r| (r.sha256.clone(), r.label))
+            .collect();
         let store = Store {
             data_dir: data_dir.to_path_buf(),
             manifest,
@@ -87,16 +95,17 @@ impl Store {
         self.ids.get(id).copied()
     }
 
-    /// True when a row already has this content.
-    pub fn has_sha(&self, sha: &str) -> bool {
-        self.shas.lock().is_ok_and(|s| s.contains(sha))
+    /// True when a row of `class` already has this content.
+    pub fn has_sha(&self, sha: &str, class: Class) -> bool {
+        let key = (sha.to_string(), class);
+        self.shas.lock().is_ok_and(|s| s.contains(&key))
     }
 
-    /// Reserves `sha` for a new image; false when the data set already has that content.
-    /// Safe to call from worker threads.
-    pub fn claim_sha(&self, sha: &str) -> bool {
+    /// Reserves `sha` for a new image of `class`; false when the data set already has
+    /// that content under that label. Safe to call from worker threads.
+    pub fn claim_sha(&self, sha: &str, class: Class) -> bool {
         match self.shas.lock() {
-            Ok(mut s) => s.insert(sha.to_string()),
+            Ok(mut s) => s.insert((sha.to_string(), class)),
             Err(_) => false,
         }
     }
@@ -110,6 +119,29 @@ impl Store {
     pub fn add(&mut self, record: Record) {
         self.ids.insert(record.id.clone(), record.source);
         self.manifest.records.push(record);
+    }
+
+    /// Gives the rows of an older manifest, written before lab5 stored perceptual hashes,
+    /// their hash (and their size as seen), decoding their files in parallel; returns how
+    /// many rows got one. A file that no longer decodes keeps no hash (and so no group).
+    pub fn add_missing_hashes(&mut self) -> usize {
+        let data_dir = self.data_dir.clone();
+        let infos: Vec<(usize, images::ImageInfo)> = self
+            .manifest
+            .records
+            .par_iter()
+            .enumerate()
+            .filter(|(_, r)| r.phash.is_none())
+            .filter_map(|(i, r)| {
+                let bytes = std::fs::read(data_dir.join(&r.path)).ok()?;
+                Some((i, images::inspect(&bytes, &Images::display()).ok()?))
+            })
+            .collect();
+        for (i, info) in &infos {
+            let r = &mut self.manifest.records[*i];
+            (r.phash, r.width, r.height) = (Some(info.phash), info.width, info.height);
+        }
+        infos.len()
     }
 
     /// Sorts and writes the manifest atomically.
