@@ -68,7 +68,7 @@ pub fn reassign_holding_out(
 /// had a split before (`had_split[i]`) changed it. The group's split is the one of a
 /// held-out breed's photo when it has one (test); otherwise the most common split among
 /// the members that had a split before (all members when none had: a fresh split), ties
-/// going to the member first in `(seed, id)` order. So new photos join their old copies
+/// going to the split of the member first by `tie_key`. So new photos join their old copies
 /// without moving them, and a group of old photos moves as few of them as it can.
 pub fn unite_groups(
     m: &mut Manifest,
@@ -112,7 +112,7 @@ fn group_split(
             continue;
         };
         votes[slot(s)] += 1;
-        let key = order_key(seed, &m.records[i].id);
+        let key = tie_key(seed, &m.records[i].id);
         if first.as_ref().is_none_or(|(k, _)| key < *k) {
             first = Some((key, s));
         }
@@ -123,6 +123,13 @@ fn group_split(
         return Some(tie_break);
     }
     SplitName::ALL.into_iter().find(|s| votes[slot(*s)] == best)
+}
+
+/// The order that breaks a tie inside a group: a keyed hash of `(seed, id)` independent of
+/// [`order_key`], whose first rows all go to train (the split with the largest target), so
+/// that ties go to each split as often as to the other.
+fn tie_key(seed: u64, id: &str) -> String {
+    order_key(seed, &format!("near-copy:{id}"))
 }
 
 /// True when `r` is a photo of a breed in `held` (a photo without a breed never is).
