@@ -12,9 +12,14 @@
 //!   clamp between the two is skipped), saturation blends with the grey image; values are
 //!   clamped to the pixel range.
 //!
+//! - photo quality (each off by default): low-resolution copies, Gaussian blur and
+//!   Gaussian pixel noise, each on a random share of the images.
+//!
 //! Pixels stay in `[0, 255]` until the end, where `/255`, mean and std become one fused
 //! multiply-add. Every random draw comes from a `StdRng` seeded by the caller (use a
-//! different seed per epoch, e.g. `seed + epoch`), so runs are reproducible.
+//! different seed per epoch, e.g. `seed + epoch`), except the values of the pixel noise,
+//! which come from libtorch's generator (`tch::manual_seed`, set once per training from
+//! `runtime.seed`); runs are reproducible.
 
 use super::cache::SplitTensors;
 use crate::config::Augment;
