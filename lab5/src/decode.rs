@@ -100,6 +100,11 @@ pub struct Header {
 
 /// Reads and checks the header only (no pixel is decoded).
 pub fn header(bytes: &[u8], policy: &Images) -> Result<Header, Refused> {
+    open(bytes, policy).map(|(_, header)| header)
+}
+
+/// The decoder of `bytes` and its header, checked against `policy` (no pixel decoded).
+fn open<'a>(bytes: &'a [u8], policy: &Images) -> Result<(impl ImageDecoder + 'a, Header), Refused> {
     let format = format_of(bytes)?;
     let mut decoder = reader(bytes, format)
         .into_decoder()
@@ -107,25 +112,20 @@ pub fn header(bytes: &[u8], policy: &Images) -> Result<Header, Refused> {
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let (width, height) = seen(decoder.dimensions(), orientation);
     check_shape(width, height, policy)?;
-    Ok(Header {
+    let header = Header {
         format,
         width,
         height,
         orientation,
-    })
+    };
+    Ok((decoder, header))
 }
 
 /// Decodes image bytes under `policy`, orientation applied; a refusal says why.
 pub fn decode(bytes: &[u8], policy: &Images) -> Result<DynamicImage, Refused> {
-    let format = format_of(bytes)?;
-    let mut decoder = reader(bytes, format)
-        .into_decoder()
-        .map_err(|e| from_image_error(e, "header"))?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let (w, h) = seen(decoder.dimensions(), orientation);
-    check_shape(w, h, policy)?;
+    let (decoder, header) = open(bytes, policy)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| from_image_error(e, "data"))?;
-    img.apply_orientation(orientation);
+    img.apply_orientation(header.orientation);
     Ok(img)
 }
 
