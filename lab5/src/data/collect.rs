@@ -9,12 +9,12 @@
 
 use crate::config::{Config, Images};
 use crate::data::api::{ApiItem, Catalog, SearchPage};
-use crate::data::conflicts::{self, Conflict};
+use crate::data::conflicts::Conflict;
 use crate::data::http::{Http, Url};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
 use crate::data::keys::DOTENV;
-use crate::data::store::{Housekeeping, Store};
-use crate::data::{holdout, Class, Origin, Record};
+use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
+use crate::data::{Class, Origin, Record};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -172,21 +172,15 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
             housekeeping.orphans += store.remove_orphans(class)?;
         }
     }
-    let label_conflicts = conflicts::mark(&mut store.manifest).conflicts;
-    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
-    store.save()?;
-    let assigned = assigned?;
-    assigned.commit(store.data_dir())?;
-    let newly_split = assigned.newly_split;
-    let near_copies_moved = assigned.near_copies_moved;
+    let settled = store.settle(cfg)?;
     Ok(CollectReport {
         classes,
         retries: ctx.http.retries_done(),
         seconds: start.elapsed().as_secs_f64(),
         housekeeping,
-        newly_split,
-        near_copies_moved,
-        label_conflicts,
+        newly_split: settled.newly_split,
+        near_copies_moved: settled.near_copies_moved,
+        label_conflicts: settled.label_conflicts,
         hashes_added,
         cancelled: ctx.cancelled(),
     })
@@ -605,20 +599,7 @@ impl std::fmt::Display for CollectReport {
         if self.cancelled {
             writeln!(f, "cancelled: run `lab5 collect` again to resume")?;
         }
-        for c in &self.label_conflicts {
-            writeln!(f, "label conflict, kept out of training: {c}")?;
-        }
-        if self.hashes_added > 0 {
-            let n = self.hashes_added;
-            writeln!(
-                f,
-                "perceptual hashes added to {n} rows of an older manifest"
-            )?;
-        }
-        write!(f, "split: {} new rows assigned", self.newly_split)?;
-        match self.near_copies_moved {
-            0 => writeln!(f),
-            n => writeln!(f, ", {n} near-copies moved to the split of their group"),
-        }
+        write_conflicts_and_hashes(f, "", &self.label_conflicts, self.hashes_added)?;
+        write_split(f, "", self.newly_split, self.near_copies_moved)
     }
 }

@@ -5,10 +5,10 @@
 
 use crate::config::{Config, Images};
 use crate::data::collect::{human_bytes, reasons_line};
-use crate::data::conflicts::{self, Conflict};
+use crate::data::conflicts::Conflict;
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
-use crate::data::store::{Housekeeping, Store};
-use crate::data::{holdout, Class, Origin, Record};
+use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
+use crate::data::{Class, Origin, Record};
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
@@ -125,12 +125,9 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         rep.imported_bytes += p.record.bytes;
         store.add(p.record);
     }
-    rep.label_conflicts = conflicts::mark(&mut store.manifest).conflicts;
-    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
-    store.save()?;
-    let assigned = assigned?;
-    assigned.commit(store.data_dir())?;
-    (rep.newly_split, rep.near_copies_moved) = (assigned.newly_split, assigned.near_copies_moved);
+    let settled = store.settle(cfg)?;
+    rep.label_conflicts = settled.label_conflicts;
+    (rep.newly_split, rep.near_copies_moved) = (settled.newly_split, settled.near_copies_moved);
     for class in Class::ALL {
         rep.housekeeping.orphans += store.remove_orphans(class)?;
     }
@@ -464,21 +461,8 @@ impl ImportReport {
             let dirs = self.ignored_dirs.join(", ");
             writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
         }
-        for c in &self.label_conflicts {
-            writeln!(f, "  label conflict, kept out of training: {c}")?;
-        }
-        if self.hashes_added > 0 {
-            let n = self.hashes_added;
-            writeln!(
-                f,
-                "  perceptual hashes added to {n} rows of an older manifest"
-            )?;
-        }
+        write_conflicts_and_hashes(f, "  ", &self.label_conflicts, self.hashes_added)?;
         write!(f, "{}", self.housekeeping)?;
-        write!(f, "  split: {} new rows assigned", self.newly_split)?;
-        match self.near_copies_moved {
-            0 => writeln!(f),
-            n => writeln!(f, ", {n} near-copies moved to the split of their group"),
-        }
+        write_split(f, "  ", self.newly_split, self.near_copies_moved)
     }
 }

@@ -2,7 +2,9 @@
 //! content hashes already present, with the housekeeping that keeps the manifest and the
 //! files in `data/raw` in agreement.
 
-use crate::config::Images;
+use crate::config::{Config, Images};
+use crate::data::conflicts::{self, Conflict};
+use crate::data::holdout;
 use crate::data::images::{self, class_dir};
 use crate::data::{Class, Manifest, Origin, Record};
 use anyhow::{Context, Result};
@@ -47,7 +49,71 @@ pub struct Store {
     shas: Mutex<HashSet<(String, Class)>>,
 }
 
+/// What [`Store::settle`] did to the manifest.
+#[derive(Debug)]
+pub struct Settled {
+    /// Contents under both labels: both rows are kept out of training.
+    pub label_conflicts: Vec<Conflict>,
+    /// Rows that got a split in this run.
+    pub newly_split: usize,
+    /// Rows that had a split and moved to the split of their near-copies.
+    pub near_copies_moved: usize,
+}
+
+/// The report lines of the label conflicts and of the hashes added to an older manifest,
+/// each line starting with `indent` (collect and import print them alike).
+pub fn write_conflicts_and_hashes(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    label_conflicts: &[Conflict],
+    hashes_added: usize,
+) -> std::fmt::Result {
+    for c in label_conflicts {
+        writeln!(f, "{indent}label conflict, kept out of training: {c}")?;
+    }
+    if hashes_added > 0 {
+        writeln!(
+            f,
+            "{indent}perceptual hashes added to {hashes_added} rows of an older manifest"
+        )?;
+    }
+    Ok(())
+}
+
+/// The report line of the split: new rows assigned and near-copies moved.
+pub fn write_split(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    newly_split: usize,
+    near_copies_moved: usize,
+) -> std::fmt::Result {
+    write!(f, "{indent}split: {newly_split} new rows assigned")?;
+    match near_copies_moved {
+        0 => writeln!(f),
+        n => writeln!(f, ", {n} near-copies moved to the split of their group"),
+    }
+}
+
 impl Store {
+    /// After rows were added: marks label conflicts, assigns splits (near-copies kept
+    /// together, held-out breeds), saves the manifest (also when the split fails, so
+    /// nothing collected or imported is lost) and records the held-out breeds.
+    ///
+    /// # Errors
+    /// The split cannot be made (unknown breed, ...) or a file cannot be written.
+    pub fn settle(&mut self, cfg: &Config) -> Result<Settled> {
+        let label_conflicts = conflicts::mark(&mut self.manifest).conflicts;
+        let assigned = holdout::assign(cfg, &mut self.manifest, &cfg.data_dir());
+        self.save()?;
+        let assigned = assigned?;
+        assigned.commit(self.data_dir())?;
+        Ok(Settled {
+            label_conflicts,
+            newly_split: assigned.newly_split,
+            near_copies_moved: assigned.near_copies_moved,
+        })
+    }
+
     /// Loads `data_dir/manifest.csv` (or starts empty), removes temp files left by an
     /// interrupted run and drops rows whose file is missing.
     pub fn open(data_dir: &Path) -> Result<(Store, Housekeeping)> {
