@@ -96,7 +96,8 @@ fn link_one(data_dir: &Path, class: Class, file: &Path, i: usize) -> Result<Reco
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         split: Some(split),
-        excluded: false,
+        excluded: None,
+        phash: None,
     })
 }
 
@@ -121,11 +122,12 @@ fn time_preprocessing(cfg: &Config, manifest: &Manifest) -> Result<cache::Cached
 /// Loader alone (one augmented epoch, then one plain epoch) vs the model's step.
 fn time_loader_vs_model(cfg: &Config, train: &SplitTensors, device: Device) {
     let bs = cfg.cnn.train.batch_size;
+    let side = cfg.preprocess.image_size;
     let t = Instant::now();
-    let n = loader::batches(train, bs, Some(&cfg.augment), &IMAGENET, 1, device).count();
+    let n = loader::batches(train, bs, Some(&cfg.augment), side, &IMAGENET, 1, device).count();
     let aug_ms = 1e3 * t.elapsed().as_secs_f64() / n as f64;
     let t = Instant::now();
-    let n_plain = loader::batches(train, bs, None, &IMAGENET, 1, device).count();
+    let n_plain = loader::batches(train, bs, None, side, &IMAGENET, 1, device).count();
     let plain_ms = 1e3 * t.elapsed().as_secs_f64() / n_plain as f64;
     let step_ms = model_step_ms(cfg, train, device);
     println!("loader, augmented: {aug_ms:.2} ms/batch of {bs}; plain: {plain_ms:.2} ms/batch");
@@ -146,6 +148,7 @@ fn model_step_ms(cfg: &Config, train: &SplitTensors, device: Device) -> f64 {
         train,
         cfg.cnn.train.batch_size,
         Some(&cfg.augment),
+        cfg.preprocess.image_size,
         &IMAGENET,
         2,
         device,

@@ -101,6 +101,9 @@ fn no_augment(a: &Augment) -> Augment {
         saturation: 0.0,
         rotate: 0.0,
         grayscale: 0.0,
+        blur: 0.0,
+        noise: 0.0,
+        downscale: 0.0,
         ..a.clone()
     }
 }

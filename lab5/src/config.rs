@@ -122,6 +122,16 @@ pub struct Data {
     /// every breed of a class). 0 (the default): none.
     #[serde(default)]
     pub unseen_breed_share: f64,
+    /// Photos whose perceptual hashes (256 bits) differ in at most this many bits are
+    /// near-copies of each other: reported, and kept inside one split. 0: exact
+    /// look-alikes only. Default 12.
+    #[serde(default = "near_duplicate_distance")]
+    pub near_duplicate_distance: u32,
+}
+
+/// serde default of `data.near_duplicate_distance`.
+fn near_duplicate_distance() -> u32 {
+    12
 }
 
 /// One API host.
@@ -168,6 +178,49 @@ pub struct Api {
     pub request_budget: usize,
 }
 
+/// The decoding policy's tunable limits ([`crate::decode`]): what counts as a photo lab5
+/// can read, at the door (import, collect) and in every later step alike.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Images {
+    /// Most pixels (width x height) of an image; larger ones are refused from their
+    /// header, before decoding.
+    pub max_pixels: u64,
+    /// Smallest accepted shorter side in pixels.
+    pub min_side: u32,
+    /// Largest accepted ratio of the longer side to the shorter.
+    pub max_aspect_ratio: f64,
+}
+
+impl Default for Images {
+    /// The values of the shipped `config.json`; used for configs and run records written
+    /// before this section existed.
+    fn default() -> Self {
+        Images {
+            max_pixels: 50_000_000,
+            min_side: 32,
+            max_aspect_ratio: 8.0,
+        }
+    }
+}
+
+impl Images {
+    /// Only the hard limits: for showing photos that are already in the data set
+    /// (accepted under whatever policy was in force then).
+    pub fn display() -> Self {
+        Images {
+            max_pixels: MAX_PIXELS,
+            min_side: 1,
+            max_aspect_ratio: MAX_ASPECT_RATIO,
+        }
+    }
+}
+
+/// Upper end of `images.max_pixels` (100 megapixels: 400 MB decoded as RGBA).
+const MAX_PIXELS: u64 = 100_000_000;
+/// Upper end of `images.max_aspect_ratio`.
+const MAX_ASPECT_RATIO: f64 = 100.0;
+
 /// Decoding and resizing, done once into the tensor cache.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -207,6 +260,51 @@ pub struct Augment {
     /// 0 disables).
     #[serde(default)]
     pub grayscale: f64,
+    /// Probability of a Gaussian blur of a training image (optics out of focus, a
+    /// resized photo; torchvision's `RandomApply([GaussianBlur])`; 0 disables).
+    #[serde(default)]
+    pub blur: f64,
+    /// Largest blur sigma in pixels of the model's input (drawn per image in
+    /// `[0.1, blur_sigma]`).
+    #[serde(default = "default_blur_sigma")]
+    pub blur_sigma: f64,
+    /// Probability of additive Gaussian pixel noise on a training image (sensor noise;
+    /// 0 disables).
+    #[serde(default)]
+    pub noise: f64,
+    /// Largest noise standard deviation on the 0..1 pixel scale (drawn per image in
+    /// `[0, noise_std]`).
+    #[serde(default = "default_noise_std")]
+    pub noise_std: f64,
+    /// Probability of a low-resolution copy of a training image: shrunk (area average) to
+    /// a side drawn in `[downscale_min, 1]` of the input and enlarged back, half of the
+    /// time with nearest neighbours (pixelated), half bilinear (a small photo upscaled);
+    /// 0 disables.
+    #[serde(default)]
+    pub downscale: f64,
+    /// Smallest side fraction of the low-resolution copy.
+    #[serde(default = "default_downscale_min")]
+    pub downscale_min: f64,
+    /// CNN only: side in pixels of the square the training crops are cut from (the photo's
+    /// shorter side resized to this, centre-cropped; a second preprocessing cache). The
+    /// crop box (`crop_scale_min`, ratios, `shift`) is then a fraction of this square,
+    /// resampled to `preprocess.image_size`: torchvision's `RandomResizedCrop` on the
+    /// photo for training with `Resize + CenterCrop` for evaluation. 0: crops come from
+    /// the evaluation crop itself (`preprocess.image_size`).
+    #[serde(default)]
+    pub crop_source: i64,
+}
+
+fn default_blur_sigma() -> f64 {
+    1.5
+}
+
+fn default_noise_std() -> f64 {
+    0.1
+}
+
+fn default_downscale_min() -> f64 {
+    0.4
 }
 
 /// The training settings both models share (`config.json` keeps them flat inside `cnn`
@@ -414,6 +512,9 @@ pub struct Config {
     pub data: Data,
     /// API client.
     pub api: Api,
+    /// The decoding policy (optional in older files: defaults apply).
+    #[serde(default)]
+    pub images: Images,
     /// Preprocessing.
     pub preprocess: Preprocess,
     /// Augmentation.
@@ -563,6 +664,8 @@ impl Config {
 
     fn validate_data(&self) -> Result<(), ConfigError> {
         check_range("data.per_class", self.data.per_class, 1, 100_000)?;
+        let near = self.data.near_duplicate_distance;
+        check_range("data.near_duplicate_distance", near, 0, 64)?;
         let s = self.data.split;
         check_range("data.split.train", s.train, 0.05, 0.98)?;
         check_range("data.split.val", s.val, 0.01, 0.9)?;
@@ -628,6 +731,15 @@ impl Config {
     }
 
     fn validate_images(&self) -> Result<(), ConfigError> {
+        let i = &self.images;
+        check_range("images.max_pixels", i.max_pixels, 1_000_000, MAX_PIXELS)?;
+        check_range("images.min_side", i.min_side, 1, 1024)?;
+        check_range(
+            "images.max_aspect_ratio",
+            i.max_aspect_ratio,
+            1.0,
+            MAX_ASPECT_RATIO,
+        )?;
         let p = &self.preprocess;
         check_range("preprocess.image_size", p.image_size, 16, 1024)?;
         check_range(
@@ -645,6 +757,20 @@ impl Config {
         check_range("augment.contrast", a.contrast, 0.0, 1.0)?;
         check_range("augment.saturation", a.saturation, 0.0, 1.0)?;
         check_range("augment.rotate", a.rotate, 0.0, 180.0)?;
+        check_range("augment.blur", a.blur, 0.0, 1.0)?;
+        check_range("augment.blur_sigma", a.blur_sigma, 0.1, 10.0)?;
+        check_range("augment.noise", a.noise, 0.0, 1.0)?;
+        check_range("augment.noise_std", a.noise_std, 0.0, 1.0)?;
+        check_range("augment.downscale", a.downscale, 0.0, 1.0)?;
+        check_range("augment.downscale_min", a.downscale_min, 0.1, 1.0)?;
+        if a.crop_source != 0 {
+            check_range(
+                "augment.crop_source",
+                a.crop_source,
+                self.preprocess.image_size,
+                1024,
+            )?;
+        }
         check_range("augment.grayscale", a.grayscale, 0.0, 1.0)
     }
 

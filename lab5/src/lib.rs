@@ -51,6 +51,7 @@ pub mod ablation;
 pub mod compare;
 pub mod config;
 pub mod data;
+pub mod decode;
 pub mod embed;
 pub mod labels;
 pub mod models;

@@ -60,7 +60,7 @@ fn flagged_ids(manifest: &Manifest) -> HashSet<String> {
     manifest
         .records
         .iter()
-        .filter(|r| r.excluded)
+        .filter(|r| r.is_excluded())
         .map(|r| r.id.clone())
         .collect()
 }

@@ -144,9 +144,11 @@ fn collect_survives_every_fault_and_keeps_the_data_set_consistent() {
     assert_eq!(cat["duplicates"].as_u64(), Some(1), "{r:#}");
     assert_eq!(
         dog["duplicates"].as_u64(),
-        Some(1),
-        "cross-class duplicate: {r:#}"
+        Some(0),
+        "the same bytes under the other label are no duplicate: {r:#}"
     );
+    let conflicts = r["label_conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "a cat photo served as a dog: {r:#}");
     assert!(r["retries"].as_u64().unwrap() >= 8, "{r:#}");
     let m = check_consistent(&p);
     assert_eq!(class_counts(&m), (20, 20));
@@ -533,4 +535,29 @@ fn collect_throughput() {
         bytes as f64 / 1e6 / s
     );
     assert_eq!(n, 600);
+}
+
+/// 429 with `Retry-After` as an HTTP-date 3 s ahead: the client waits until then, capped
+/// by `api.max_backoff_ms` (600 ms here); back-off alone would wait about 10 ms.
+#[test]
+fn retry_after_as_an_http_date_is_honoured_and_capped() {
+    let opts = Options {
+        search_429: 1,
+        retry_after_date: Some(Duration::from_secs(3)),
+        ..keyed()
+    };
+    let server = PetServer::start(opts, cat_items_with_faults(), dog_items());
+    let mut e = edits(&server, 2);
+    e.push(("api.max_backoff_ms", json!(600)));
+    let p = Project::new("collect-retry-date", &e);
+    p.write_env(&dotenv());
+    let out = p.run(&["collect", "--class", "cat", "--json"], &[]);
+    report(&out);
+    let s = server.searches();
+    assert_eq!((s[0].1, s[1].1), (429, 200));
+    let waited = s[1].0 - s[0].0;
+    assert!(
+        waited >= Duration::from_millis(580) && waited < Duration::from_millis(2500),
+        "waited {waited:?}: the HTTP-date must be honoured and capped at 600 ms"
+    );
 }

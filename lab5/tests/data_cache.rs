@@ -71,7 +71,8 @@ fn record(data_dir: &Path, class: Class, src: &Path, i: usize) -> Record {
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         split: Some(split),
-        excluded: false,
+        excluded: None,
+        phash: None,
     }
 }
 
@@ -127,7 +128,7 @@ fn cache_is_built_once_reloaded_and_rebuilt_when_the_manifest_changes() {
     assert!(loaded.test.images.get(0).equal(&one));
     assert_eq!(loaded.test.ids[0], rec.id);
 
-    manifest.records[0].excluded = true;
+    manifest.records[0].excluded = Some(lab5::data::Exclusion::LabelCheck);
     let rebuilt = cache::load_or_build(&cfg, &manifest, SIZE, SHORTER).unwrap();
     assert_eq!(rebuilt.train.len(), 35);
     let files = cache_files(&cfg);
@@ -212,14 +213,14 @@ fn image_folder_is_preprocessed_with_per_file_errors() {
         }
     }
     std::fs::write(dir.join("dog").join("broken.jpg"), b"\xff\xd8\xff\xe0 cut").unwrap();
-    let (set, errors) = preprocess_folder(&dir, SIZE, SHORTER).unwrap();
+    let (set, errors) = preprocess_folder(&dir, SIZE, SHORTER, &Default::default()).unwrap();
     assert_eq!(set.images.size(), [6, 3, SIZE, SIZE]);
     assert_eq!(set.label_vec(), [0, 0, 0, 1, 1, 1]);
     assert!(set.ids[0].starts_with("cat/") && set.ids[5].starts_with("dog/"));
     assert_eq!(errors.len(), 1);
     assert!(errors[0].0.ends_with("dog/broken.jpg"), "{errors:?}");
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(preprocess_folder(&dir, SIZE, SHORTER).is_err());
+    assert!(preprocess_folder(&dir, SIZE, SHORTER, &Default::default()).is_err());
 }
 
 #[test]
@@ -227,8 +228,20 @@ fn training_batches_are_shuffled_augmented_and_reproducible() {
     let (cfg, manifest) = small_data_set("loader");
     let cached = cache::load_or_build(&cfg, &manifest, SIZE, SHORTER).unwrap();
     let train = &cached.train;
+    // The pixel noise comes from libtorch's generator (seeded once per training with
+    // `runtime.seed`), everything else from the loader's seed.
     let run = |seed| -> Vec<(Tensor, Tensor)> {
-        loader::batches(train, 16, Some(&cfg.augment), &IMAGENET, seed, Device::Cpu).collect()
+        tch::manual_seed(1);
+        loader::batches(
+            train,
+            16,
+            Some(&cfg.augment),
+            SIZE,
+            &IMAGENET,
+            seed,
+            Device::Cpu,
+        )
+        .collect()
     };
     let (a, b, c) = (run(7), run(7), run(8));
     assert_eq!(a.len(), 3);
@@ -249,7 +262,7 @@ fn training_batches_are_shuffled_augmented_and_reproducible() {
     assert_eq!(labels, expected);
 
     let plain: Vec<(Tensor, Tensor)> =
-        loader::batches(train, 16, None, &IMAGENET, 7, Device::Cpu).collect();
+        loader::batches(train, 16, None, SIZE, &IMAGENET, 7, Device::Cpu).collect();
     let first = loader::normalize(&train.images.narrow(0, 0, 16), &IMAGENET, Device::Cpu);
     assert!(plain[0].0.allclose(&first, 1e-6, 1e-6, false));
     assert!(!a[0].0.allclose(&plain[0].0, 1e-3, 1e-3, false));

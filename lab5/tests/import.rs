@@ -6,7 +6,7 @@ mod support;
 
 use lab5::data::images::{file_id, Reason};
 use lab5::data::import::import_folder;
-use lab5::data::{split, Class, SplitName};
+use lab5::data::{phash, split, Class, Exclusion, SplitName};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -31,6 +31,7 @@ fn importing_the_pets_folder_gives_2100_rows_in_three_stratified_splits() {
     let m = check_consistent(&p);
     assert_eq!(class_counts(&m), (1050, 1050));
     let cfg = p.config();
+    let moved = near_copies_only_moved(&m, &cfg);
     for class in Class::ALL {
         let want = split::targets(1050, &cfg.data.split);
         for (i, s) in SplitName::ALL.iter().enumerate() {
@@ -39,7 +40,11 @@ fn importing_the_pets_folder_gives_2100_rows_in_three_stratified_splits() {
                 .iter()
                 .filter(|r| r.label == class && r.split == Some(*s))
                 .count();
-            assert_eq!(n, want[i], "{class} {s}");
+            assert!(
+                n.abs_diff(want[i]) <= moved,
+                "{class} {s}: {n} vs {}",
+                want[i]
+            );
         }
     }
     let ext = |e: &str| {
@@ -68,6 +73,34 @@ fn importing_the_pets_folder_gives_2100_rows_in_three_stratified_splits() {
         before,
         "re-import changed the manifest"
     );
+}
+
+/// Checks that no pair of near-copies straddles splits and that the split differs from the
+/// plain stratified split only in photos that have a near-copy; returns how many differ.
+fn near_copies_only_moved(m: &lab5::data::Manifest, cfg: &lab5::Config) -> usize {
+    let d = cfg.data.near_duplicate_distance;
+    assert!(phash::pairs_across_splits(m, d).is_empty());
+    let in_group: std::collections::HashSet<usize> =
+        phash::groups(m, d).into_iter().flatten().collect();
+    let mut plain = m.clone();
+    plain.records.iter_mut().for_each(|r| r.split = None);
+    split::assign(&mut plain, &cfg.data.split, cfg.data.seed);
+    let changed: Vec<usize> = (0..m.records.len())
+        .filter(|&i| m.records[i].split != plain.records[i].split)
+        .collect();
+    eprintln!(
+        "near-copies: {} pairs, {} groups ({} photos); {} photos off the plain split, {} plain pairs across splits",
+        phash::pairs(m, d).len(),
+        phash::groups(m, d).len(),
+        in_group.len(),
+        changed.len(),
+        phash::pairs_across_splits(&plain, d).len()
+    );
+    assert!(
+        changed.iter().all(|i| in_group.contains(i)),
+        "a photo without near-copy moved"
+    );
+    changed.len()
 }
 
 /// Rows of `labels.csv` with a non-empty breed (third column).
@@ -124,7 +157,7 @@ fn import_checks_every_file_and_reports_why() {
     assert_eq!(r.imported.get(&Class::Dog), Some(&4));
     assert_eq!(r.rejected.get(&Reason::NotImage), Some(&2), "{r}");
     assert_eq!(
-        (r.duplicates, r.with_breed, r.label_conflicts),
+        (r.duplicates, r.with_breed, r.labels_csv_conflicts),
         (1, 1, 1),
         "{r}"
     );
@@ -174,4 +207,233 @@ fn the_same_seed_gives_the_same_split_in_any_data_folder() {
     let a = splits("import-seed-a", 7);
     assert_eq!(a, splits("import-seed-b", 7));
     assert_ne!(a, splits("import-seed-c", 8));
+}
+
+/// `photo` shrunk to `scale` of its size and saved as a JPEG of `quality`: a near-copy.
+fn near_copy(photo: &Path, scale: f32, quality: u8, out: &Path) {
+    let img = image::open(photo).unwrap().to_rgb8();
+    let (w, h) = (img.width() as f32 * scale, img.height() as f32 * scale);
+    let filter = image::imageops::FilterType::Triangle;
+    let small = image::imageops::resize(&img, w as u32, h as u32, filter);
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&small)
+        .unwrap();
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// A folder with a cat photo and four near-copies of it, other photos of both classes,
+/// and one photo saved under both `cat/` and `dog/`.
+fn folder_with_copies(root: &Path) {
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for f in photos(class, 700, 12) {
+            std::fs::copy(&f, root.join(class).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let orig = &photos("cat", 730, 1)[0];
+    std::fs::copy(orig, root.join("cat/orig.jpg")).unwrap();
+    for (i, (scale, q)) in [(0.9, 85), (0.7, 60), (0.5, 40), (0.8, 95)]
+        .iter()
+        .enumerate()
+    {
+        near_copy(orig, *scale, *q, &root.join(format!("cat/copy{i}.jpg")));
+    }
+    let both = &photos("cat", 740, 1)[0];
+    std::fs::copy(both, root.join("cat/x.jpg")).unwrap();
+    std::fs::copy(both, root.join("dog/y.jpg")).unwrap();
+}
+
+#[test]
+fn near_copies_share_a_split_and_a_photo_under_both_labels_is_kept_out() {
+    let src = Project::new("import-copies-src", &[]);
+    folder_with_copies(&src.root);
+    let p = Project::new("import-copies", &[]);
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.imported_total(), 12 + 12 + 5 + 2, "{r}");
+    let m = check_consistent(&p);
+    let row = |id: &str| m.records.iter().find(|x| x.id == id).unwrap();
+    let family = ["orig", "copy0", "copy1", "copy2", "copy3"];
+    let split = row("orig").split;
+    for id in family {
+        assert_eq!(row(id).split, split, "{id} left the split of its original");
+        assert!(row(id).phash.is_some(), "{id}");
+    }
+    // The same bytes under both labels: a conflict naming both, both rows kept out.
+    assert_eq!(r.label_conflicts.len(), 1, "{r}");
+    let text_of = r.label_conflicts[0].to_string();
+    assert!(
+        text_of.contains("cat/x.jpg") && text_of.contains("dog/y.jpg"),
+        "{text_of}"
+    );
+    for id in ["x", "y"] {
+        assert_eq!(row(id).excluded, Some(Exclusion::LabelConflict), "{id}");
+    }
+    assert!(SplitName::ALL
+        .iter()
+        .all(|s| m.split(*s).iter().all(|x| x.id != "x" && x.id != "y")));
+    let summary = p.run(&["summary"], &[]);
+    let (out, err) = text(&summary);
+    assert!(summary.status.success(), "{err}");
+    assert!(out.contains("0 pairs across splits"), "{out}");
+    assert!(out.contains("label conflicts (1"), "{out}");
+    assert!(out.contains("raw/cat/orig.jpg"), "{out}");
+    // Resolved: the dog copy removed from the source and the data set; the next import
+    // lifts the exclusion of the cat copy.
+    std::fs::remove_file(src.root.join("dog/y.jpg")).unwrap();
+    std::fs::remove_file(p.data_dir().join("raw/dog/y.jpg")).unwrap();
+    let again = import_folder(&p.config(), &src.root).unwrap();
+    assert!(again.label_conflicts.is_empty(), "{again}");
+    let m = p.manifest();
+    let x = m.records.iter().find(|x| x.id == "x").unwrap();
+    assert_eq!(x.excluded, None);
+}
+
+/// A manifest written before perceptual hashes (no `phash`, no `excluded_reason`) with a
+/// pair of near-copies in two splits: the next import adds the hashes and moves one of
+/// the pair, and nothing else.
+#[test]
+fn an_older_manifest_gets_its_hashes_and_only_near_copies_move() {
+    let src = Project::new("import-upgrade-src", &[]);
+    folder_with_copies(&src.root);
+    std::fs::remove_file(src.root.join("dog/y.jpg")).unwrap();
+    let p = Project::new("import-upgrade", &[]);
+    import_folder(&p.config(), &src.root).unwrap();
+    let mut m = p.manifest();
+    let i = m.records.iter().position(|x| x.id == "copy2").unwrap();
+    let other = SplitName::ALL
+        .into_iter()
+        .find(|s| Some(*s) != m.records[i].split);
+    m.records[i].split = other;
+    let before = m.clone();
+    let path = lab5::data::Manifest::path_in(&p.data_dir());
+    m.save(&path).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let old: String = csv
+        .lines()
+        .map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string() + "\n")
+        .collect();
+    assert!(old.starts_with("id,") && old.lines().next().unwrap().ends_with(",excluded"));
+    std::fs::write(&path, old).unwrap();
+    let summary = p.run(&["summary"], &[]);
+    assert!(
+        text(&summary).0.contains("have no perceptual hash yet"),
+        "{}",
+        text(&summary).0
+    );
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    assert_eq!(
+        (r.hashes_added, r.near_copies_moved),
+        (before.records.len(), 1),
+        "{r}"
+    );
+    let after = check_consistent(&p);
+    let moved: Vec<&str> = after
+        .records
+        .iter()
+        .zip(&before.records)
+        .filter(|(a, b)| a.split != b.split)
+        .map(|(a, _)| a.id.as_str())
+        .collect();
+    assert_eq!(moved, vec!["copy2"], "only the odd one out moves");
+}
+
+fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// `jpeg` with an EXIF APP1 segment holding only the Orientation tag (6: the viewer turns
+/// the stored image a quarter clockwise, as phones store photos taken upright).
+fn sideways(jpeg: &[u8]) -> Vec<u8> {
+    let mut app1 = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
+    app1.extend([0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06]);
+    app1.extend([0, 0, 0, 0, 0, 0]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+/// A PNG of a few bytes whose header declares `w` x `h` pixels.
+fn declared_png(w: u32, h: u32) -> Vec<u8> {
+    let mut png = encode(&image::RgbImage::new(8, 8), image::ImageFormat::Png);
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    // The IHDR chunk's CRC, over its type and data.
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// Field cases 04, 08 and 09 made here: a photo stored sideways with EXIF orientation 6,
+/// a bomb header, a 1x1 pixel, strips, a GIF, a HEIC file, a broken link and a folder
+/// inside a class folder. The photo is recorded as
+/// seen; every other file is refused at the door with the limit or format named, and the
+/// label check's decoder (the cache) reads every accepted photo.
+#[test]
+fn odd_images_are_refused_at_the_door_and_a_sideways_photo_is_recorded_as_seen() {
+    let src = Project::new("import-odd-src", &[]);
+    let (cat, dog) = (src.root.join("cat"), src.root.join("dog"));
+    std::fs::create_dir_all(&cat).unwrap();
+    std::fs::create_dir_all(&dog).unwrap();
+    let photo = image::open(&photos("dog", 750, 1)[0]).unwrap().to_rgb8();
+    let (w, h) = photo.dimensions();
+    std::fs::write(
+        dog.join("phone.jpg"),
+        sideways(&encode(&photo, image::ImageFormat::Jpeg)),
+    )
+    .unwrap();
+    std::fs::write(cat.join("bomb.png"), declared_png(20_000, 4_500)).unwrap();
+    std::fs::write(dog.join("huge.png"), declared_png(100_000, 100_000)).unwrap();
+    let png = |w: u32, h: u32| encode(&image::RgbImage::new(w, h), image::ImageFormat::Png);
+    std::fs::write(cat.join("pixel.png"), png(1, 1)).unwrap();
+    std::fs::write(cat.join("strip.png"), png(3000, 40)).unwrap();
+    std::fs::write(dog.join("anim.gif"), b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    std::fs::write(
+        dog.join("iphone.heic"),
+        b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic",
+    )
+    .unwrap();
+    for f in photos("cat", 760, 2) {
+        std::fs::copy(&f, cat.join(f.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(src.root.join("gone.jpg"), dog.join("link.jpg")).unwrap();
+    std::fs::create_dir_all(cat.join("more")).unwrap();
+    let p = Project::new("import-odd", &[]);
+    let r = import_folder(&p.config(), &src.root).unwrap();
+    eprintln!("{r}");
+    assert_eq!(r.imported_total(), 3, "{r}");
+    assert_eq!(r.rejected.get(&Reason::OutsideLimits), Some(&4), "{r}");
+    assert_eq!(r.rejected.get(&Reason::Unsupported), Some(&2), "{r}");
+    assert_eq!(r.rejected.get(&Reason::Unreadable), Some(&1), "{r}");
+    assert_eq!(r.ignored_dirs, vec!["cat/more".to_string()], "{r}");
+    let shown = r.to_string();
+    for needle in [
+        "images.max_pixels",
+        "images.min_side",
+        "images.max_aspect_ratio",
+        "GIF",
+        "HEIC",
+        "broken link",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+    let m = check_consistent(&p);
+    let phone = m.records.iter().find(|x| x.id == "phone").unwrap();
+    assert_eq!(
+        (phone.width, phone.height),
+        (h, w),
+        "recorded as seen, not as stored"
+    );
+    let cfg = p.config();
+    let rows: Vec<_> = m.records.iter().collect();
+    for r in rows {
+        let t = lab5::data::cache::preprocess_file(&cfg.data_dir().join(&r.path), 32, 40);
+        assert!(t.is_ok(), "{}: accepted at the door, readable later", r.id);
+    }
 }

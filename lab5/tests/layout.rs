@@ -17,6 +17,7 @@ const ORDER: &[&str] = &[
     "util",
     "config",
     "runtime",
+    "decode",
     "plot",
     "data",
     "models",

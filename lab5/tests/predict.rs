@@ -62,8 +62,17 @@ fn record(data: &Path, class: Class, i: usize, photo: &Path) -> Record {
         bytes: std::fs::metadata(photo).unwrap().len(),
         sha256: String::new(),
         split: Some(split_of(i)),
-        excluded: false,
+        excluded: None,
+        phash: Some(phash_of(photo)),
     }
+}
+
+/// The perceptual hash training checks the split with.
+fn phash_of(photo: &Path) -> lab5::data::phash::PHash {
+    let bytes = std::fs::read(photo).unwrap();
+    lab5::data::images::inspect(&bytes, &lab5::config::Images::default())
+        .unwrap()
+        .phash
 }
 
 fn write_config(root: &Path) -> PathBuf {
@@ -349,7 +358,16 @@ fn evaluate_prints_and_saves_metrics_skipping_bad_files() {
         "{stdout}"
     );
     assert!(stderr.contains("broken.jpg"), "{stderr}");
-    let saved = f.record.dir.join("evaluations").join("holdout.json");
+    let saved = std::fs::read_dir(f.record.dir.join("evaluations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("holdout-")
+        })
+        .expect("the evaluation is saved as holdout-<hash>.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
     assert_eq!(json["metrics"]["n"], 12);

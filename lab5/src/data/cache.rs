@@ -9,9 +9,9 @@
 //! JSON header (key, sizes, ids and labels per split), then each split's `N x 3 x S x S`
 //! bytes.
 
-pub(crate) use super::preprocess::preprocess_bytes;
+pub(crate) use super::preprocess::{preprocess_bytes, preprocess_bytes_with};
 use super::{Class, Manifest, Record, SplitName};
-use crate::config::Config;
+use crate::config::{Config, Images};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,8 @@ use tch::Tensor;
 /// First bytes of a cache file (the digit is the layout version).
 const MAGIC: &[u8; 8] = b"LAB5IMG1";
 /// Bumped whenever decoding or resizing changes, so old caches are rebuilt.
-const PIPELINE_VERSION: &str = "preprocess-v1 jpeg-dct-scale catmull-rom centre-crop";
+const PIPELINE_VERSION: &str =
+    "preprocess-v2 exif-orientation jpeg-dct-scale catmull-rom centre-crop";
 /// Hex digits of the key used in the file name.
 const KEY_IN_NAME: usize = 16;
 /// Errors listed by name when some images fail.
@@ -95,8 +96,19 @@ impl Cached {
 /// missing, empty, truncated or non-image file gets an error naming the file and the
 /// problem.
 pub fn preprocess_file(path: &Path, size: i64, resize_shorter: i64) -> Result<Tensor> {
+    preprocess_file_with(path, size, resize_shorter, &Images::display())
+}
+
+/// [`preprocess_file`] under the decoding policy `policy`: for images from outside the
+/// data set (predict), refused for the same reasons as at import.
+pub fn preprocess_file_with(
+    path: &Path,
+    size: i64,
+    resize_shorter: i64,
+    policy: &Images,
+) -> Result<Tensor> {
     let (s, r) = sizes(size, resize_shorter)?;
-    let pixels = read_and_preprocess(path, s, r)?;
+    let pixels = read_and_preprocess(path, s, r, policy)?;
     Ok(Tensor::f_from_slice(&pixels)?.f_view([3, size, size])?)
 }
 
@@ -107,14 +119,17 @@ fn sizes(size: i64, resize_shorter: i64) -> Result<(u32, u32)> {
     Ok((s, r))
 }
 
-fn read_and_preprocess(path: &Path, size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
+fn read_and_preprocess(path: &Path, size: u32, shorter: u32, policy: &Images) -> Result<Vec<u8>> {
     let bytes = read_image_file(path)?;
-    preprocess_bytes(&bytes, size, resize_shorter).with_context(|| path.display().to_string())
+    preprocess_bytes_with(&bytes, size, shorter, policy).with_context(|| path.display().to_string())
 }
 
 fn read_image_file(path: &Path) -> Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_symlink() => {
+            bail!("{}: broken link (its target is missing)", path.display())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("{}: no such file", path.display())
         }
@@ -385,12 +400,13 @@ pub fn preprocess_folder(
     dir: &Path,
     size: i64,
     resize_shorter: i64,
+    policy: &Images,
 ) -> Result<(SplitTensors, Vec<(PathBuf, String)>)> {
     let (s, r) = sizes(size, resize_shorter)?;
     let files = list_image_folder(dir)?;
     let results: Vec<Result<Vec<u8>>> = files
         .par_iter()
-        .map(|(p, _)| read_and_preprocess(p, s, r))
+        .map(|(p, _)| read_and_preprocess(p, s, r, policy))
         .collect();
     let (mut pixels, mut ids, mut labels, mut errors) = (vec![], vec![], vec![], vec![]);
     for ((path, class), res) in files.into_iter().zip(results) {
@@ -444,6 +460,6 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && visible(p))
+        .filter(|p| !p.is_dir() && visible(p))
         .collect())
 }

@@ -7,13 +7,14 @@
 //! batch. A re-run skips ids already recorded and takes files an interrupted run left
 //! on disk without downloading them again.
 
-use crate::config::Config;
+use crate::config::{Config, Images};
 use crate::data::api::{ApiItem, Catalog, SearchPage};
+use crate::data::conflicts::Conflict;
 use crate::data::http::{Http, Url};
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
 use crate::data::keys::DOTENV;
-use crate::data::store::{Housekeeping, Store};
-use crate::data::{holdout, Class, Origin, Record};
+use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
+use crate::data::{Class, Origin, Record};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -103,6 +104,13 @@ pub struct CollectReport {
     pub housekeeping: Housekeeping,
     /// Rows that got a split in this run.
     pub newly_split: usize,
+    /// Rows that had a split and moved to the split of their near-copies.
+    pub near_copies_moved: usize,
+    /// Contents under both labels (the same image from both APIs): both rows are kept
+    /// out of training.
+    pub label_conflicts: Vec<Conflict>,
+    /// Rows of an older manifest that got their perceptual hash in this run.
+    pub hashes_added: usize,
     /// The run was cancelled before the targets were reached.
     pub cancelled: bool,
 }
@@ -148,6 +156,7 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
     let start = Instant::now();
     let ctx = Ctx::new(cfg, opts)?;
     let (mut store, mut housekeeping) = Store::open(&cfg.data_dir())?;
+    let hashes_added = store.add_missing_hashes();
     let classes = opts
         .classes
         .iter()
@@ -158,17 +167,16 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
             housekeeping.orphans += store.remove_orphans(class)?;
         }
     }
-    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
-    store.save()?;
-    let assigned = assigned?;
-    assigned.commit(store.data_dir())?;
-    let newly_split = assigned.newly_split;
+    let settled = store.settle(cfg)?;
     Ok(CollectReport {
         classes,
         retries: ctx.http.retries_done(),
         seconds: start.elapsed().as_secs_f64(),
         housekeeping,
-        newly_split,
+        newly_split: settled.newly_split,
+        near_copies_moved: settled.near_copies_moved,
+        label_conflicts: settled.label_conflicts,
+        hashes_added,
         cancelled: ctx.cancelled(),
     })
 }
@@ -345,16 +353,16 @@ fn fetch_one(ctx: &Ctx, store: &Store, origin: Origin, item: &ApiItem) -> Result
         return Ok(Outcome::Skipped);
     }
     let id = item_file_id(store, origin, &item.id);
-    if let Some(outcome) = resume_from_disk(store, origin, item, &id)? {
+    if let Some(outcome) = resume_from_disk(store, origin, item, &id, &ctx.cfg.images)? {
         return Ok(outcome);
     }
     ctx.requested.fetch_add(1, Ordering::Relaxed);
-    let (bytes, info) = match download_checked(&ctx.http, &item.url) {
+    let (bytes, info) = match download_checked(&ctx.http, &item.url, &ctx.cfg.images) {
         Ok(x) => x,
         Err(r) => return Ok(Outcome::Rejected(r)),
     };
     let sha256 = images::sha256_hex(&bytes);
-    if !store.claim_sha(&sha256) {
+    if !store.claim_sha(&sha256, class_of(origin)) {
         return Ok(Outcome::Duplicate);
     }
     let path = images::store(store.data_dir(), class_of(origin), &id, &info, &bytes)?;
@@ -374,7 +382,11 @@ fn fetch_one(ctx: &Ctx, store: &Store, origin: Origin, item: &ApiItem) -> Result
 }
 
 /// Downloads `url` and checks that the body is an image.
-fn download_checked(http: &Http, url: &str) -> Result<(Vec<u8>, ImageInfo), Rejection> {
+fn download_checked(
+    http: &Http,
+    url: &str,
+    policy: &Images,
+) -> Result<(Vec<u8>, ImageInfo), Rejection> {
     let parsed =
         Url::parse(url).map_err(|e| Rejection::new(Reason::BadUrl, format!("{url:?}: {e}")))?;
     let fetched = http.get(&parsed, None)?;
@@ -382,7 +394,7 @@ fn download_checked(http: &Http, url: &str) -> Result<(Vec<u8>, ImageInfo), Reje
         let msg = format!("HTTP {} for {url}", fetched.status);
         return Err(Rejection::new(Reason::HttpStatus, msg));
     }
-    let info = images::inspect(&fetched.body)?;
+    let info = images::inspect(&fetched.body, policy)?;
     Ok((fetched.body, info))
 }
 
@@ -393,6 +405,7 @@ fn resume_from_disk(
     origin: Origin,
     item: &ApiItem,
     id: &str,
+    policy: &Images,
 ) -> Result<Option<Outcome>> {
     let Some(path) = images::find_stored(store.data_dir(), class_of(origin), id) else {
         return Ok(None);
@@ -400,8 +413,8 @@ fn resume_from_disk(
     let full = store.data_dir().join(&path);
     let bytes = std::fs::read(&full).with_context(|| format!("cannot read {}", full.display()))?;
     let sha256 = images::sha256_hex(&bytes);
-    match images::inspect(&bytes) {
-        Ok(info) if store.claim_sha(&sha256) => {
+    match images::inspect(&bytes, policy) {
+        Ok(info) if store.claim_sha(&sha256, class_of(origin)) => {
             let (id, bytes) = (id.to_string(), bytes.len() as u64);
             Ok(Some(added(
                 origin,
@@ -438,7 +451,8 @@ fn added(origin: Origin, item: &ApiItem, s: Stored, resumed: bool) -> Outcome {
         bytes: s.bytes,
         sha256: s.sha256,
         split: None,
-        excluded: false,
+        excluded: None,
+        phash: Some(s.info.phash),
     };
     Outcome::Added {
         record: Box::new(record),
@@ -580,6 +594,7 @@ impl std::fmt::Display for CollectReport {
         if self.cancelled {
             writeln!(f, "cancelled: run `lab5 collect` again to resume")?;
         }
-        writeln!(f, "split: {} new rows assigned", self.newly_split)
+        write_conflicts_and_hashes(f, "", &self.label_conflicts, self.hashes_added)?;
+        write_split(f, "", self.newly_split, self.near_copies_moved)
     }
 }

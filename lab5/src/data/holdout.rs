@@ -11,6 +11,7 @@
 //! record and the split is exactly the plain one.
 
 use crate::config::{self, Config};
+use crate::data::phash;
 use crate::data::split::{self, order_key};
 use crate::data::{Class, Manifest, SplitName};
 use crate::util::write_atomic;
@@ -136,6 +137,8 @@ pub(crate) struct Assigned {
     pub held: BTreeSet<String>,
     /// True when every row was split afresh because the held-out breeds changed.
     pub resplit: bool,
+    /// Rows that had a split and moved to the split of their near-copies.
+    pub near_copies_moved: usize,
 }
 
 impl Assigned {
@@ -160,19 +163,25 @@ impl Assigned {
 /// Gives every row of `m` a split with the held-out breeds of `cfg` in the test split
 /// (see [`split::assign_holding_out`]). When those breeds differ from the ones recorded in
 /// `data_dir`, every row is split afresh; otherwise rows keep their split and only new
-/// rows get one. Fails, changing nothing, on an unknown breed name.
+/// rows get one. Then each group of near-copies (`data.near_duplicate_distance`) is put
+/// into one split ([`split::unite_groups`]). Fails, changing nothing, on an unknown breed
+/// name.
 pub(crate) fn assign(cfg: &Config, m: &mut Manifest, data_dir: &Path) -> Result<Assigned> {
     let held = resolve(m, &cfg.data)?;
     let resplit = held != recorded(data_dir)?;
     let (ratios, seed) = (&cfg.data.split, cfg.data.seed);
-    let newly_split = match resplit {
-        true => split::reassign_holding_out(m, ratios, seed, &held),
-        false => split::assign_holding_out(m, ratios, seed, &held),
-    };
+    if resplit {
+        m.records.iter_mut().for_each(|r| r.split = None);
+    }
+    let had_split: Vec<bool> = m.records.iter().map(|r| r.split.is_some()).collect();
+    let newly_split = split::assign_holding_out(m, ratios, seed, &held);
+    let groups = phash::groups(m, cfg.data.near_duplicate_distance);
+    let near_copies_moved = split::unite_groups(m, &groups, seed, &held, &had_split);
     Ok(Assigned {
         newly_split,
         held,
         resplit,
+        near_copies_moved,
     })
 }
 
@@ -226,7 +235,8 @@ mod tests {
             bytes: 1,
             sha256: String::new(),
             split: None,
-            excluded: false,
+            excluded: None,
+            phash: None,
         };
         let cats =
             (0..210).map(|i| row(i, Class::Cat, (i < 200).then(|| format!("Cat {}", i / 40))));

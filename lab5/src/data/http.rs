@@ -1,6 +1,6 @@
 //! A small blocking HTTP getter: per-request timeout plus a total deadline for the body,
 //! retries with exponential back-off and jitter on timeouts, cut bodies, 429 (honouring
-//! `Retry-After`) and 5xx, and a maximum body size enforced while streaming.
+//! `Retry-After`, in seconds or as an HTTP-date) and 5xx, and a maximum body size enforced while streaming.
 
 use crate::config;
 use crate::data::images::{Reason, Rejection};
@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::redirect::Policy;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub(crate) use reqwest::Url;
 
@@ -252,8 +252,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is ignored: back-off applies instead).
+/// `Retry-After` in either form of RFC 9110: delay-seconds, or an HTTP-date (the time
+/// until then; zero when it is past). Anything else is ignored (back-off applies).
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let v = h.get(RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(h.get(RETRY_AFTER)?.to_str().ok()?, SystemTime::now())
+}
+
+fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let secs = |v: &str| parse_retry_after(v, now);
+        assert_eq!(secs(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(
+            secs("Sun, 06 Nov 1994 08:49:42 GMT"),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(secs("Sun, 06 Nov 1994 08:40:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(secs("soon"), None);
+        assert_eq!(secs("-1"), None);
+    }
 }

@@ -1,28 +1,23 @@
-//! Image bytes: format detection from the bytes, validation by a full decode, SHA-256,
+//! Image bytes: validation by a full decode under the decoding policy, SHA-256,
 //! safe file names, and atomic storage under `data/raw/<class>/`.
 //!
 //! Everything that lands in `data/raw` passes through [`inspect`] (a decodable JPEG, PNG
 //! or WebP) and [`store`] (a safe name, a temp file and a rename).
 
+use crate::config::Images;
+use crate::data::phash::PHash;
 use crate::data::{is_safe_id, Class};
+use crate::decode::{self, Refusal, Refused};
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
-use image::{ImageFormat, ImageReader, Limits};
+use image::ImageFormat;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Largest accepted image side in pixels (guards against decompression bombs).
-pub(crate) const MAX_SIDE: u32 = 20_000;
-/// Largest decoded image in bytes the decoder may allocate.
-pub(crate) const MAX_DECODED_BYTES: u64 = 512 << 20;
 /// Formats the data set accepts, with the file extension each is stored under.
-pub(crate) const FORMATS: [(ImageFormat, &str); 3] = [
-    (ImageFormat::Jpeg, "jpg"),
-    (ImageFormat::Png, "png"),
-    (ImageFormat::WebP, "webp"),
-];
+pub(crate) use crate::decode::FORMATS;
 /// Length of the hex digest used when an id is replaced by its hash.
 const HASHED_ID_HEX: usize = 24;
 /// Prefix of ids made from a hash (so they never look like an API id).
@@ -44,10 +39,13 @@ pub enum Reason {
     Timeout,
     /// The connection failed or the body ended early on every try.
     Network,
-    /// The bytes are an image format the lab does not use (e.g. GIF).
+    /// The bytes are an image format the lab does not use (e.g. GIF, HEIC).
     Unsupported,
     /// The bytes are not a decodable image (HTML, truncated file, ...).
     NotImage,
+    /// A decodable image outside the decoding policy's limits (`images.max_pixels`,
+    /// `images.min_side`, `images.max_aspect_ratio`).
+    OutsideLimits,
     /// A file could not be read (import).
     Unreadable,
 }
@@ -64,6 +62,7 @@ impl Reason {
             Reason::Network => "network error or body cut short",
             Reason::Unsupported => "not JPEG, PNG or WebP",
             Reason::NotImage => "not a decodable image",
+            Reason::OutsideLimits => "outside the decoding limits (images.* in the config)",
             Reason::Unreadable => "file could not be read",
         }
     }
@@ -103,11 +102,13 @@ pub struct ImageInfo {
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
+    /// Perceptual hash of the decoded image.
+    pub phash: PHash,
 }
 
 /// The file extension for an accepted format.
 pub(crate) fn extension(format: ImageFormat) -> Option<&'static str> {
-    FORMATS.iter().find(|(f, _)| *f == format).map(|(_, e)| *e)
+    crate::decode::extension(format)
 }
 
 /// SHA-256 of `bytes` as lowercase hex.
@@ -115,64 +116,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Detects the format from the bytes, reads the size and decodes the whole image; any
-/// failure is a [`Rejection`] saying why.
-pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, Rejection> {
-    let format = detect(bytes)?;
-    let reader = || {
-        let mut r = ImageReader::with_format(Cursor::new(bytes), format);
-        r.limits(limits());
-        r
-    };
-    let (width, height) = reader()
-        .into_dimensions()
-        .map_err(|e| Rejection::new(Reason::NotImage, format!("bad header: {e}")))?;
-    reader()
-        .decode()
-        .map_err(|e| Rejection::new(Reason::NotImage, format!("does not decode: {e}")))?;
-    check_complete(format, bytes)?;
+/// Decodes the whole image under the decoding policy ([`crate::decode`]: format from the
+/// bytes, limits, EXIF orientation) and hashes it; any failure is a [`Rejection`] saying
+/// why. The size is the one a person sees.
+pub fn inspect(bytes: &[u8], policy: &Images) -> Result<ImageInfo, Rejection> {
+    let header = decode::header(bytes, policy).map_err(rejection)?;
+    let img = decode::decode(bytes, policy).map_err(rejection)?;
     Ok(ImageInfo {
-        format,
-        width,
-        height,
+        format: header.format,
+        width: img.width(),
+        height: img.height(),
+        phash: PHash::of(&img),
     })
 }
 
-fn limits() -> Limits {
-    let mut l = Limits::default();
-    l.max_image_width = Some(MAX_SIDE);
-    l.max_image_height = Some(MAX_SIDE);
-    l.max_alloc = Some(MAX_DECODED_BYTES);
-    l
-}
-
-fn detect(bytes: &[u8]) -> Result<ImageFormat, Rejection> {
-    let Ok(format) = image::guess_format(bytes) else {
-        let what = if bytes.is_empty() {
-            "empty body"
-        } else {
-            "unknown bytes"
-        };
-        return Err(Rejection::new(Reason::NotImage, what));
+fn rejection(r: Refused) -> Rejection {
+    let reason = match r.kind {
+        Refusal::Unsupported => Reason::Unsupported,
+        Refusal::TooLarge | Refusal::TooSmall | Refusal::TooThin => Reason::OutsideLimits,
+        Refusal::Empty | Refusal::NotImage | Refusal::Truncated | Refusal::Corrupt => {
+            Reason::NotImage
+        }
     };
-    if extension(format).is_none() {
-        return Err(Rejection::new(Reason::Unsupported, format!("{format:?}")));
-    }
-    Ok(format)
-}
-
-/// The JPEG decoder fills a cut-off scan with grey instead of failing, so a JPEG must
-/// also end its compressed data with the end-of-image marker (`FF D9`); markers inside
-/// header segments (an embedded thumbnail, Photoshop data) do not count.
-fn check_complete(format: ImageFormat, bytes: &[u8]) -> Result<(), Rejection> {
-    if format != ImageFormat::Jpeg || crate::data::preprocess::jpeg_has_end(bytes) {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            Reason::NotImage,
-            "JPEG is truncated (no end marker after the image data)",
-        ))
-    }
+    Rejection::new(reason, r.detail)
 }
 
 /// The id used for the file name: `raw` itself when it is safe (`[A-Za-z0-9_-]`, see
@@ -269,14 +235,15 @@ mod tests {
     #[test]
     fn real_photo_passes_and_damage_is_rejected_with_reason() {
         let bytes = pets_photo();
-        let info = inspect(&bytes).unwrap();
+        let p = Images::default();
+        let info = inspect(&bytes, &p).unwrap();
         assert_eq!(info.format, ImageFormat::Jpeg);
         assert!(info.width > 0 && info.height > 0);
-        let cut = inspect(&bytes[..bytes.len() / 2]).unwrap_err();
+        let cut = inspect(&bytes[..bytes.len() / 2], &p).unwrap_err();
         assert_eq!(cut.reason, Reason::NotImage, "{cut:?}");
-        let html = inspect(b"<html><body>not found</body></html>").unwrap_err();
+        let html = inspect(b"<html><body>not found</body></html>", &p).unwrap_err();
         assert_eq!(html.reason, Reason::NotImage);
-        let gif = inspect(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap_err();
+        let gif = inspect(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", &p).unwrap_err();
         assert_eq!(gif.reason, Reason::Unsupported);
     }
 
@@ -289,10 +256,10 @@ mod tests {
             "/../../shared/data/pets/cat/9d071f6e06df.jpg"
         );
         let bytes = std::fs::read(path).unwrap();
-        assert!(inspect(&bytes).is_ok());
+        assert!(inspect(&bytes, &Images::default()).is_ok());
         let header_marker = bytes[..4400].windows(2).any(|w| w == [0xFF, 0xD9]);
         assert!(header_marker, "the fixture must carry FF D9 in its header");
-        let cut = inspect(&bytes[..6000]).unwrap_err();
+        let cut = inspect(&bytes[..6000], &Images::default()).unwrap_err();
         assert_eq!(cut.reason, Reason::NotImage, "{cut:?}");
     }
 

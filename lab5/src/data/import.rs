@@ -3,11 +3,12 @@
 //! collect: decode check, SHA-256 de-duplication, atomic copies into `data/raw/<class>/`,
 //! manifest rows with source `folder`, and splits. Importing again changes nothing.
 
-use crate::config::Config;
+use crate::config::{Config, Images};
 use crate::data::collect::{human_bytes, reasons_line};
+use crate::data::conflicts::Conflict;
 use crate::data::images::{self, ImageInfo, Reason, Rejection};
-use crate::data::store::{Housekeeping, Store};
-use crate::data::{holdout, Class, Origin, Record};
+use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
+use crate::data::{Class, Origin, Record};
 use crate::util::{csv_io, with_atomic};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
@@ -55,8 +56,15 @@ pub struct ImportReport {
     /// New rows that got a breed from `labels.csv`.
     pub with_breed: usize,
     /// `labels.csv` rows whose species disagrees with the folder (folder wins).
-    pub label_conflicts: usize,
-    /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), ignored.
+    pub labels_csv_conflicts: usize,
+    /// Contents under both labels in the data set (both rows kept out of training).
+    pub label_conflicts: Vec<Conflict>,
+    /// Rows of an older manifest that got their perceptual hash in this run.
+    pub hashes_added: usize,
+    /// Rows that had a split and moved to the split of their near-copies.
+    pub near_copies_moved: usize,
+    /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), and folders inside
+    /// a class folder (`cat/more`), ignored and listed.
     pub ignored_dirs: Vec<String>,
     /// Leftovers of earlier runs that were cleaned up.
     pub housekeeping: Housekeeping,
@@ -116,7 +124,8 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     let labels = read_labels(&dir.join(LABELS_FILE))?;
     let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
     let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
-    let checked = check_all(&store, &candidates, opts.progress);
+    rep.hashes_added = store.add_missing_hashes();
+    let checked = check_all(&store, &candidates, &cfg.images, opts.progress);
     let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
     copy_all(store.data_dir(), &plans)?;
     for p in plans {
@@ -124,11 +133,9 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         rep.imported_bytes += p.record.bytes;
         store.add(p.record);
     }
-    let assigned = holdout::assign(cfg, &mut store.manifest, &cfg.data_dir());
-    store.save()?;
-    let assigned = assigned?;
-    assigned.commit(store.data_dir())?;
-    rep.newly_split = assigned.newly_split;
+    let settled = store.settle(cfg)?;
+    rep.label_conflicts = settled.label_conflicts;
+    (rep.newly_split, rep.near_copies_moved) = (settled.newly_split, settled.near_copies_moved);
     for class in Class::ALL {
         rep.housekeeping.orphans += store.remove_orphans(class)?;
     }
@@ -144,7 +151,10 @@ fn list_files(dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
     for e in entries.flatten().filter(|e| e.path().is_dir()) {
         let name = e.file_name().to_string_lossy().into_owned();
         match Class::parse(&name) {
-            Some(class) => files.extend(class_files(class, &e.path())?),
+            Some(class) => {
+                files.extend(class_files(class, &e.path())?);
+                ignored.extend(sub_folders(&e.path(), &name));
+            }
             None => ignored.push(name),
         }
     }
@@ -165,8 +175,8 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !e.path().is_file() {
-            continue;
+        if name.starts_with('.') || e.path().is_dir() {
+            continue; // hidden files; folders inside a class folder are listed by list_files
         }
         let stem = Path::new(&name)
             .file_stem()
@@ -178,6 +188,18 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
         });
     }
     Ok(out)
+}
+
+/// Folders inside a class folder (not searched), as `<class folder>/<name>`.
+fn sub_folders(dir: &Path, class_dir: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| format!("{class_dir}/{}", e.file_name().to_string_lossy()))
+        .collect()
 }
 
 /// `labels.csv` as id -> label; an absent file gives an empty map. Values are trimmed,
@@ -205,6 +227,7 @@ fn read_labels(path: &Path) -> Result<HashMap<String, Label>> {
 fn check_all(
     store: &Store,
     files: &[Candidate],
+    policy: &Images,
     progress: bool,
 ) -> Vec<Result<Checked, Rejection>> {
     let bar = if progress {
@@ -215,7 +238,7 @@ fn check_all(
     let out = files
         .par_iter()
         .map(|c| {
-            let r = check_file(store, &c.path);
+            let r = check_file(store, c, policy);
             bar.inc(1);
             r
         })
@@ -224,14 +247,20 @@ fn check_all(
     out
 }
 
-fn check_file(store: &Store, path: &Path) -> Result<Checked, Rejection> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Rejection::new(Reason::Unreadable, e.to_string()))?;
+fn check_file(store: &Store, c: &Candidate, policy: &Images) -> Result<Checked, Rejection> {
+    let bytes = std::fs::read(&c.path).map_err(|e| {
+        let broken = c.path.is_symlink() && !c.path.exists();
+        let msg = match broken {
+            true => "broken link (its target is missing)".to_string(),
+            false => e.to_string(),
+        };
+        Rejection::new(Reason::Unreadable, msg)
+    })?;
     let sha = images::sha256_hex(&bytes);
-    let info = if store.has_sha(&sha) {
+    let info = if store.has_sha(&sha, c.class) {
         None
     } else {
-        Some(images::inspect(&bytes)?)
+        Some(images::inspect(&bytes, policy)?)
     };
     Ok(Checked {
         info,
@@ -259,7 +288,7 @@ fn plan(
             }
         };
         let id = images::file_id(&c.stem);
-        let Some(info) = ck.info.filter(|_| store.claim_sha(&ck.sha)) else {
+        let Some(info) = ck.info.filter(|_| store.claim_sha(&ck.sha, c.class)) else {
             rep.count_known(store.has_id(&id));
             continue;
         };
@@ -286,7 +315,7 @@ fn unique_id(store: &Store, planned: &HashSet<String>, id: String, sha: &str) ->
 /// The breed from `labels.csv`, unless its species contradicts the folder.
 fn breed_of(c: &Candidate, label: Option<&Label>, rep: &mut ImportReport) -> Option<String> {
     let conflict = label.is_some_and(|l| l.species.is_some_and(|s| s != c.class));
-    rep.label_conflicts += usize::from(conflict);
+    rep.labels_csv_conflicts += usize::from(conflict);
     let breed = label.filter(|_| !conflict).and_then(|l| l.breed.clone());
     rep.with_breed += usize::from(breed.is_some());
     breed
@@ -313,7 +342,8 @@ fn folder_record(
         bytes: ck.bytes,
         sha256: ck.sha,
         split: None,
-        excluded: false,
+        excluded: None,
+        phash: Some(info.phash),
     }
 }
 
@@ -401,8 +431,8 @@ impl std::fmt::Display for ImportReport {
 
 impl ImportReport {
     fn fmt_notes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.label_conflicts > 0 {
-            let n = self.label_conflicts;
+        if self.labels_csv_conflicts > 0 {
+            let n = self.labels_csv_conflicts;
             writeln!(
                 f,
                 "  {n} labels.csv rows disagree with their folder (folder kept)"
@@ -410,9 +440,10 @@ impl ImportReport {
         }
         if !self.ignored_dirs.is_empty() {
             let dirs = self.ignored_dirs.join(", ");
-            writeln!(f, "  ignored folders (not cat/dog): {dirs}")?;
+            writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
         }
+        write_conflicts_and_hashes(f, "  ", &self.label_conflicts, self.hashes_added)?;
         write!(f, "{}", self.housekeeping)?;
-        writeln!(f, "  split: {} new rows assigned", self.newly_split)
+        write_split(f, "  ", self.newly_split, self.near_copies_moved)
     }
 }

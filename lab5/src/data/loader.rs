@@ -12,9 +12,14 @@
 //!   clamp between the two is skipped), saturation blends with the grey image; values are
 //!   clamped to the pixel range.
 //!
+//! - photo quality (each off by default): low-resolution copies, Gaussian blur and
+//!   Gaussian pixel noise, each on a random share of the images.
+//!
 //! Pixels stay in `[0, 255]` until the end, where `/255`, mean and std become one fused
 //! multiply-add. Every random draw comes from a `StdRng` seeded by the caller (use a
-//! different seed per epoch, e.g. `seed + epoch`), so runs are reproducible.
+//! different seed per epoch, e.g. `seed + epoch`), except the values of the pixel noise,
+//! which come from libtorch's generator (`tch::manual_seed`, set once per training from
+//! `runtime.seed`); runs are reproducible.
 
 use super::cache::SplitTensors;
 use crate::config::Augment;
@@ -78,6 +83,7 @@ pub struct Batches {
     pos: usize,
     batch_size: usize,
     augment: Option<Augment>,
+    out_size: i64,
     norm: Normalize,
     rng: StdRng,
     device: Device,
@@ -85,11 +91,14 @@ pub struct Batches {
 
 /// Batches of a split. With `augment`, the order is shuffled and every batch augmented
 /// (training); without, batches come in order, unchanged (evaluation). `seed` drives the
-/// shuffle and the augmentation.
+/// shuffle and the augmentation. Augmented batches are `out_size` pixels square (the
+/// crops are resampled from the split's larger images when `out_size` is smaller: see
+/// `augment.crop_source`); unaugmented ones keep the split's size.
 pub fn batches(
     split: &SplitTensors,
     batch_size: usize,
     augment: Option<&Augment>,
+    out_size: i64,
     norm: &Normalize,
     seed: u64,
     device: Device,
@@ -106,6 +115,7 @@ pub fn batches(
         pos: 0,
         batch_size: batch_size.max(1),
         augment: augment.cloned(),
+        out_size,
         norm: *norm,
         rng,
         device,
@@ -125,7 +135,7 @@ impl Iterator for Batches {
         let x = to_float(&self.images.index_select(0, &idx), self.device);
         let y = self.labels.index_select(0, &idx).to_device(self.device);
         let x = match &self.augment {
-            Some(a) => augment_batch(&x, a, &mut self.rng),
+            Some(a) => augment_batch(&x, a, self.out_size, &mut self.rng),
             None => x,
         };
         Some((normalize_float(&x, &self.norm), y))
@@ -140,15 +150,129 @@ impl Iterator for Batches {
 
 impl ExactSizeIterator for Batches {}
 
-/// Crop + flip (+ rotation), then colour jitter, then random greyscale, on a float batch
-/// with pixels in `[0, 255]`.
-pub(crate) fn augment_batch(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
-    let x = crop_and_flip(x, a, rng);
-    let x = color_jitter(&x, a, rng);
+/// Crop + flip (+ rotation), then colour jitter, then random greyscale, then random
+/// low resolution, then random blur, then random noise (optics before the sensor), on a
+/// float batch with pixels in `[0, 255]`.
+///
+/// `x` is `(B, 3, H, W)`; the result `(B, 3, out_size, out_size)`. With `out_size` below
+/// the input's side the crops are resampled to it (a crop box of the whole input is then
+/// the whole photo shrunk; one of `out_size / H` of the side is a 1:1 crop).
+pub(crate) fn augment_batch(x: &Tensor, a: &Augment, out_size: i64, rng: &mut StdRng) -> Tensor {
+    let mut x = crop_and_flip(x, a, out_size, rng);
+    x = color_jitter(&x, a, rng);
     if a.grayscale > 0.0 {
-        return random_grayscale(&x, a.grayscale, rng);
+        x = random_grayscale(&x, a.grayscale, rng);
+    }
+    if a.downscale > 0.0 {
+        x = random_downscale(&x, a.downscale, a.downscale_min, rng);
+    }
+    if a.blur > 0.0 {
+        x = random_blur(&x, a.blur, a.blur_sigma, rng);
+    }
+    if a.noise > 0.0 {
+        x = random_noise(&x, a.noise, a.noise_std, rng);
     }
     x
+}
+
+/// Each image blurred with probability `p` by a Gaussian of its own sigma, drawn in
+/// `[0.1, sigma_max]` pixels (torchvision's `GaussianBlur(sigma=(0.1, sigma_max))`,
+/// reflected borders). The chosen images are blurred together: one separable pass per
+/// axis as a grouped convolution with one kernel per image and channel, every kernel
+/// `2 ceil(3 sigma_max) + 1` taps long.
+fn random_blur(x: &Tensor, p: f64, sigma_max: f64, rng: &mut StdRng) -> Tensor {
+    let n = x.size()[0];
+    let mut sigmas: Vec<(i64, f64)> = Vec::new();
+    for i in 0..n {
+        if rng.random::<f64>() < p {
+            sigmas.push((i, uniform(rng, 0.1, sigma_max)));
+        }
+    }
+    if sigmas.is_empty() {
+        return x.shallow_clone();
+    }
+    let radius = (3.0 * sigma_max).ceil() as i64;
+    let taps: Vec<f32> = sigmas
+        .iter()
+        .flat_map(|&(_, s)| gaussian_taps(s, radius).repeat(3))
+        .collect();
+    let (k, c) = (2 * radius + 1, 3 * sigmas.len() as i64);
+    let kernel = Tensor::from_slice(&taps)
+        .view([c, 1, 1, k])
+        .to_device(x.device());
+    let picked: Vec<i64> = sigmas.iter().map(|&(i, _)| i).collect();
+    let picked = Tensor::from_slice(&picked).to_device(x.device());
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let chosen = x.index_select(0, &picked).reshape([1, c, h, w]);
+    let padded = chosen.pad([radius, radius, radius, radius], "reflect", None);
+    let rows = padded.conv2d(&kernel, None::<Tensor>, [1, 1], [0, 0], [1, 1], c);
+    let both = rows.conv2d(
+        &kernel.transpose(2, 3),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        c,
+    );
+    x.index_copy(0, &picked, &both.reshape([-1, 3, h, w]))
+}
+
+/// Each image replaced with probability `p` by a low-resolution copy: shrunk by area
+/// averaging to a side drawn in `[min_fraction, 1]` of its own, then enlarged back, with
+/// nearest neighbours (the blocks of ImageNet-C's `pixelate`) or bilinear (a small photo
+/// upscaled), one of the two at random.
+fn random_downscale(x: &Tensor, p: f64, min_fraction: f64, rng: &mut StdRng) -> Tensor {
+    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+    let out = x.copy();
+    for i in 0..n {
+        if rng.random::<f64>() >= p {
+            continue;
+        }
+        let f = uniform(rng, min_fraction, 1.0);
+        let small_side = |len: i64| ((len as f64 * f).round() as i64).clamp(1, len);
+        let small = x
+            .narrow(0, i, 1)
+            .adaptive_avg_pool2d([small_side(h), small_side(w)]);
+        let back = if rng.random::<bool>() {
+            small.upsample_nearest2d([h, w], None, None)
+        } else {
+            small.upsample_bilinear2d([h, w], false, None, None)
+        };
+        out.narrow(0, i, 1).copy_(&back);
+    }
+    out
+}
+
+/// The `2 radius + 1` taps of a normalised 1-D Gaussian of standard deviation `sigma`.
+fn gaussian_taps(sigma: f64, radius: i64) -> Vec<f32> {
+    let raw: Vec<f64> = (-radius..=radius)
+        .map(|d| (-((d * d) as f64) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f64 = raw.iter().sum();
+    raw.iter().map(|v| (v / total) as f32).collect()
+}
+
+/// Zero-mean Gaussian noise added to each image with probability `p`, its standard
+/// deviation drawn per image in `[0, std_max]` on the 0..1 scale (ImageNet-C's
+/// `gaussian_noise` at a random level); the noise itself comes from libtorch's seeded
+/// generator (`tch::manual_seed`), values clamped to the pixel range.
+fn random_noise(x: &Tensor, p: f64, std_max: f64, rng: &mut StdRng) -> Tensor {
+    let n = x.size()[0] as usize;
+    let std: Vec<f32> = (0..n)
+        .map(|_| {
+            let on = rng.random::<f64>() < p;
+            let s = uniform(rng, 0.0, std_max);
+            if on {
+                (s * PIXEL_MAX) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    if std.iter().all(|s| *s == 0.0) {
+        return x.shallow_clone();
+    }
+    (x + x.randn_like() * per_image(&std, x.device())).clamp(0.0, PIXEL_MAX)
 }
 
 /// Each image turned grey (the luma in all three channels) with probability `p`.
@@ -162,13 +286,18 @@ fn random_grayscale(x: &Tensor, p: f64, rng: &mut StdRng) -> Tensor {
     x + (g - x) * pick
 }
 
-/// Random resized crop and horizontal flip as one bilinear resampling of the batch.
-fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
-    if a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 && a.rotate <= 0.0 {
+/// Random resized crop and horizontal flip as one bilinear resampling of the batch, to
+/// `out` pixels square.
+fn crop_and_flip(x: &Tensor, a: &Augment, out: i64, rng: &mut StdRng) -> Tensor {
+    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
+    let same_size = out == h && out == w;
+    if same_size && a.crop_scale_min >= 1.0 && !a.hflip && a.shift <= 0.0 && a.rotate <= 0.0 {
         return x.shallow_clone();
     }
-    let (n, h, w) = (x.size()[0], x.size()[2], x.size()[3]);
-    let boxes: Vec<f32> = (0..n).flat_map(|_| crop_affine(a, (h, w), rng)).collect();
+    let boxes: Vec<f32> = (0..n)
+        .flat_map(|_| crop_affine(a, (h, w), same_size, rng))
+        .collect();
+    let (h, w) = (out, out);
     let boxes = Tensor::from_slice(&boxes)
         .view([n, 4])
         .to_device(x.device());
@@ -192,15 +321,16 @@ fn crop_and_flip(x: &Tensor, a: &Augment, rng: &mut StdRng) -> Tensor {
 /// (`[-1, 1]`): a random crop box, moved by up to `shift` of the side (normalised
 /// coordinates span 2 per side), mirrored half of the time when `hflip` is on.
 ///
-/// A box of the full size is moved by whole pixels: bilinear sampling then reads pixel
-/// centres exactly, so shifted images stay as sharp as the unshifted ones the model is
-/// evaluated on (a sub-pixel shift would blur every training image).
-fn crop_affine(a: &Augment, (h, w): (i64, i64), rng: &mut StdRng) -> [f32; 4] {
+/// When the output has the input's size, a box of the full size is moved by whole
+/// pixels: bilinear sampling then reads pixel centres exactly, so shifted images stay as
+/// sharp as the unshifted ones the model is evaluated on (a sub-pixel shift would blur
+/// every training image).
+fn crop_affine(a: &Augment, (h, w): (i64, i64), same_size: bool, rng: &mut StdRng) -> [f32; 4] {
     let (bw, bh) = crop_box(a, rng);
     let d = 2.0 * a.shift;
     let mut cx = uniform(rng, -(1.0 - bw), 1.0 - bw) + uniform(rng, -d, d);
     let mut cy = uniform(rng, -(1.0 - bh), 1.0 - bh) + uniform(rng, -d, d);
-    if bw >= 1.0 && bh >= 1.0 {
+    if same_size && bw >= 1.0 && bh >= 1.0 {
         (cx, cy) = (whole_pixels(cx, w), whole_pixels(cy, h));
     }
     let flip = if a.hflip && rng.random::<bool>() {
@@ -358,6 +488,13 @@ mod tests {
             saturation: jitter,
             rotate: 0.0,
             grayscale: 0.0,
+            blur: 0.0,
+            blur_sigma: 1.5,
+            noise: 0.0,
+            noise_std: 0.1,
+            downscale: 0.0,
+            downscale_min: 0.4,
+            crop_source: 0,
         }
     }
 
@@ -370,7 +507,7 @@ mod tests {
     fn flips_mirror_whole_images_and_nothing_else() {
         let x = batch();
         let mut rng = StdRng::seed_from_u64(1);
-        let y = augment_batch(&x, &augment(true, 1.0, 0.0), &mut rng);
+        let y = augment_batch(&x, &augment(true, 1.0, 0.0), 16, &mut rng);
         let mut flipped = 0;
         for i in 0..8 {
             let (xi, yi) = (x.get(i), y.get(i));
@@ -386,14 +523,24 @@ mod tests {
     #[test]
     fn nothing_enabled_changes_nothing() {
         let x = batch();
-        let y = augment_batch(&x, &augment(false, 1.0, 0.0), &mut StdRng::seed_from_u64(1));
+        let y = augment_batch(
+            &x,
+            &augment(false, 1.0, 0.0),
+            16,
+            &mut StdRng::seed_from_u64(1),
+        );
         assert!(y.equal(&x));
     }
 
     #[test]
     fn crops_and_jitter_keep_shape_and_range() {
         let x = batch();
-        let y = augment_batch(&x, &augment(true, 0.3, 0.5), &mut StdRng::seed_from_u64(2));
+        let y = augment_batch(
+            &x,
+            &augment(true, 0.3, 0.5),
+            16,
+            &mut StdRng::seed_from_u64(2),
+        );
         assert_eq!(y.size(), x.size());
         assert!(!y.allclose(&x, 1e-3, 1e-3, false));
         let (lo, hi) = (y.min().double_value(&[]), y.max().double_value(&[]));
@@ -421,7 +568,7 @@ mod tests {
         let x = Tensor::full([4, 3, 8, 8], 90.0, (Kind::Float, Device::Cpu));
         let mut a = augment(false, 1.0, 0.8);
         a.brightness = 0.0;
-        let y = augment_batch(&x, &a, &mut StdRng::seed_from_u64(5));
+        let y = augment_batch(&x, &a, 8, &mut StdRng::seed_from_u64(5));
         assert!(y.allclose(&x, 1e-5, 1e-3, false));
     }
 
@@ -436,7 +583,7 @@ mod tests {
             .contiguous();
         let mut a = augment(false, 1.0, 0.0);
         a.shift = 0.125;
-        let y = augment_batch(&x, &a, &mut StdRng::seed_from_u64(6));
+        let y = augment_batch(&x, &a, 16, &mut StdRng::seed_from_u64(6));
         let moved: Vec<f64> = (0..8)
             .map(|i| y.double_value(&[i, 0, 8, 8]) / 10.0 - 8.0)
             .collect();
@@ -516,5 +663,107 @@ mod tests {
         let kept = y.get(grey.iter().position(|g| *g == 0.0).unwrap() as i64);
         let orig = x.get(grey.iter().position(|g| *g == 0.0).unwrap() as i64);
         assert_eq!(f64::try_from((kept - orig).abs().max()).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn blur_smooths_chosen_images_and_keeps_their_mean() {
+        let x = batch();
+        let mut a = augment(false, 1.0, 0.0);
+        a.blur = 1.0;
+        a.blur_sigma = 2.0;
+        let y = augment_batch(&x, &a, 16, &mut StdRng::seed_from_u64(7));
+        assert_eq!(y.size(), x.size());
+        let mean = |t: &Tensor| t.mean(Kind::Float).double_value(&[]);
+        let spread = |t: &Tensor| t.std(true).double_value(&[]);
+        assert!(
+            (mean(&y) - mean(&x)).abs() < 0.02 * mean(&x),
+            "blur moved the mean"
+        );
+        assert!(
+            spread(&y) < 0.8 * spread(&x),
+            "{} vs {}",
+            spread(&y),
+            spread(&x)
+        );
+        a.blur = 0.0;
+        let same = augment_batch(&x, &a, 16, &mut StdRng::seed_from_u64(7));
+        assert!(same.equal(&x));
+    }
+
+    #[test]
+    fn blur_of_a_flat_image_is_the_same_flat_image() {
+        let x = Tensor::full([2, 3, 16, 16], 100.0, (Kind::Float, Device::Cpu));
+        let y = random_blur(&x, 1.0, 1.5, &mut StdRng::seed_from_u64(1));
+        let err = (&y - &x).abs().max().double_value(&[]);
+        assert!(err < 1e-3, "max error {err}");
+    }
+
+    #[test]
+    fn gaussian_taps_sum_to_one_and_are_symmetric() {
+        let t = gaussian_taps(1.0, 3);
+        assert_eq!(t.len(), 7);
+        assert!((t.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(t[0], t[6]);
+        assert!(t[3] > t[2] && t[2] > t[1]);
+    }
+
+    #[test]
+    fn noise_changes_only_chosen_images_and_stays_in_range() {
+        tch::manual_seed(11);
+        let x = Tensor::full([64, 3, 8, 8], 128.0, (Kind::Float, Device::Cpu));
+        let y = random_noise(&x, 0.5, 0.1, &mut StdRng::seed_from_u64(3));
+        let changed = (&y - &x)
+            .abs()
+            .amax([1i64, 2, 3].as_slice(), false)
+            .gt(0.0)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        assert!((16..=48).contains(&changed), "{changed} of 64 images noisy");
+        assert!(y.min().double_value(&[]) >= 0.0 && y.max().double_value(&[]) <= PIXEL_MAX);
+        let none = random_noise(&x, 0.0, 0.1, &mut StdRng::seed_from_u64(3));
+        assert!(none.equal(&x));
+    }
+
+    #[test]
+    fn crops_from_a_larger_source_come_out_at_the_output_size() {
+        let x = batch();
+        let mut a = augment(true, 0.5, 0.2);
+        a.crop_source = 16;
+        let y = augment_batch(&x, &a, 12, &mut StdRng::seed_from_u64(9));
+        assert_eq!(y.size(), [8, 3, 12, 12]);
+        // Without any augmentation the whole 16-pixel ramp is shrunk to 8 pixels: every
+        // output pixel centre reads the ramp at the matching place.
+        let ramp = Tensor::arange(16, (Kind::Float, Device::Cpu)) * 10.0;
+        let r = ramp
+            .view([1, 1, 1, 16])
+            .expand([2, 3, 16, 16], false)
+            .contiguous();
+        let plain = augment(false, 1.0, 0.0);
+        let small = augment_batch(&r, &plain, 8, &mut StdRng::seed_from_u64(1));
+        assert_eq!(small.size(), [2, 3, 8, 8]);
+        let row: Vec<f64> = (0..8).map(|i| small.double_value(&[0, 0, 3, i])).collect();
+        let expected: Vec<f64> = (0..8).map(|i| 5.0 + 20.0 * i as f64).collect();
+        assert!(
+            row.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-3),
+            "{row:?}"
+        );
+    }
+
+    #[test]
+    fn downscale_keeps_shape_and_mean_and_loses_detail() {
+        let x = batch();
+        let y = random_downscale(&x, 1.0, 0.25, &mut StdRng::seed_from_u64(4));
+        assert_eq!(y.size(), x.size());
+        let mean = |t: &Tensor| t.mean(Kind::Float).double_value(&[]);
+        let spread = |t: &Tensor| t.std(true).double_value(&[]);
+        assert!((mean(&y) - mean(&x)).abs() < 0.03 * mean(&x));
+        assert!(
+            spread(&y) < 0.9 * spread(&x),
+            "{} vs {}",
+            spread(&y),
+            spread(&x)
+        );
+        let none = random_downscale(&x, 0.0, 0.25, &mut StdRng::seed_from_u64(4));
+        assert!(none.equal(&x));
     }
 }

@@ -2,6 +2,7 @@
 //! (one [`Record`] per line, through [`crate::util::csv_io`]). It is the contract between
 //! collection/import and every later step.
 
+use crate::data::phash::PHash;
 use crate::util::csv_io;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -121,12 +122,25 @@ impl Origin {
     }
 }
 
-/// One image of the data set: one line of `manifest.csv`, whose columns are these
-/// fields in this order. Reading checks the id and the path (see [`Manifest::load`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Why a row is kept out of training (and out of validation and test). Reversible:
+/// nothing is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Exclusion {
+    /// Flagged by the label check and excluded with `lab5 audit --apply` (`--undo`
+    /// clears it).
+    #[serde(rename = "label-check")]
+    LabelCheck,
+    /// The same bytes are in the data set under the other label too; lifted when the
+    /// conflict is resolved (one of the copies removed) and the data set imported again.
+    #[serde(rename = "label-conflict")]
+    LabelConflict,
+}
+
+/// One image of the data set: one line of `manifest.csv` (see [`Manifest::load`] for
+/// the columns and the checks).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Unique id, safe as a file name (`[A-Za-z0-9_-]+`).
-    #[serde(deserialize_with = "safe_id")]
     pub id: String,
     /// The class label.
     pub label: Class,
@@ -139,11 +153,10 @@ pub struct Record {
     /// Original URL (API) or original path (folder).
     pub url: String,
     /// Path of the image file relative to the data folder, e.g. `raw/cat/abc.jpg`.
-    #[serde(serialize_with = "slash_path", deserialize_with = "inside_path")]
     pub path: PathBuf,
-    /// Width in pixels.
+    /// Width in pixels, as the photo is seen (EXIF orientation applied).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels, as the photo is seen.
     pub height: u32,
     /// File size in bytes.
     pub bytes: u64,
@@ -151,8 +164,92 @@ pub struct Record {
     pub sha256: String,
     /// Split, once assigned.
     pub split: Option<SplitName>,
-    /// Excluded from training by the label check (reversible).
-    pub excluded: bool,
+    /// Kept out of training, validation and test, and why (reversible).
+    pub excluded: Option<Exclusion>,
+    /// Perceptual hash of the photo as seen (`None` in a manifest written before lab5
+    /// stored them; the next import or collect adds it).
+    pub phash: Option<PHash>,
+}
+
+/// One line of `manifest.csv`: the columns of a [`Record`] in file order, with the
+/// exclusion as two columns (`excluded`, `excluded_reason`). The last two columns came
+/// later: a manifest without them reads them as empty.
+#[derive(Serialize, Deserialize)]
+struct Row {
+    #[serde(deserialize_with = "safe_id")]
+    id: String,
+    label: Class,
+    breed_id: Option<String>,
+    breed_name: Option<String>,
+    source: Origin,
+    url: String,
+    #[serde(serialize_with = "slash_path", deserialize_with = "inside_path")]
+    path: PathBuf,
+    width: u32,
+    height: u32,
+    bytes: u64,
+    sha256: String,
+    split: Option<SplitName>,
+    excluded: bool,
+    #[serde(default)]
+    phash: Option<PHash>,
+    #[serde(default)]
+    excluded_reason: Option<Exclusion>,
+}
+
+impl From<&Record> for Row {
+    fn from(r: &Record) -> Row {
+        Row {
+            id: r.id.clone(),
+            label: r.label,
+            breed_id: r.breed_id.clone(),
+            breed_name: r.breed_name.clone(),
+            source: r.source,
+            url: r.url.clone(),
+            path: r.path.clone(),
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+            sha256: r.sha256.clone(),
+            split: r.split,
+            excluded: r.excluded.is_some(),
+            phash: r.phash,
+            excluded_reason: r.excluded,
+        }
+    }
+}
+
+impl From<Row> for Record {
+    /// A row excluded without a reason comes from a manifest written before the reason
+    /// was recorded, when only the label check excluded rows.
+    fn from(r: Row) -> Record {
+        let excluded = r
+            .excluded
+            .then(|| r.excluded_reason.unwrap_or(Exclusion::LabelCheck));
+        Record {
+            id: r.id,
+            label: r.label,
+            breed_id: r.breed_id,
+            breed_name: r.breed_name,
+            source: r.source,
+            url: r.url,
+            path: r.path,
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+            sha256: r.sha256,
+            split: r.split,
+            excluded,
+            phash: r.phash,
+        }
+    }
+}
+
+impl Record {
+    /// True when the row is kept out of training (and evaluation).
+    pub fn is_excluded(&self) -> bool {
+        self.excluded.is_some()
+    }
 }
 
 /// All rows of the data set.
@@ -176,15 +273,19 @@ impl Manifest {
 
     /// Writes the manifest atomically as CSV.
     pub fn save(&self, path: &Path) -> Result<()> {
-        csv_io::write_rows(path, &self.records)
+        let rows: Vec<Row> = self.records.iter().map(Row::from).collect();
+        csv_io::write_rows(path, &rows)
     }
 
-    /// Reads `manifest.csv`. Every row is checked (known label, source and split, an id
-    /// made of `[A-Za-z0-9_-]`, a path inside the data folder); the error of a bad one
-    /// names its line and column.
+    /// Reads `manifest.csv`: columns `id, label, breed_id, breed_name, source, url, path,
+    /// width, height, bytes, sha256, split, excluded, phash, excluded_reason` (a manifest
+    /// written before the last two still loads). Every row is checked (known label, source,
+    /// split and exclusion reason, an id made of `[A-Za-z0-9_-]`, a path inside the data
+    /// folder, a 64-hex-digit phash); the error of a bad one names its line and column.
     pub fn load(path: &Path) -> Result<Self> {
+        let rows: Vec<Row> = csv_io::read_rows(path)?;
         Ok(Manifest {
-            records: csv_io::read_rows(path)?,
+            records: rows.into_iter().map(Record::from).collect(),
         })
     }
 
@@ -212,7 +313,7 @@ impl Manifest {
     pub fn split(&self, split: SplitName) -> Vec<&Record> {
         self.records
             .iter()
-            .filter(|r| r.split == Some(split) && !r.excluded)
+            .filter(|r| r.split == Some(split) && !r.is_excluded())
             .collect()
     }
 
@@ -269,7 +370,8 @@ mod tests {
             bytes: 300,
             sha256: "ab".repeat(32),
             split: Some(SplitName::Val),
-            excluded: true,
+            excluded: Some(Exclusion::LabelConflict),
+            phash: PHash::from_hex(&"0f".repeat(32)),
         }
     }
 
@@ -282,6 +384,32 @@ mod tests {
         let p = Manifest::path_in(&dir);
         m.save(&p).unwrap();
         assert_eq!(Manifest::load(&p).unwrap(), m);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A manifest written before the perceptual hash and the exclusion reason: it loads,
+    /// without hashes, and its exclusions are the label check's.
+    #[test]
+    fn a_manifest_without_the_newer_columns_still_loads() {
+        let dir = std::env::temp_dir().join(format!("lab5-man-old-{}", std::process::id()));
+        let p = Manifest::path_in(&dir);
+        let m = Manifest {
+            records: vec![rec("a1", Class::Dog)],
+        };
+        m.save(&p).unwrap();
+        let mut r = csv::Reader::from_path(&p).unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = r.headers().unwrap().clone();
+        let newer: Vec<&str> = header.iter().skip(13).collect();
+        assert_eq!(newer, ["phash", "excluded_reason"]);
+        w.write_record(header.iter().take(13)).unwrap();
+        for row in r.records() {
+            w.write_record(row.unwrap().iter().take(13)).unwrap();
+        }
+        std::fs::write(&p, w.into_inner().unwrap()).unwrap();
+        let old = Manifest::load(&p).unwrap();
+        assert_eq!(old.records[0].phash, None);
+        assert_eq!(old.records[0].excluded, Some(Exclusion::LabelCheck));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -5,6 +5,7 @@
 pub(crate) mod api;
 pub mod cache;
 pub mod collect;
+pub mod conflicts;
 pub mod holdout;
 pub(crate) mod http;
 pub mod images;
@@ -12,12 +13,13 @@ pub mod import;
 pub(crate) mod keys;
 pub mod loader;
 pub(crate) mod manifest;
+pub mod phash;
 pub(crate) mod preprocess;
 pub mod split;
 pub(crate) mod store;
 pub mod summary;
 
-pub use manifest::{Class, Manifest, Origin, Record, SplitName};
+pub use manifest::{Class, Exclusion, Manifest, Origin, Record, SplitName};
 
 /// True when `id` can be used as a file name: non-empty, at most 128 characters of
 /// `[A-Za-z0-9_-]` (so no `..`, no separators, nothing hidden).

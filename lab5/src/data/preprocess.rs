@@ -8,22 +8,13 @@
 //! - `fast_image_resize` (SIMD) resizes only the source box that ends up in the centre
 //!   crop, straight to the final square, with an antialiasing filter.
 
+use crate::config::Images;
 use anyhow::{anyhow, bail, Result};
 use fast_image_resize as fir;
-use image::ImageFormat;
 
 /// Resampling filter: Catmull-Rom (bicubic, like Pillow's default), antialiased when
 /// shrinking.
 const FILTER: fir::FilterType = fir::FilterType::CatmullRom;
-
-/// Largest image accepted, in pixels (guards against decompression bombs).
-const MAX_PIXELS: u64 = 80_000_000;
-/// Length of the JPEG start-of-image marker (`FF D8`).
-const SOI_LEN: usize = 2;
-/// JPEG start-of-scan marker (after `FF`).
-const MARKER_SOS: u8 = 0xDA;
-/// JPEG end-of-image marker (after `FF`).
-const MARKER_EOI: u8 = 0xD9;
 
 /// A decoded image: 3 bytes (R, G, B) per pixel, row after row.
 #[derive(Debug, Clone)]
@@ -37,66 +28,35 @@ pub(crate) struct Rgb {
 }
 
 /// Decodes, resizes (shorter side to `resize_shorter`), centre-crops to `size` and returns
-/// the `3 * size * size` bytes channel-first. Errors say what is wrong with the bytes.
+/// the `3 * size * size` bytes channel-first. Errors say what is wrong with the bytes. For
+/// photos of the data set, which passed the decoding policy when they came in: only the
+/// hard limits apply ([`Images::display`]), so a photo accepted then is readable now.
 pub(crate) fn preprocess_bytes(bytes: &[u8], size: u32, resize_shorter: u32) -> Result<Vec<u8>> {
+    preprocess_bytes_with(bytes, size, resize_shorter, &Images::display())
+}
+
+/// [`preprocess_bytes`] under `policy` (for images from outside the data set: predict,
+/// evaluate).
+pub(crate) fn preprocess_bytes_with(
+    bytes: &[u8],
+    size: u32,
+    resize_shorter: u32,
+    policy: &Images,
+) -> Result<Vec<u8>> {
     if size == 0 || resize_shorter < size {
         bail!("bad preprocessing settings: size {size}, resize_shorter {resize_shorter} (need 0 < size <= resize_shorter)");
     }
-    let rgb = decode(bytes)?;
+    let rgb = decode(bytes, policy)?;
     let square = resize_centre_crop(&rgb, size, resize_shorter)?;
     Ok(to_channels_first(&square, size as usize))
 }
 
-/// Decodes image bytes to RGB (8 bits per channel). A JPEG that stops before its
-/// end-of-image marker is rejected as truncated (the decoder itself would fill the
-/// missing part with grey and carry on).
-pub(crate) fn decode(bytes: &[u8]) -> Result<Rgb> {
-    if bytes.is_empty() {
-        bail!("the file is empty (0 bytes)");
-    }
-    let format = image::guess_format(bytes).map_err(|_| {
-        let start = &bytes[..bytes.len().min(4)];
-        anyhow!("not an image: the bytes are not JPEG, PNG or WebP (they start with {start:02x?})")
-    })?;
-    if format == ImageFormat::Jpeg && !jpeg_has_end(bytes) {
-        bail!("truncated JPEG: the data stops before the end-of-image marker");
-    }
-    let name = format!("{format:?}").to_uppercase();
-    let img = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| anyhow!("corrupt, truncated or unsupported {name} image: {e}"))?;
-    check_pixels(img.width(), img.height())?;
-    let img = img.into_rgb8();
+/// Decodes image bytes to RGB (8 bits per channel) under the decoding policy
+/// ([`crate::decode`]: format from the bytes, limits, a JPEG must be complete, EXIF
+/// orientation applied).
+pub(crate) fn decode(bytes: &[u8], policy: &Images) -> Result<Rgb> {
+    let img = crate::decode::decode(bytes, policy)?.into_rgb8();
     rgb(img.width(), img.height(), img.into_raw())
-}
-
-/// True when the JPEG's compressed data is followed by an end-of-image marker: the
-/// header segments are skipped by their lengths (so an embedded thumbnail's marker does
-/// not count) up to the first start-of-scan; after it, `FF D9` can only be the real end,
-/// because entropy-coded data escapes every `FF` byte. Searched from the end, where it
-/// normally is.
-pub(crate) fn jpeg_has_end(b: &[u8]) -> bool {
-    let mut i = SOI_LEN;
-    while i + 4 <= b.len() {
-        if b[i] != 0xFF || b[i + 1] == 0xFF {
-            i += 1; // fill bytes or stray data between segments: tolerated
-            continue;
-        }
-        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
-        if b[i + 1] == MARKER_SOS {
-            let scan = b.get(i + 2 + len..).unwrap_or_default();
-            return scan.windows(2).rev().any(|w| w == [0xFF, MARKER_EOI]);
-        }
-        i += 2 + len;
-    }
-    false
-}
-
-fn check_pixels(width: u32, height: u32) -> Result<()> {
-    let n = width as u64 * height as u64;
-    if n == 0 || n > MAX_PIXELS {
-        bail!("image of {width}x{height} pixels is empty or larger than {MAX_PIXELS} pixels");
-    }
-    Ok(())
 }
 
 fn rgb(width: u32, height: u32, pixels: Vec<u8>) -> Result<Rgb> {
@@ -176,9 +136,10 @@ mod tests {
 
     #[test]
     fn bad_bytes_get_clear_errors() {
-        let empty = decode(&[]).unwrap_err().to_string();
+        let p = Images::default();
+        let empty = decode(&[], &p).unwrap_err().to_string();
         assert!(empty.contains("empty"), "{empty}");
-        let text = decode(b"hello, not an image").unwrap_err().to_string();
+        let text = decode(b"hello, not an image", &p).unwrap_err().to_string();
         assert!(text.contains("not an image"), "{text}");
     }
 
@@ -186,28 +147,18 @@ mod tests {
         let img =
             image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
         let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
         out.into_inner()
     }
 
     #[test]
     fn a_jpeg_cut_short_is_rejected_as_truncated() {
         let full = jpeg_bytes();
-        assert!(jpeg_has_end(&full));
+        assert!(crate::decode::jpeg_has_end(&full));
         assert_eq!(preprocess_bytes(&full, 32, 40).unwrap().len(), 3 * 32 * 32);
         let cut = &full[..full.len() - 40];
-        let err = decode(cut).unwrap_err().to_string();
+        let err = decode(cut, &Images::default()).unwrap_err().to_string();
         assert!(err.contains("truncated JPEG"), "{err}");
-    }
-
-    #[test]
-    fn an_end_marker_inside_a_header_segment_does_not_count() {
-        // SOI, APP1 (length 6) holding FF D9 (like an EXIF thumbnail), SOS (length 2), data.
-        let mut b = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00];
-        b.extend([0xFF, 0xDA, 0x00, 0x02, 0x12, 0xFF, 0x00, 0x34]);
-        assert!(!jpeg_has_end(&b));
-        b.extend([0xFF, 0xD9]);
-        assert!(jpeg_has_end(&b));
     }
 
     #[test]

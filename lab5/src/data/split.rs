@@ -9,6 +9,10 @@
 //! first: every photo of such a breed goes to the test split, and the class's other photos
 //! are split with the ratios as if those photos did not exist, so train and val hold no
 //! photo of a held-out breed. Photos without a breed are never held out.
+//!
+//! Near-copies (groups of [`crate::data::phash::groups`]) are then pulled into one split
+//! ([`unite_groups`]): only members of a group that straddles splits move, every other
+//! photo keeps the split the rules above gave it.
 
 use crate::config;
 use crate::data::{Class, Manifest, Record, SplitName};
@@ -22,7 +26,12 @@ pub fn targets(n: usize, ratios: &config::Split) -> [usize; 3] {
     [n - val.min(n) - test, val.min(n), test]
 }
 
-/// Gives a split to every row that has none, but first puts every photo whose
+/// Gives a split to every row that has none; returns how many rows were assigned.
+pub fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
+    assign_holding_out(m, ratios, seed, &BTreeSet::new())
+}
+
+/// Like [`assign`], but first puts every photo whose
 /// `breed_name` is in `held` into the test split (also one that had another split), then
 /// splits the remaining rows of each class with the ratios. Returns how many rows got a
 /// split or changed it.
@@ -40,16 +49,72 @@ pub(crate) fn assign_holding_out(
     moved + rest
 }
 
-/// Forgets every split and assigns them afresh, with the breeds of `held` held out (after a
-/// change of ratios, seed or those breeds).
-pub(crate) fn reassign_holding_out(
+/// Puts every member of each near-copy group into one split; returns how many rows that
+/// had a split before (`had_split[i]`) changed it. The group's split is the one of a
+/// held-out breed's photo when it has one (test); otherwise the most common split among
+/// the members that had a split before (all members when none had: a fresh split), ties
+/// going to the split of the member first by `tie_key`. So new photos join their old copies
+/// without moving them, and a group of old photos moves as few of them as it can.
+pub fn unite_groups(
     m: &mut Manifest,
-    ratios: &config::Split,
+    groups: &[Vec<usize>],
     seed: u64,
     held: &BTreeSet<String>,
+    had_split: &[bool],
 ) -> usize {
-    m.records.iter_mut().for_each(|r| r.split = None);
-    assign_holding_out(m, ratios, seed, held)
+    let mut moved = 0;
+    for g in groups {
+        let Some(target) = group_split(m, g, seed, held, had_split) else {
+            continue;
+        };
+        for &i in g {
+            let r = &mut m.records[i];
+            if r.split != Some(target) {
+                moved += usize::from(had_split[i]);
+                r.split = Some(target);
+            }
+        }
+    }
+    moved
+}
+
+fn group_split(
+    m: &Manifest,
+    g: &[usize],
+    seed: u64,
+    held: &BTreeSet<String>,
+    had_split: &[bool],
+) -> Option<SplitName> {
+    if g.iter().any(|&i| is_held_out(&m.records[i], held)) {
+        return Some(SplitName::Test);
+    }
+    let old: Vec<usize> = g.iter().copied().filter(|&i| had_split[i]).collect();
+    let voters = if old.is_empty() { g.to_vec() } else { old };
+    let mut votes = [0usize; 3];
+    let mut first: Option<(String, SplitName)> = None;
+    for &i in &voters {
+        let Some(s) = m.records[i].split else {
+            continue;
+        };
+        votes[slot(s)] += 1;
+        let key = tie_key(seed, &m.records[i].id);
+        if first.as_ref().is_none_or(|(k, _)| key < *k) {
+            first = Some((key, s));
+        }
+    }
+    let (_, tie_break) = first?;
+    let best = *votes.iter().max()?;
+    if votes[slot(tie_break)] == best {
+        return Some(tie_break);
+    }
+    SplitName::ALL.into_iter().find(|s| votes[slot(*s)] == best)
+}
+
+/// The order that breaks a tie inside a group: a keyed hash of `(seed, id)` independent of
+/// [`order_key`], whose first rows all go to train (the split with the largest target), so
+/// that ties go to each split as often as to the other.
+fn tie_key(seed: u64, id: &str) -> String {
+    order_key(seed, &format!("near-copy:{id}"))
 }
 
 /// True when `r` is a photo of a breed in `held` (a photo without a breed never is).
@@ -120,16 +185,11 @@ pub(crate) fn order_key(seed: u64, id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::{Origin, Record};
 
-    /// Gives a split to every row that has none, no breed held out.
-    fn assign(m: &mut Manifest, ratios: &config::Split, seed: u64) -> usize {
-        assign_holding_out(m, ratios, seed, &BTreeSet::new())
-    }
-
-    fn manifest(n: usize) -> Manifest {
+    pub(crate) fn manifest(n: usize) -> Manifest {
         let rec = |i: usize| Record {
             id: format!("id{i}"),
             label: if i.is_multiple_of(3) {
@@ -147,7 +207,8 @@ mod tests {
             bytes: 1,
             sha256: String::new(),
             split: None,
-            excluded: false,
+            excluded: None,
+            phash: None,
         };
         Manifest {
             records: (0..n).map(rec).collect(),
@@ -240,10 +301,68 @@ mod tests {
         let unbred = m.records.iter().filter(|r| r.breed_name.is_none());
         assert!(unbred.clone().all(|r| !is_held_out(r, &held)));
         let mut fresh = manifest(300);
-        reassign_holding_out(&mut fresh, &RATIOS, 7, &BTreeSet::new());
+        assign_holding_out(&mut fresh, &RATIOS, 7, &BTreeSet::new());
         let mut plain = manifest(300);
         assign(&mut plain, &RATIOS, 7);
         assert_eq!(fresh, plain, "nothing held out: the plain split");
+    }
+
+    #[test]
+    fn near_copies_end_in_one_split_and_nothing_else_moves() {
+        let mut m = manifest(300);
+        assign(&mut m, &RATIOS, 7);
+        let before = m.clone();
+        let by_split = |s: SplitName| {
+            let r = before.records.iter().position(|r| r.split == Some(s));
+            r.unwrap()
+        };
+        let (tr, va, te) = (
+            by_split(SplitName::Train),
+            by_split(SplitName::Val),
+            by_split(SplitName::Test),
+        );
+        let other = |s: SplitName, not: usize| {
+            let mut r = (0..300).filter(|&i| i != not && before.records[i].split == Some(s));
+            r.next().unwrap()
+        };
+        let (te2, tr2) = (other(SplitName::Test, te), other(SplitName::Train, tr));
+        // A pair across splits, and a triple of which two are in test.
+        let mut groups = vec![vec![tr, va], vec![te, te2, tr2]];
+        groups.iter_mut().for_each(|g| g.sort());
+        let old = vec![true; 300];
+        let moved = unite_groups(&mut m, &groups, 7, &BTreeSet::new(), &old);
+        for g in &groups {
+            let s = m.records[g[0]].split;
+            assert!(g.iter().all(|&i| m.records[i].split == s), "{g:?}");
+        }
+        let changed: Vec<usize> = (0..300)
+            .filter(|&i| m.records[i].split != before.records[i].split)
+            .collect();
+        assert_eq!(changed.len(), moved);
+        assert!(changed
+            .iter()
+            .all(|i| groups.iter().flatten().any(|j| j == i)));
+        assert_eq!(moved, 2, "one of the pair and the triple's train photo");
+        let mut again = m.clone();
+        assert_eq!(
+            unite_groups(&mut again, &groups, 7, &BTreeSet::new(), &old),
+            0
+        );
+    }
+
+    #[test]
+    fn a_new_photo_joins_its_old_copy_which_stays() {
+        let mut m = manifest(10);
+        assign(&mut m, &RATIOS, 7);
+        let old_split = m.records[0].split;
+        let other = SplitName::ALL.into_iter().find(|s| Some(*s) != old_split);
+        m.records[1].split = other;
+        let had = [true, false, true, true, true, true, true, true, true, true];
+        assert_eq!(
+            unite_groups(&mut m, &[vec![0, 1]], 7, &BTreeSet::new(), &had),
+            0
+        );
+        assert_eq!(m.records[1].split, old_split);
     }
 
     #[test]

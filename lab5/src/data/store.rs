@@ -2,9 +2,13 @@
 //! content hashes already present, with the housekeeping that keeps the manifest and the
 //! files in `data/raw` in agreement.
 
+use crate::config::{Config, Images};
+use crate::data::conflicts::{self, Conflict};
+use crate::data::holdout;
 use crate::data::images::{self, class_dir};
 use crate::data::{Class, Manifest, Origin, Record};
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -34,16 +38,82 @@ impl std::fmt::Display for Housekeeping {
     }
 }
 
-/// The manifest being extended, with the ids and SHA-256 sums it already holds.
+/// The manifest being extended, with the ids and the (SHA-256, label) pairs it already
+/// holds: the same content under one label is a duplicate, under the other label a
+/// second row (a label conflict, see [`crate::data::conflicts`]).
 pub(crate) struct Store {
     data_dir: PathBuf,
     /// The rows.
     pub manifest: Manifest,
     ids: HashMap<String, Origin>,
-    shas: Mutex<HashSet<String>>,
+    shas: Mutex<HashSet<(String, Class)>>,
+}
+
+/// What [`Store::settle`] did to the manifest.
+#[derive(Debug)]
+pub struct Settled {
+    /// Contents under both labels: both rows are kept out of training.
+    pub label_conflicts: Vec<Conflict>,
+    /// Rows that got a split in this run.
+    pub newly_split: usize,
+    /// Rows that had a split and moved to the split of their near-copies.
+    pub near_copies_moved: usize,
+}
+
+/// The report lines of the label conflicts and of the hashes added to an older manifest,
+/// each line starting with `indent` (collect and import print them alike).
+pub fn write_conflicts_and_hashes(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    label_conflicts: &[Conflict],
+    hashes_added: usize,
+) -> std::fmt::Result {
+    for c in label_conflicts {
+        writeln!(f, "{indent}label conflict, kept out of training: {c}")?;
+    }
+    if hashes_added > 0 {
+        writeln!(
+            f,
+            "{indent}perceptual hashes added to {hashes_added} rows of an older manifest"
+        )?;
+    }
+    Ok(())
+}
+
+/// The report line of the split: new rows assigned and near-copies moved.
+pub fn write_split(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    newly_split: usize,
+    near_copies_moved: usize,
+) -> std::fmt::Result {
+    write!(f, "{indent}split: {newly_split} new rows assigned")?;
+    match near_copies_moved {
+        0 => writeln!(f),
+        n => writeln!(f, ", {n} near-copies moved to the split of their group"),
+    }
 }
 
 impl Store {
+    /// After rows were added: marks label conflicts, assigns splits (near-copies kept
+    /// together, held-out breeds), saves the manifest (also when the split fails, so
+    /// nothing collected or imported is lost) and records the held-out breeds.
+    ///
+    /// # Errors
+    /// The split cannot be made (unknown breed, ...) or a file cannot be written.
+    pub fn settle(&mut self, cfg: &Config) -> Result<Settled> {
+        let label_conflicts = conflicts::mark(&mut self.manifest).conflicts;
+        let assigned = holdout::assign(cfg, &mut self.manifest, &cfg.data_dir());
+        self.save()?;
+        let assigned = assigned?;
+        assigned.commit(self.data_dir())?;
+        Ok(Settled {
+            label_conflicts,
+            newly_split: assigned.newly_split,
+            near_copies_moved: assigned.near_copies_moved,
+        })
+    }
+
     /// Loads `data_dir/manifest.csv` (or starts empty), removes temp files left by an
     /// interrupted run and drops rows whose file is missing.
     pub(crate) fn open(data_dir: &Path) -> Result<(Store, Housekeeping)> {
@@ -62,7 +132,11 @@ impl Store {
             .iter()
             .map(|r| (r.id.clone(), r.source))
             .collect();
-        let shas = manifest.records.iter().map(|r| r.sha256.clone()).collect();
+        let shas = manifest
+            .records
+            .iter()
+            .map(|r| (r.sha256.clone(), r.label))
+            .collect();
         let store = Store {
             data_dir: data_dir.to_path_buf(),
             manifest,
@@ -87,16 +161,17 @@ impl Store {
         self.ids.get(id).copied()
     }
 
-    /// True when a row already has this content.
-    pub(crate) fn has_sha(&self, sha: &str) -> bool {
-        self.shas.lock().is_ok_and(|s| s.contains(sha))
+    /// True when a row of `class` already has this content.
+    pub(crate) fn has_sha(&self, sha: &str, class: Class) -> bool {
+        let key = (sha.to_string(), class);
+        self.shas.lock().is_ok_and(|s| s.contains(&key))
     }
 
-    /// Reserves `sha` for a new image; false when the data set already has that content.
-    /// Safe to call from worker threads.
-    pub(crate) fn claim_sha(&self, sha: &str) -> bool {
+    /// Reserves `sha` for a new image of `class`; false when the data set already has
+    /// that content under that label. Safe to call from worker threads.
+    pub(crate) fn claim_sha(&self, sha: &str, class: Class) -> bool {
         match self.shas.lock() {
-            Ok(mut s) => s.insert(sha.to_string()),
+            Ok(mut s) => s.insert((sha.to_string(), class)),
             Err(_) => false,
         }
     }
@@ -110,6 +185,29 @@ impl Store {
     pub(crate) fn add(&mut self, record: Record) {
         self.ids.insert(record.id.clone(), record.source);
         self.manifest.records.push(record);
+    }
+
+    /// Gives the rows of an older manifest, written before lab5 stored perceptual hashes,
+    /// their hash (and their size as seen), decoding their files in parallel; returns how
+    /// many rows got one. A file that no longer decodes keeps no hash (and so no group).
+    pub fn add_missing_hashes(&mut self) -> usize {
+        let data_dir = self.data_dir.clone();
+        let infos: Vec<(usize, images::ImageInfo)> = self
+            .manifest
+            .records
+            .par_iter()
+            .enumerate()
+            .filter(|(_, r)| r.phash.is_none())
+            .filter_map(|(i, r)| {
+                let bytes = std::fs::read(data_dir.join(&r.path)).ok()?;
+                Some((i, images::inspect(&bytes, &Images::display()).ok()?))
+            })
+            .collect();
+        for (i, info) in &infos {
+            let r = &mut self.manifest.records[*i];
+            (r.phash, r.width, r.height) = (Some(info.phash), info.width, info.height);
+        }
+        infos.len()
     }
 
     /// Sorts and writes the manifest atomically.

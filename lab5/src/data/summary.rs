@@ -2,6 +2,8 @@
 //! breeds, image-size statistics, and a seeded sample of images per class. Everything is
 //! returned as values (and polars tables); the plotting code renders them.
 
+use crate::data::conflicts::{self, Conflict};
+use crate::data::phash;
 use crate::data::split::order_key;
 use crate::data::{Class, Manifest, Origin, Record, SplitName};
 use anyhow::Result;
@@ -68,13 +70,34 @@ pub struct SizeStats {
     pub bytes: Stat,
 }
 
+/// Near-copies: photos whose perceptual hashes are within `max_distance` bits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearCopies {
+    /// `data.near_duplicate_distance`.
+    pub max_distance: u32,
+    /// Each group of near-copies: its photos as `path (split)`.
+    pub groups: Vec<Vec<String>>,
+    /// Photos in a group.
+    pub photos: usize,
+    /// Pairs of near-copies.
+    pub pairs: usize,
+    /// Pairs whose two photos are in different splits (0 after an import or collect).
+    pub pairs_across_splits: usize,
+    /// Photos without a perceptual hash (a manifest from before lab5 stored them).
+    pub without_hash: usize,
+}
+
 /// The whole summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// Rows.
     pub total: usize,
-    /// Rows excluded by the label check.
+    /// Rows kept out of training (label check and label conflicts).
     pub excluded: usize,
+    /// Of which because the same bytes are also under the other label.
+    pub label_conflicts: Vec<Conflict>,
+    /// Near-copies and whether they straddle splits.
+    pub near_copies: NearCopies,
     /// Rows per class and split.
     pub counts: Vec<SplitCount>,
     /// Rows per source.
@@ -85,12 +108,15 @@ pub struct Summary {
     pub sizes: Vec<SizeStats>,
 }
 
-/// Summarizes a manifest.
-pub fn summarize(m: &Manifest) -> Summary {
+/// Summarizes a manifest; near-copies are photos whose perceptual hashes are within
+/// `near_duplicate_distance` bits (the config's `data.near_duplicate_distance`).
+pub fn summarize(m: &Manifest, near_duplicate_distance: u32) -> Summary {
     let recs = &m.records;
     Summary {
         total: recs.len(),
-        excluded: recs.iter().filter(|r| r.excluded).count(),
+        excluded: recs.iter().filter(|r| r.is_excluded()).count(),
+        label_conflicts: conflicts::find(m),
+        near_copies: near_copies(m, near_duplicate_distance),
         counts: split_counts(recs),
         sources: ORIGINS
             .iter()
@@ -107,11 +133,31 @@ pub(crate) fn sample(m: &Manifest, class: Class, n: usize, seed: u64) -> Vec<&Re
     let mut rows: Vec<(String, &Record)> = m
         .records
         .iter()
-        .filter(|r| r.label == class && !r.excluded)
+        .filter(|r| r.label == class && !r.is_excluded())
         .map(|r| (order_key(seed, &r.id), r))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     rows.into_iter().take(n).map(|(_, r)| r).collect()
+}
+
+fn near_copies(m: &Manifest, max_distance: u32) -> NearCopies {
+    let groups = phash::groups(m, max_distance);
+    let name = |i: usize| {
+        let r = &m.records[i];
+        let split = r.split.map_or("no split", |s| s.name());
+        format!("{} ({split})", r.path.to_string_lossy().replace('\\', "/"))
+    };
+    NearCopies {
+        max_distance,
+        photos: groups.iter().map(Vec::len).sum(),
+        groups: groups
+            .iter()
+            .map(|g| g.iter().map(|&i| name(i)).collect())
+            .collect(),
+        pairs: phash::pairs(m, max_distance).len(),
+        pairs_across_splits: phash::pairs_across_splits(m, max_distance).len(),
+        without_hash: phash::missing(m),
+    }
 }
 
 fn split_counts(recs: &[Record]) -> Vec<SplitCount> {
@@ -124,8 +170,9 @@ fn split_counts(recs: &[Record]) -> Vec<SplitCount> {
         .into_iter()
         .map(|(class, split)| {
             let rows = recs.iter().filter(|r| r.label == class && r.split == split);
-            let (images, excluded) =
-                rows.fold((0, 0), |(n, x), r| (n + 1, x + usize::from(r.excluded)));
+            let (images, excluded) = rows.fold((0, 0), |(n, x), r| {
+                (n + 1, x + usize::from(r.is_excluded()))
+            });
             SplitCount {
                 class,
                 split,
@@ -239,8 +286,15 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (n, x) = (self.total, self.excluded);
-        writeln!(f, "{n} images ({x} excluded by the label check)")?;
+        let (n, x, c) = (self.total, self.excluded, self.conflicted());
+        match c {
+            0 => writeln!(f, "{n} images ({x} excluded by the label check)")?,
+            c => writeln!(
+                f,
+                "{n} images ({x} excluded: {} by the label check, {c} as label conflicts)",
+                x.saturating_sub(c)
+            )?,
+        }
         let src: Vec<String> = self
             .sources
             .iter()
@@ -257,8 +311,65 @@ impl std::fmt::Display for Summary {
             }
         )?;
         self.fmt_counts(f)?;
+        self.fmt_near_copies(f)?;
+        self.fmt_conflicts(f)?;
         self.fmt_sizes(f)?;
         self.fmt_breeds(f)
+    }
+}
+
+/// Groups of near-copies the text summary lists.
+const GROUPS_SHOWN: usize = 5;
+
+impl Summary {
+    /// Rows excluded as label conflicts.
+    fn conflicted(&self) -> usize {
+        self.label_conflicts.iter().map(|c| c.rows.len()).sum()
+    }
+
+    fn fmt_near_copies(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = &self.near_copies;
+        writeln!(
+            f,
+            "near-copies (perceptual hashes within {} of 256 bits): {} groups, {} photos, \
+             {} pairs, {} pairs across splits",
+            n.max_distance,
+            n.groups.len(),
+            n.photos,
+            n.pairs,
+            n.pairs_across_splits
+        )?;
+        for g in n.groups.iter().take(GROUPS_SHOWN) {
+            writeln!(f, "  {}", g.join(", "))?;
+        }
+        if n.groups.len() > GROUPS_SHOWN {
+            writeln!(f, "  ... and {} more groups", n.groups.len() - GROUPS_SHOWN)?;
+        }
+        if n.without_hash > 0 {
+            writeln!(
+                f,
+                "  {} photos have no perceptual hash yet (a manifest from an older lab5): \
+                 run `lab5 import` (or `lab5 collect`) to add them and keep near-copies in \
+                 one split",
+                n.without_hash
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fmt_conflicts(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.label_conflicts.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "label conflicts ({}, kept out of training until one copy is removed):",
+            self.label_conflicts.len()
+        )?;
+        for c in &self.label_conflicts {
+            writeln!(f, "  {c}")?;
+        }
+        Ok(())
     }
 }
 

@@ -21,11 +21,11 @@
 //! flag dogs of rare breeds the head is sure about. Requiring both, a label swapped on
 //! purpose is still caught ~90 % of the time while only ~2 correct photos out of 2,100
 //! are flagged. `lab5 audit --apply` marks flagged images `excluded` in the manifest
-//! (training skips them); `--undo` clears every exclusion. Nothing is ever deleted.
+//! (training skips them); `--undo` clears those exclusions. Nothing is ever deleted.
 
 use super::features::{BackbonePass, ZeroShot};
 use crate::config::{self, Config};
-use crate::data::{Class, Manifest, Record};
+use crate::data::{Class, Exclusion, Manifest, Record};
 use crate::plot::{image_grid, Figure, Photo};
 use crate::util::csv_io;
 use crate::util::knn::{self, Points};
@@ -224,7 +224,7 @@ impl Audit {
                 .zero_shot(r)
                 .with_context(|| format!("image {} is missing from the backbone pass", r.id))?;
             let verdict = rule.verdict(r.label, z, share);
-            let (id, label, excluded) = (r.id.clone(), r.label, r.excluded);
+            let (id, label, excluded) = (r.id.clone(), r.label, r.is_excluded());
             Ok(AuditRow {
                 id,
                 label,
@@ -473,17 +473,19 @@ pub fn apply(manifest: &mut Manifest, audit: &Audit) -> usize {
         .iter_mut()
         .filter(|r| flagged.contains(r.id.as_str()))
     {
-        changed += usize::from(!rec.excluded);
-        rec.excluded = true;
+        changed += usize::from(!rec.is_excluded());
+        rec.excluded = rec.excluded.or(Some(Exclusion::LabelCheck));
     }
     changed
 }
 
-/// Clears every exclusion; returns how many were cleared.
+/// Clears every exclusion made by [`apply`] (label conflicts stay excluded until they
+/// are resolved, see [`crate::data::conflicts`]); returns how many were cleared.
 pub fn undo(manifest: &mut Manifest) -> usize {
     let mut changed = 0;
-    for rec in manifest.records.iter_mut().filter(|r| r.excluded) {
-        rec.excluded = false;
+    let by_check = |r: &&mut Record| r.excluded == Some(Exclusion::LabelCheck);
+    for rec in manifest.records.iter_mut().filter(by_check) {
+        rec.excluded = None;
         changed += 1;
     }
     changed

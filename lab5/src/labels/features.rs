@@ -24,7 +24,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 /// Bumped whenever the pass computes something different, so old files are ignored.
-const PASS_VERSION: &str = "backbone-pass-v1 imagenet-norm preprocess-v1";
+const PASS_VERSION: &str = "backbone-pass-v1 imagenet-norm preprocess-v2";
 /// Hex digits of the key used in the file name.
 const KEY_IN_NAME: usize = 16;
 /// Columns of the probability table: cat, dog, neither.

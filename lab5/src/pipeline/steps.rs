@@ -66,12 +66,17 @@ fn settings(cfg: &Config, step: Step) -> Result<Value> {
     })
 }
 
+/// The manifest's format: part of the data step's settings, so a data folder written by
+/// an older lab5 (without perceptual hashes) is imported or collected again by `lab5 run`.
+const MANIFEST_FORMAT: &str = "phash-v1";
+
 /// Where the images come from and, for a folder, a fingerprint of its files.
 fn data_settings(cfg: &Config) -> Result<Value> {
     let d = &cfg.data;
     let common = json!({
         "split": d.split, "seed": d.seed, "per_class": d.per_class,
         "unseen_breeds": d.unseen_breeds, "unseen_breed_share": d.unseen_breed_share,
+        "near_duplicate_distance": d.near_duplicate_distance, "manifest": MANIFEST_FORMAT,
     });
     Ok(match views::data_source(cfg)? {
         DataSource::Api => json!({"source": "api", "data": common}),

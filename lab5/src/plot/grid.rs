@@ -192,7 +192,7 @@ fn read_photo(path: &Path) -> Result<RgbImage> {
     }
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read photo {}", path.display()))?;
-    let img = image::load_from_memory(&bytes)
+    let img = crate::decode::decode(&bytes, &crate::config::Images::display())
         .with_context(|| format!("{} is not a readable JPEG/PNG/WebP image", path.display()))?;
     Ok(img.to_rgb8())
 }

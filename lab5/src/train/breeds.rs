@@ -85,10 +85,12 @@ impl Holdout {
     }
 
     /// The held-out breeds of `cfg`'s data set; fails (before any training) when the
-    /// manifest's split does not hold out the breeds the config asks for.
+    /// manifest's split does not hold out the breeds the config asks for, or lets
+    /// near-copies of a photo into two splits.
     pub(crate) fn of(cfg: &Config) -> Result<Self> {
         let m = super::run::load_manifest(cfg)?;
         let held = holdout::current(cfg, &m)?;
+        crate::data::phash::check_split(&m, cfg.data.near_duplicate_distance)?;
         Ok(Self::new(&m, held))
     }
 
@@ -251,7 +253,8 @@ mod tests {
             bytes: 1,
             sha256: String::new(),
             split: Some(SplitName::Test),
-            excluded: false,
+            excluded: None,
+            phash: None,
         }
     }
 

@@ -76,6 +76,9 @@ impl Splits {
 /// Images of one split with the augmentation applied to training batches.
 pub struct ImageSet {
     split: SplitTensors,
+    /// The same images at a larger side that training crops are cut from
+    /// (`augment.crop_source`); `None`: crops come from `split` itself.
+    crop_source: Option<SplitTensors>,
     augment: Option<Augment>,
     norm: Normalize,
 }
@@ -85,6 +88,7 @@ impl ImageSet {
     pub(crate) fn new(split: SplitTensors, augment: Option<Augment>, norm: Normalize) -> Self {
         ImageSet {
             split,
+            crop_source: None,
             augment,
             norm,
         }
@@ -92,12 +96,31 @@ impl ImageSet {
 
     /// The cached splits as image sets: training batches augmented with `augment`.
     pub fn splits(cached: Cached, augment: &Augment, norm: Normalize) -> Splits {
+        Self::splits_with_source(cached, None, augment, norm)
+    }
+
+    /// As [`ImageSet::splits`], with training crops cut from `crop_source`'s train split
+    /// (the same photos in the same order at a larger side) when given; evaluation,
+    /// including the train split's, still reads `cached`.
+    pub fn splits_with_source(
+        cached: Cached,
+        crop_source: Option<Cached>,
+        augment: &Augment,
+        norm: Normalize,
+    ) -> Splits {
         let Cached { train, val, test } = cached;
+        let mut train = ImageSet::new(train, Some(augment.clone()), norm);
+        train.crop_source = crop_source.map(|c| c.train);
         Splits {
-            train: Box::new(ImageSet::new(train, Some(augment.clone()), norm)),
+            train: Box::new(train),
             val: Box::new(ImageSet::new(val, None, norm)),
             test: Box::new(ImageSet::new(test, None, norm)),
         }
+    }
+
+    /// Side of the split's images in pixels.
+    fn side(&self) -> i64 {
+        self.split.images.size().last().copied().unwrap_or(0)
     }
 }
 
@@ -121,10 +144,15 @@ impl Dataset for ImageSet {
         device: Device,
     ) -> Box<dyn Iterator<Item = Batch> + '_> {
         let aug = self.augment.as_ref();
+        let from = match (&self.crop_source, aug) {
+            (Some(source), Some(_)) => source,
+            _ => &self.split,
+        };
         Box::new(loader::batches(
-            &self.split,
+            from,
             batch_size,
             aug,
+            self.side(),
             &self.norm,
             seed,
             device,
@@ -140,6 +168,7 @@ impl Dataset for ImageSet {
             &self.split,
             batch_size,
             None,
+            self.side(),
             &self.norm,
             0,
             device,

@@ -105,28 +105,31 @@ pub struct Evaluation {
     pub saved_to: PathBuf,
 }
 
-/// File name for an evaluation of `data_dir` inside the run: its folder name, made safe.
+/// Hex digits of the folder's path hash in an evaluation's file name.
+const FOLDER_HASH_HEX: usize = 10;
+
+/// File name for an evaluation of `data_dir` inside the run: its folder name, made safe,
+/// and a hash of its absolute path, so two folders of the same name (`a/test`, `b/test`)
+/// keep two results, while the same folder however spelled (`test`, `./test/`) keeps one.
 fn evaluation_file(run_dir: &Path, data_dir: &Path) -> PathBuf {
-    let name = data_dir
+    let full = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let name = full
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let safe: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
         .collect();
-    let safe = if safe.is_empty() {
-        "data".to_string()
-    } else {
-        safe
-    };
-    run_dir.join(EVALUATIONS_DIR).join(format!("{safe}.json"))
+    let safe = if safe.is_empty() { "data".into() } else { safe };
+    let hash = crate::data::images::sha256_hex(full.to_string_lossy().as_bytes());
+    let file = format!("{safe}-{}.json", &hash[..FOLDER_HASH_HEX]);
+    run_dir.join(EVALUATIONS_DIR).join(file)
 }
 
 /// Evaluates the run in `run_dir` on an ImageFolder directory (`DIR/cat`, `DIR/dog`);
@@ -135,7 +138,9 @@ fn evaluation_file(run_dir: &Path, data_dir: &Path) -> PathBuf {
 pub fn evaluate(run_dir: &Path, data_dir: &Path) -> Result<Evaluation> {
     let run = LoadedRun::open(run_dir)?;
     let (size, shorter) = run.sizes();
-    let (split, skipped): (SplitTensors, _) = cache::preprocess_folder(data_dir, size, shorter)?;
+    let policy = &run.record.model.config.images;
+    let (split, skipped): (SplitTensors, _) =
+        cache::preprocess_folder(data_dir, size, shorter, policy)?;
     if split.is_empty() {
         anyhow::bail!(
             "no readable image in {} ({} skipped)",
@@ -193,7 +198,7 @@ pub fn predict(run_dir: &Path, files: &[PathBuf]) -> Result<Vec<Result<Predictio
     let (size, shorter) = run.sizes();
     let decoded: Vec<Result<Tensor>> = files
         .iter()
-        .map(|f| cache::preprocess_file(f, size, shorter))
+        .map(|f| cache::preprocess_file_with(f, size, shorter, &run.record.model.config.images))
         .collect();
     let good: Vec<Tensor> = decoded
         .iter()
@@ -210,4 +215,28 @@ pub fn predict(run_dir: &Path, files: &[PathBuf]) -> Result<Vec<Result<Predictio
         .zip(decoded)
         .map(|(f, d)| d.map(|_| Prediction::new(f, p.next().unwrap_or(f64::NAN))));
     Ok(out.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_folders_of_one_name_keep_two_results_and_one_folder_keeps_one() {
+        let root = std::env::temp_dir().join(format!("lab5-evalname-{}", std::process::id()));
+        let (a, b) = (root.join("a").join("test"), root.join("b").join("test"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let run = Path::new("runs/cnn");
+        let (fa, fb) = (evaluation_file(run, &a), evaluation_file(run, &b));
+        assert_ne!(fa, fb);
+        let name = fa.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("test-") && name.ends_with(".json"),
+            "{name}"
+        );
+        let spelled = root.join("a").join(".").join("test").join("");
+        assert_eq!(evaluation_file(run, &spelled), fa);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -12,11 +12,11 @@ use super::record::*;
 use super::staging::Staging;
 use super::trainer::{fit, score, Fitted, Hyper};
 use crate::config::Config;
-use crate::data::cache;
+use crate::data::cache::{self, Cached};
 use crate::data::loader::{Normalize, IMAGENET};
 use crate::data::Manifest;
 use crate::models::{Cnn, ModelSpec, Net, NormSpec, Summary};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::path::Path;
 use std::time::Instant;
 use tch::Device;
@@ -265,6 +265,24 @@ pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
     train_cnn_named(cfg, CNN_RUN, force)
 }
 
+/// The photos at `augment.crop_source` pixels that training crops are cut from (a second
+/// preprocessing cache: shorter side resized to that size, centre-cropped to it), or
+/// `None` when the option is off.
+///
+/// # Errors
+/// Decoding fails, or the two caches disagree about the train split's photos.
+fn crop_source(cfg: &Config, manifest: &Manifest, cached: &Cached) -> Result<Option<Cached>> {
+    let side = cfg.augment.crop_source;
+    if side == 0 {
+        return Ok(None);
+    }
+    let source = cache::load_or_build(cfg, manifest, side, side)?;
+    if source.train.ids != cached.train.ids {
+        bail!("the {side}-pixel crop source and the evaluation cache list different training photos: delete data/cache and retrain");
+    }
+    Ok(Some(source))
+}
+
 /// [`train_cnn`] recording the run as `runs/<name>/` (the ablation study's variants).
 pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<RunRecord> {
     let manifest = load_manifest(cfg)?;
@@ -278,7 +296,8 @@ pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<R
     let started = Instant::now();
     let p = &cfg.preprocess;
     let cached = cache::load_or_build(cfg, &manifest, p.image_size, p.resize_shorter)?;
-    let data = ImageSet::splits(cached, &cfg.augment, cnn_norm());
+    let source = crop_source(cfg, &manifest, &cached)?;
+    let data = ImageSet::splits_with_source(cached, source, &cfg.augment, cnn_norm());
     tch::manual_seed(cfg.runtime.seed as i64);
     let net = Cnn::new(&cfg.cnn, p.image_size, device)?;
     let plan = Plan {

@@ -65,7 +65,10 @@ pub fn get_data(cfg: &Config, force: bool) -> Result<()> {
             "reusing the data set in {} (force = true collects or imports again)\n",
             cfg.data_dir().display()
         );
-        print!("{}", summary::summarize(&existing));
+        print!(
+            "{}",
+            summary::summarize(&existing, cfg.data.near_duplicate_distance)
+        );
         return Ok(());
     }
     match data_source(cfg)? {
@@ -79,13 +82,19 @@ pub fn get_data(cfg: &Config, force: bool) -> Result<()> {
             );
         }
     }
-    print!("\n{}", summary::summarize(&manifest(cfg)?));
+    print!(
+        "\n{}",
+        summary::summarize(&manifest(cfg)?, cfg.data.near_duplicate_distance)
+    );
     Ok(())
 }
 
 /// The summary of the data set on disk.
 pub(crate) fn data_summary(cfg: &Config) -> Result<Summary> {
-    Ok(summary::summarize(&manifest(cfg)?))
+    Ok(summary::summarize(
+        &manifest(cfg)?,
+        cfg.data.near_duplicate_distance,
+    ))
 }
 
 /// Images per class and split (and excluded by the label check).

@@ -109,7 +109,7 @@ pub fn exclude_flagged(cfg: &Config, apply: bool, undo: bool) -> Result<Note> {
     if apply || undo {
         m.save(&path)?;
     }
-    let excluded = m.records.iter().filter(|r| r.excluded).count();
+    let excluded = m.records.iter().filter(|r| r.is_excluded()).count();
     Ok(Note(format!(
         "{msg}; {excluded} of {} images are now excluded from training.",
         m.records.len()

@@ -83,6 +83,8 @@ pub struct Options {
     pub page_cap: usize,
     /// The first this many searches get 429 with `Retry-After: 1`.
     pub search_429: usize,
+    /// `Retry-After` of those 429s as an HTTP-date this far ahead, instead of `1`.
+    pub retry_after_date: Option<Duration>,
     /// The next this many searches get 500.
     pub search_500: usize,
     /// Random order with repeats and no pagination headers (like keyless use).
@@ -102,6 +104,7 @@ impl Default for Options {
             dog_key: None,
             page_cap: 10,
             search_429: 0,
+            retry_after_date: None,
             search_500: 0,
             random: false,
             image_delay: Duration::ZERO,
@@ -285,11 +288,19 @@ fn search(s: &mut TcpStream, st: &State, class: &str, req: &Request) -> std::io:
             s,
             429,
             "application/json",
-            &[("Retry-After", "1".into())],
+            &[("Retry-After", retry_after(st))],
             b"{\"message\":\"slow down\"}",
         ),
         500 => respond(s, 500, "text/plain", &[], b"internal error"),
         _ => search_page(s, st, class, req),
+    }
+}
+
+/// `1` (seconds), or an HTTP-date `retry_after_date` ahead.
+fn retry_after(st: &State) -> String {
+    match st.opts.retry_after_date {
+        None => "1".into(),
+        Some(ahead) => httpdate::fmt_http_date(std::time::SystemTime::now() + ahead),
     }
 }
 

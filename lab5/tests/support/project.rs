@@ -142,7 +142,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Checks that the data folder and its manifest agree: each row's file exists with the
-/// recorded size and SHA-256 and decodes; ids and contents are unique; every file under
+/// recorded size and SHA-256 and decodes; ids are unique, and so is the content of each
+/// class (the same bytes under both labels is a label conflict); every file under
 /// `data/` is the manifest or a row's image (no temp files, no strays); the project
 /// folder holds nothing but `config.json`, `.env` and `data/`. Returns the manifest.
 pub fn check_consistent(p: &Project) -> Manifest {
@@ -152,7 +153,8 @@ pub fn check_consistent(p: &Project) -> Manifest {
     let mut shas = HashSet::new();
     for r in &m.records {
         assert!(ids.insert(r.id.clone()), "duplicate id {}", r.id);
-        assert!(shas.insert(r.sha256.clone()), "duplicate content {}", r.id);
+        let content = (r.sha256.clone(), r.label);
+        assert!(shas.insert(content), "duplicate content {}", r.id);
         assert!(
             r.path.starts_with(Path::new("raw").join(r.label.name())),
             "{:?}",
@@ -162,7 +164,7 @@ pub fn check_consistent(p: &Project) -> Manifest {
         assert_eq!(bytes.len() as u64, r.bytes, "{}", r.id);
         assert_eq!(lab5::data::images::sha256_hex(&bytes), r.sha256, "{}", r.id);
         assert!(
-            lab5::data::images::inspect(&bytes).is_ok(),
+            lab5::data::images::inspect(&bytes, &lab5::config::Images::default()).is_ok(),
             "{} does not decode",
             r.id
         );

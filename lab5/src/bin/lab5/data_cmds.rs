@@ -98,6 +98,9 @@ pub fn summary(cfg: &Config) -> anyhow::Result<()> {
     }
     let m = Manifest::load(&path)?;
     println!("data set {}:", data_dir.display());
-    print!("{}", summary::summarize(&m));
+    print!(
+        "{}",
+        summary::summarize(&m, cfg.data.near_duplicate_distance)
+    );
     Ok(())
 }
