@@ -41,7 +41,8 @@
 //! # Module order
 //!
 //! The modules follow the lab, and each imports only modules before it in this order
-//! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`plot`] -> [`data`]
+//! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`decode`] (what an
+//! image must be to be read), [`plot`] -> [`data`]
 //! -> [`models`] -> [`labels`] -> [`train`] -> [`robustness`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
 //! [`compare`] -> [`views`] (what the notebooks, the report and the pipeline show) ->
 //! [`report`] -> [`pipeline`].

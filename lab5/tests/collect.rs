@@ -141,6 +141,20 @@ fn collect_survives_every_fault_and_keeps_the_data_set_consistent() {
     ] {
         assert_eq!(rej[reason].as_u64(), Some(n), "{reason}: {r:#}");
     }
+    // data/rejected.csv lists every refused item, with the same reasons.
+    let mut listed = csv::Reader::from_path(p.data_dir().join("rejected.csv")).unwrap();
+    let mut reasons: Vec<String> = listed.records().map(|x| x.unwrap()[1].into()).collect();
+    reasons.sort();
+    let expected = [
+        "bad-item",
+        "bad-url",
+        "not-image",
+        "not-image",
+        "timeout",
+        "too-large",
+        "too-large",
+    ];
+    assert_eq!(reasons, expected, "{r:#}");
     assert_eq!(cat["duplicates"].as_u64(), Some(1), "{r:#}");
     assert_eq!(
         dog["duplicates"].as_u64(),

@@ -131,6 +131,8 @@ fn messy_folder(root: &Path) {
     std::fs::write(cat.join("half.jpg"), &whole[..whole.len() / 2]).unwrap();
     std::fs::write(cat.join("page.jpg"), b"<html>not an image</html>").unwrap();
     std::fs::write(cat.join(".DS_Store"), b"junk").unwrap();
+    // A macOS resource fork next to a photo: hidden, never a photo of its own.
+    std::fs::write(dog.join("._fork.jpg"), b"\x00\x05\x16\x07").unwrap();
     std::fs::rename(
         cat.join(cats[3].file_name().unwrap()),
         cat.join("odd name!.jpg"),
@@ -162,6 +164,25 @@ fn import_checks_every_file_and_reports_why() {
         "{r}"
     );
     assert_eq!(r.ignored_dirs, vec!["birds".to_string()]);
+    // Every rejected file is listed in data/rejected.csv with its reason.
+    let mut listed = csv::Reader::from_path(p.data_dir().join("rejected.csv")).unwrap();
+    let mut rows: Vec<(String, String)> = listed
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            let name = Path::new(&row[0]).file_name().unwrap().to_string_lossy();
+            (name.into_owned(), row[1].to_string())
+        })
+        .collect();
+    rows.sort();
+    let not_image = |n: &str| (n.to_string(), "not-image".to_string());
+    assert_eq!(rows, [not_image("half.jpg"), not_image("page.jpg")]);
+    assert_eq!(r.hidden_files, ["cat/.DS_Store", "dogs/._fork.jpg"], "{r}");
+    assert!(
+        r.to_string()
+            .contains("ignored hidden files: cat/.DS_Store, dogs/._fork.jpg"),
+        "{r}"
+    );
     let m = check_consistent(&p);
     assert!(
         m.records.iter().any(|x| x.id == file_id("odd name!")),
@@ -223,7 +244,8 @@ fn near_copy(photo: &Path, scale: f32, quality: u8, out: &Path) {
 }
 
 /// A folder with a cat photo and four near-copies of it, other photos of both classes,
-/// and one photo saved under both `cat/` and `dog/`.
+/// one photo saved under both `cat/` and `dog/`, and one cat photo whose shrunk,
+/// re-encoded copy was filed under `dog/`.
 fn folder_with_copies(root: &Path) {
     for class in ["cat", "dog"] {
         std::fs::create_dir_all(root.join(class)).unwrap();
@@ -242,6 +264,9 @@ fn folder_with_copies(root: &Path) {
     let both = &photos("cat", 740, 1)[0];
     std::fs::copy(both, root.join("cat/x.jpg")).unwrap();
     std::fs::copy(both, root.join("dog/y.jpg")).unwrap();
+    let filed_twice = &photos("cat", 750, 1)[0];
+    std::fs::copy(filed_twice, root.join("cat/w.jpg")).unwrap();
+    near_copy(filed_twice, 0.6, 70, &root.join("dog/z.jpg"));
 }
 
 #[test]
@@ -251,7 +276,7 @@ fn near_copies_share_a_split_and_a_photo_under_both_labels_is_kept_out() {
     let p = Project::new("import-copies", &[]);
     let r = import_folder(&p.config(), &src.root).unwrap();
     eprintln!("{r}");
-    assert_eq!(r.imported_total(), 12 + 12 + 5 + 2, "{r}");
+    assert_eq!(r.imported_total(), 12 + 12 + 5 + 2 + 2, "{r}");
     let m = check_consistent(&p);
     let row = |id: &str| m.records.iter().find(|x| x.id == id).unwrap();
     let family = ["orig", "copy0", "copy1", "copy2", "copy3"];
@@ -260,34 +285,41 @@ fn near_copies_share_a_split_and_a_photo_under_both_labels_is_kept_out() {
         assert_eq!(row(id).split, split, "{id} left the split of its original");
         assert!(row(id).phash.is_some(), "{id}");
     }
-    // The same bytes under both labels: a conflict naming both, both rows kept out.
-    assert_eq!(r.label_conflicts.len(), 1, "{r}");
-    let text_of = r.label_conflicts[0].to_string();
-    assert!(
-        text_of.contains("cat/x.jpg") && text_of.contains("dog/y.jpg"),
-        "{text_of}"
-    );
-    for id in ["x", "y"] {
+    // The same bytes under both labels, and a near-copy under the other label: each a
+    // conflict naming both files, every row kept out.
+    assert_eq!(r.label_conflicts.len(), 2, "{r}");
+    let texts: Vec<String> = r.label_conflicts.iter().map(|c| c.to_string()).collect();
+    let named = |a: &str, b: &str| texts.iter().find(|t| t.contains(a) && t.contains(b));
+    let same = named("cat/x.jpg", "dog/y.jpg").expect("the x/y conflict");
+    assert!(same.starts_with("same bytes as "), "{same}");
+    let near = named("cat/w.jpg", "dog/z.jpg").expect("the w/z conflict");
+    assert!(near.starts_with("same photo (near-copies) as "), "{near}");
+    for id in ["x", "y", "w", "z"] {
         assert_eq!(row(id).excluded, Some(Exclusion::LabelConflict), "{id}");
     }
-    assert!(SplitName::ALL
+    assert!(SplitName::ALL.iter().all(|s| m
+        .split(*s)
         .iter()
-        .all(|s| m.split(*s).iter().all(|x| x.id != "x" && x.id != "y")));
+        .all(|x| !["x", "y", "w", "z"].contains(&x.id.as_str()))));
     let summary = p.run(&["summary"], &[]);
     let (out, err) = text(&summary);
     assert!(summary.status.success(), "{err}");
     assert!(out.contains("0 pairs across splits"), "{out}");
-    assert!(out.contains("label conflicts (1"), "{out}");
+    assert!(out.contains("label conflicts (2"), "{out}");
     assert!(out.contains("raw/cat/orig.jpg"), "{out}");
     // Resolved: the dog copy removed from the source and the data set; the next import
     // lifts the exclusion of the cat copy.
-    std::fs::remove_file(src.root.join("dog/y.jpg")).unwrap();
-    std::fs::remove_file(p.data_dir().join("raw/dog/y.jpg")).unwrap();
+    for gone in ["dog/y.jpg", "dog/z.jpg"] {
+        std::fs::remove_file(src.root.join(gone)).unwrap();
+        std::fs::remove_file(p.data_dir().join("raw").join(gone)).unwrap();
+    }
     let again = import_folder(&p.config(), &src.root).unwrap();
     assert!(again.label_conflicts.is_empty(), "{again}");
     let m = p.manifest();
-    let x = m.records.iter().find(|x| x.id == "x").unwrap();
-    assert_eq!(x.excluded, None);
+    for id in ["x", "w"] {
+        let kept = m.records.iter().find(|x| x.id == id).unwrap();
+        assert_eq!(kept.excluded, None, "{id}");
+    }
 }
 
 /// A manifest written before perceptual hashes (no `phash`, no `excluded_reason`) with a

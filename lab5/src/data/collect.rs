@@ -11,7 +11,7 @@ use crate::config::{Config, Images};
 use crate::data::api::{ApiItem, Catalog, SearchPage};
 use crate::data::conflicts::Conflict;
 use crate::data::http::{Http, Url};
-use crate::data::images::{self, ImageInfo, Reason, Rejection};
+use crate::data::images::{self, ImageInfo, Reason, RejectedItem, Rejection};
 use crate::data::keys::DOTENV;
 use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
 use crate::data::{Class, Origin, Record};
@@ -24,9 +24,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// How many rejection details a report keeps as examples.
-const MAX_EXAMPLES: usize = 8;
 
 /// Options of [`collect_with`].
 #[derive(Debug, Clone)]
@@ -83,8 +80,8 @@ pub struct ClassReport {
     pub duplicates: usize,
     /// Rejections by reason.
     pub rejected: BTreeMap<Reason, usize>,
-    /// A few rejections in detail (id: what was wrong).
-    pub examples: Vec<String>,
+    /// Every rejected item in detail (also written to `data/rejected.csv`).
+    pub rejections: Vec<RejectedItem>,
     /// The API had no more images to offer.
     pub exhausted: bool,
     /// `api.request_budget` was spent before the target was reached.
@@ -168,6 +165,11 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
         }
     }
     let settled = store.settle(cfg)?;
+    let rejected: Vec<RejectedItem> = classes
+        .iter()
+        .flat_map(|c| c.rejections.iter().cloned())
+        .collect();
+    images::write_rejected(store.data_dir(), &rejected)?;
     Ok(CollectReport {
         classes,
         retries: ctx.http.retries_done(),
@@ -477,7 +479,7 @@ impl ClassReport {
             resumed: 0,
             duplicates: 0,
             rejected: BTreeMap::new(),
-            examples: Vec::new(),
+            rejections: Vec::new(),
             exhausted: false,
             budget_spent: false,
         }
@@ -494,9 +496,11 @@ impl ClassReport {
 
     fn reject(&mut self, r: &Rejection, id: &str) {
         *self.rejected.entry(r.reason).or_default() += 1;
-        if self.examples.len() < MAX_EXAMPLES {
-            self.examples.push(format!("{id:?}: {}", r.detail));
-        }
+        self.rejections.push(RejectedItem {
+            item: format!("{id:?}"),
+            reason: r.reason,
+            detail: r.detail.clone(),
+        });
     }
 
     /// Total rejections.
@@ -537,9 +541,7 @@ impl std::fmt::Display for ClassReport {
         self.fmt_counts(f)?;
         let rejected = reasons_line(&self.rejected);
         writeln!(f, "  rejected {}: {rejected}", self.rejected_total())?;
-        for e in &self.examples {
-            writeln!(f, "    {e}")?;
-        }
+        images::write_examples(f, "    ", &self.rejections)?;
         self.fmt_notes(f)
     }
 }

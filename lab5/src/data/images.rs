@@ -11,7 +11,7 @@ use crate::decode::{self, Refusal, Refused};
 use crate::util::with_atomic;
 use anyhow::{bail, Context, Result};
 use image::ImageFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ const HASHED_ID_HEX: usize = 24;
 const HASHED_ID_PREFIX: &str = "h_";
 
 /// Why an image (or an API item) was not taken into the data set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// The API item had no usable id or url.
@@ -72,6 +72,51 @@ impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.describe())
     }
+}
+
+/// How many refused items a report prints (all of them are in [`REJECTED_FILE`]).
+pub(crate) const MAX_EXAMPLES: usize = 8;
+/// The file, in the data folder, that lists every item the last import or collect refused.
+pub(crate) const REJECTED_FILE: &str = "rejected.csv";
+
+/// One refused file or API item: a line of `data/rejected.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedItem {
+    /// The file's path (import) or the API item's id (collect).
+    pub item: String,
+    /// The category.
+    pub reason: Reason,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+/// Writes `items` to `data_dir/rejected.csv` (replacing the last run's list; only the
+/// header when nothing was refused), through a temp file and a rename.
+///
+/// # Errors
+/// The file cannot be written.
+pub(crate) fn write_rejected(data_dir: &Path, items: &[RejectedItem]) -> Result<()> {
+    crate::util::csv_io::write_rows(&data_dir.join(REJECTED_FILE), items)
+}
+
+/// The report lines of refused items, each starting with `indent`: the first
+/// [`MAX_EXAMPLES`], then how many more and where to find them.
+pub(crate) fn write_examples(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    items: &[RejectedItem],
+) -> std::fmt::Result {
+    for r in items.iter().take(MAX_EXAMPLES) {
+        writeln!(f, "{indent}{}: {}", r.item, r.detail)?;
+    }
+    if items.len() > MAX_EXAMPLES {
+        let more = items.len() - MAX_EXAMPLES;
+        writeln!(
+            f,
+            "{indent}... and {more} more (every one in data/{REJECTED_FILE})"
+        )?;
+    }
+    Ok(())
 }
 
 /// A rejection: the reason and a one-line detail (never containing a secret).
@@ -224,6 +269,34 @@ pub(crate) fn remove_temp_files(data_dir: &Path, class: Class) -> Result<usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report prints the first few refused items and says where the rest are; the file
+    /// lists every one and reads back.
+    #[test]
+    fn every_refused_item_is_listed_in_the_file_and_the_report_says_so() {
+        let items: Vec<RejectedItem> = (0..11)
+            .map(|i| RejectedItem {
+                item: format!("in/cat/{i}.heic"),
+                reason: Reason::Unsupported,
+                detail: "HEIF, convert it to JPEG".into(),
+            })
+            .collect();
+        struct Shown<'a>(&'a [RejectedItem]);
+        impl std::fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write_examples(f, "  ", self.0)
+            }
+        }
+        let text = Shown(&items).to_string();
+        assert_eq!(text.lines().count(), MAX_EXAMPLES + 1, "{text}");
+        assert!(text.ends_with("  ... and 3 more (every one in data/rejected.csv)\n"));
+        let dir = std::env::temp_dir().join(format!("lab5-rejected-{}", std::process::id()));
+        write_rejected(&dir, &items).unwrap();
+        let back: Vec<RejectedItem> =
+            crate::util::csv_io::read_rows(&dir.join(REJECTED_FILE)).unwrap();
+        assert_eq!(back, items);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn pets_photo() -> Vec<u8> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/pets/cat");

@@ -6,7 +6,7 @@
 use crate::config::{Config, Images};
 use crate::data::collect::{human_bytes, reasons_line};
 use crate::data::conflicts::Conflict;
-use crate::data::images::{self, ImageInfo, Reason, Rejection};
+use crate::data::images::{self, ImageInfo, Reason, RejectedItem, Rejection};
 use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
 use crate::data::{Class, Origin, Record};
 use crate::util::{csv_io, with_atomic};
@@ -22,8 +22,6 @@ use std::time::Instant;
 pub(crate) const LABELS_FILE: &str = "labels.csv";
 /// The folder layout import expects, for error messages.
 const LAYOUT: &str = "expected DIR/cat/*.jpg and DIR/dog/*.jpg";
-/// How many rejection details a report keeps as examples.
-const MAX_EXAMPLES: usize = 8;
 /// Hex digits of the content hash appended to an id that is already taken.
 const ID_SUFFIX_HEX: usize = 8;
 
@@ -51,8 +49,8 @@ pub struct ImportReport {
     pub duplicates: usize,
     /// Rejections by reason.
     pub rejected: BTreeMap<Reason, usize>,
-    /// A few rejections in detail (file: what was wrong).
-    pub examples: Vec<String>,
+    /// Every rejected file in detail (also written to `data/rejected.csv`).
+    pub rejections: Vec<RejectedItem>,
     /// New rows that got a breed from `labels.csv`.
     pub with_breed: usize,
     /// `labels.csv` rows whose species disagrees with the folder (folder wins).
@@ -66,6 +64,9 @@ pub struct ImportReport {
     /// Sub-folders that are not a class (`cat`, `cats`, `dog`, `dogs`), and folders inside
     /// a class folder (`cat/more`), ignored and listed.
     pub ignored_dirs: Vec<String>,
+    /// Hidden files in a class folder (name starting with `.`: `.DS_Store`, macOS `._x.jpg`
+    /// resource forks, editor leftovers), as `<class folder>/<name>`: not imported, listed.
+    pub hidden_files: Vec<String>,
     /// Leftovers of earlier runs that were cleaned up.
     pub housekeeping: Housekeeping,
     /// Rows that got a split in this run.
@@ -120,10 +121,15 @@ pub fn import_folder(cfg: &Config, dir: &Path) -> Result<ImportReport> {
 /// copies them into `data/raw/<class>/`, assigns splits and saves the manifest.
 pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Result<ImportReport> {
     let start = Instant::now();
-    let (candidates, ignored_dirs) = list_files(dir)?;
+    let Listing {
+        files: candidates,
+        ignored_dirs,
+        hidden_files,
+    } = list_files(dir)?;
     let labels = read_labels(&dir.join(LABELS_FILE))?;
     let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
     let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
+    rep.hidden_files = hidden_files;
     rep.hashes_added = store.add_missing_hashes();
     let checked = check_all(&store, &candidates, &cfg.images, opts.progress);
     let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
@@ -134,6 +140,7 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         store.add(p.record);
     }
     let settled = store.settle(cfg)?;
+    images::write_rejected(store.data_dir(), &rep.rejections)?;
     rep.label_conflicts = settled.label_conflicts;
     (rep.newly_split, rep.near_copies_moved) = (settled.newly_split, settled.near_copies_moved);
     for class in Class::ALL {
@@ -143,40 +150,63 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     Ok(rep)
 }
 
-/// The files of every class folder, sorted, and the names of ignored sub-folders.
-fn list_files(dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
+/// What an ImageFolder holds: the files to check, and what is not imported.
+struct Listing {
+    /// The files of every class folder, sorted.
+    files: Vec<Candidate>,
+    /// Sub-folders that are no class, and folders inside a class folder, sorted.
+    ignored_dirs: Vec<String>,
+    /// Hidden files of the class folders, as `<class folder>/<name>`, sorted.
+    hidden_files: Vec<String>,
+}
+
+fn list_files(dir: &Path) -> Result<Listing> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read folder {} ({LAYOUT})", dir.display()))?;
-    let (mut files, mut ignored) = (Vec::new(), Vec::new());
+    let mut l = Listing {
+        files: Vec::new(),
+        ignored_dirs: Vec::new(),
+        hidden_files: Vec::new(),
+    };
     for e in entries.flatten().filter(|e| e.path().is_dir()) {
         let name = e.file_name().to_string_lossy().into_owned();
         match Class::parse(&name) {
             Some(class) => {
-                files.extend(class_files(class, &e.path())?);
-                ignored.extend(sub_folders(&e.path(), &name));
+                let (files, hidden) = class_files(class, &e.path())?;
+                l.files.extend(files);
+                l.hidden_files
+                    .extend(hidden.into_iter().map(|h| format!("{name}/{h}")));
+                l.ignored_dirs.extend(sub_folders(&e.path(), &name));
             }
-            None => ignored.push(name),
+            None => l.ignored_dirs.push(name),
         }
     }
-    if files.is_empty() {
+    if l.files.is_empty() {
         bail!(
             "{} has no images in class folders ({LAYOUT})",
             dir.display()
         );
     }
-    files.sort_by(|a, b| (a.class, &a.path).cmp(&(b.class, &b.path)));
-    ignored.sort();
-    Ok((files, ignored))
+    l.files
+        .sort_by(|a, b| (a.class, &a.path).cmp(&(b.class, &b.path)));
+    l.ignored_dirs.sort();
+    l.hidden_files.sort();
+    Ok(l)
 }
 
-fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
+/// The files of one class folder, and the names of its hidden files (not imported).
+fn class_files(class: Class, dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    let mut out = Vec::new();
+    let (mut out, mut hidden) = (Vec::new(), Vec::new());
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || e.path().is_dir() {
-            continue; // hidden files; folders inside a class folder are listed by list_files
+        if e.path().is_dir() {
+            continue; // listed by list_files
+        }
+        if name.starts_with('.') {
+            hidden.push(name);
+            continue;
         }
         let stem = Path::new(&name)
             .file_stem()
@@ -187,7 +217,7 @@ fn class_files(class: Class, dir: &Path) -> Result<Vec<Candidate>> {
             stem: stem.unwrap_or(name),
         });
     }
-    Ok(out)
+    Ok((out, hidden))
 }
 
 /// Folders inside a class folder (not searched), as `<class folder>/<name>`.
@@ -386,10 +416,11 @@ impl ImportReport {
 
     fn reject(&mut self, r: &Rejection, path: &Path) {
         *self.rejected.entry(r.reason).or_default() += 1;
-        if self.examples.len() < MAX_EXAMPLES {
-            self.examples
-                .push(format!("{}: {}", path.display(), r.detail));
-        }
+        self.rejections.push(RejectedItem {
+            item: path.display().to_string(),
+            reason: r.reason,
+            detail: r.detail.clone(),
+        });
     }
 
     /// New rows of all classes.
@@ -422,9 +453,7 @@ impl std::fmt::Display for ImportReport {
         writeln!(f, "  already present {present}, duplicates {dups}")?;
         let total: usize = self.rejected.values().sum();
         writeln!(f, "  rejected {total}: {}", reasons_line(&self.rejected))?;
-        for e in &self.examples {
-            writeln!(f, "    {e}")?;
-        }
+        images::write_examples(f, "    ", &self.rejections)?;
         self.fmt_notes(f)
     }
 }
@@ -441,6 +470,10 @@ impl ImportReport {
         if !self.ignored_dirs.is_empty() {
             let dirs = self.ignored_dirs.join(", ");
             writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
+        }
+        if !self.hidden_files.is_empty() {
+            let files = self.hidden_files.join(", ");
+            writeln!(f, "  ignored hidden files: {files}")?;
         }
         write_conflicts_and_hashes(f, "  ", &self.label_conflicts, self.hashes_added)?;
         write!(f, "{}", self.housekeeping)?;

@@ -102,7 +102,8 @@ impl Store {
     /// # Errors
     /// The split cannot be made (unknown breed, ...) or a file cannot be written.
     pub fn settle(&mut self, cfg: &Config) -> Result<Settled> {
-        let label_conflicts = conflicts::mark(&mut self.manifest).conflicts;
+        let label_conflicts =
+            conflicts::mark(&mut self.manifest, cfg.data.near_duplicate_distance).conflicts;
         let assigned = holdout::assign(cfg, &mut self.manifest, &cfg.data_dir());
         self.save()?;
         let assigned = assigned?;

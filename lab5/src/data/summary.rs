@@ -115,7 +115,7 @@ pub fn summarize(m: &Manifest, near_duplicate_distance: u32) -> Summary {
     Summary {
         total: recs.len(),
         excluded: recs.iter().filter(|r| r.is_excluded()).count(),
-        label_conflicts: conflicts::find(m),
+        label_conflicts: conflicts::find(m, near_duplicate_distance),
         near_copies: near_copies(m, near_duplicate_distance),
         counts: split_counts(recs),
         sources: ORIGINS
@@ -363,7 +363,7 @@ impl Summary {
         }
         writeln!(
             f,
-            "label conflicts ({}, kept out of training until one copy is removed):",
+            "label conflicts ({}, kept out of training until the copies under one label are removed):",
             self.label_conflicts.len()
         )?;
         for c in &self.label_conflicts {

@@ -1,5 +1,5 @@
 //! One way to read and write the lab's CSV files. Every file with a fixed schema (the
-//! manifest, `labels.csv` on import, `audit.csv`, `predictions.csv`, `separation.csv`,
+//! manifest, `rejected.csv`, `labels.csv` on import, `audit.csv`, `predictions.csv`, `separation.csv`,
 //! `comparison.csv`, `ablation.csv`, the bench's `train_files.csv`) is a list of rows of a
 //! `#[derive(Serialize, Deserialize)]` struct: the header is the struct's field names in
 //! order, one line per row. [`write_rows`] writes such a file atomically, [`read_rows`]

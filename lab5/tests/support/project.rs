@@ -144,7 +144,8 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Checks that the data folder and its manifest agree: each row's file exists with the
 /// recorded size and SHA-256 and decodes; ids are unique, and so is the content of each
 /// class (the same bytes under both labels is a label conflict); every file under
-/// `data/` is the manifest or a row's image (no temp files, no strays); the project
+/// `data/` is the manifest, the list of refused items (`rejected.csv`) or a row's image
+/// (no temp files, no strays); the project
 /// folder holds nothing but `config.json`, `.env` and `data/`. Returns the manifest.
 pub fn check_consistent(p: &Project) -> Manifest {
     let m = p.manifest();
@@ -171,7 +172,7 @@ pub fn check_consistent(p: &Project) -> Manifest {
     }
     let expected: HashSet<PathBuf> = m.records.iter().map(|r| data.join(&r.path)).collect();
     for f in files_under(&data) {
-        let is_manifest = f == Manifest::path_in(&data);
+        let is_manifest = f == Manifest::path_in(&data) || f == data.join("rejected.csv");
         assert!(
             is_manifest || expected.contains(&f),
             "stray file {}",
