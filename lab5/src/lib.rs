@@ -12,7 +12,7 @@
 //!
 //! | step | notebook | module | entry function | writes |
 //! |---|---|---|---|---|
-//! | 1 collect / import | `01_data` | [`data`] | [`data::collect::collect_with`], [`data::import::import_folder`] ([`views::get_data`]) | `data/raw/`, `data/manifest.csv` |
+//! | 1 collect / import | `01_data` | [`data`] | [`data::collect::collect_with`], [`data::import::import_folder`] ([`views::get_data`]) | `data/raw/`, `data/manifest.csv`, `data/rejected.csv` |
 //! | 2 label check | `02_labels` | [`labels`] | [`labels::audit::Audit::run`] ([`views::label_check`]) | `data/cache/backbone-*`, `data/audit.csv` |
 //! | 3 CNN from scratch | `03_cnn` | [`models::cnn`], [`train`] | [`train::train_cnn`] -> [`train::trainer::fit`] | `runs/cnn/` (checkpoints, `metrics.json`, `predictions.csv`, `tb/`) |
 //! | 3 robustness | `03_cnn` | [`robustness`] | [`robustness`] (`lab5 robustness --run`) | `runs/<run>/robustness.json` |

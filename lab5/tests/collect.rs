@@ -143,7 +143,12 @@ fn collect_survives_every_fault_and_keeps_the_data_set_consistent() {
     }
     // data/rejected.csv lists every refused item, with the same reasons.
     let mut listed = csv::Reader::from_path(p.data_dir().join("rejected.csv")).unwrap();
-    let mut reasons: Vec<String> = listed.records().map(|x| x.unwrap()[1].into()).collect();
+    let rows: Vec<csv::StringRecord> = listed.records().map(Result::unwrap).collect();
+    for row in &rows {
+        assert_eq!(&row[0], "cat", "{row:?}");
+        assert!(!row[1].is_empty() && !row[1].contains('"'), "{row:?}");
+    }
+    let mut reasons: Vec<String> = rows.iter().map(|x| x[2].to_string()).collect();
     reasons.sort();
     let expected = [
         "bad-item",

@@ -170,8 +170,9 @@ fn import_checks_every_file_and_reports_why() {
         .records()
         .map(|row| {
             let row = row.unwrap();
-            let name = Path::new(&row[0]).file_name().unwrap().to_string_lossy();
-            (name.into_owned(), row[1].to_string())
+            assert_eq!(&row[0], "cat");
+            let name = Path::new(&row[1]).file_name().unwrap().to_string_lossy();
+            (name.into_owned(), row[2].to_string())
         })
         .collect();
     rows.sort();
@@ -180,7 +181,7 @@ fn import_checks_every_file_and_reports_why() {
     assert_eq!(r.hidden_files, ["cat/.DS_Store", "dogs/._fork.jpg"], "{r}");
     assert!(
         r.to_string()
-            .contains("ignored hidden files: cat/.DS_Store, dogs/._fork.jpg"),
+            .contains("ignored hidden files (2): cat/.DS_Store, dogs/._fork.jpg"),
         "{r}"
     );
     let m = check_consistent(&p);
@@ -205,6 +206,16 @@ fn import_checks_every_file_and_reports_why() {
     let hk = again.housekeeping;
     assert_eq!((hk.temp_files, hk.orphans), (1, 1), "{again}");
     assert_eq!(check_consistent(&p).records.len(), 10);
+    // With the bad files gone, the next import's list of refused files is empty.
+    for bad in ["half.jpg", "page.jpg"] {
+        std::fs::remove_file(src.root.join("cat").join(bad)).unwrap();
+    }
+    let clean = import_folder(&p.config(), &src.root).unwrap();
+    assert!(clean.rejections.is_empty(), "{clean}");
+    let mut listed = csv::Reader::from_path(p.data_dir().join("rejected.csv")).unwrap();
+    let header: Vec<String> = listed.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, ["label", "item", "reason", "detail"]);
+    assert_eq!(listed.records().count(), 0);
 }
 
 #[test]

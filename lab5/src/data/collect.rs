@@ -20,7 +20,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,6 +110,8 @@ pub struct CollectReport {
     pub hashes_added: usize,
     /// The run was cancelled before the targets were reached.
     pub cancelled: bool,
+    /// `data/rejected.csv`: every refused item of this run.
+    pub rejected_file: PathBuf,
 }
 
 struct Ctx<'a> {
@@ -154,22 +156,27 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
     let ctx = Ctx::new(cfg, opts)?;
     let (mut store, mut housekeeping) = Store::open(&cfg.data_dir())?;
     let hashes_added = store.add_missing_hashes();
-    let classes = opts
-        .classes
-        .iter()
-        .map(|&class| collect_class(&ctx, &mut store, class))
-        .collect::<Result<Vec<_>>>()?;
+    let mut classes = Vec::new();
+    for &class in &opts.classes {
+        match collect_class(&ctx, &mut store, class) {
+            Ok(rep) => classes.push(rep),
+            Err(e) => {
+                // The classes collected so far keep their list of refused items (a run
+                // that fails before refusing anything, such as on a bad key, writes none).
+                if classes.iter().any(|c| !c.rejections.is_empty()) {
+                    write_rejected(store.data_dir(), &classes)?;
+                }
+                return Err(e);
+            }
+        }
+    }
     if !ctx.cancelled() {
         for &class in &opts.classes {
             housekeeping.orphans += store.remove_orphans(class)?;
         }
     }
     let settled = store.settle(cfg)?;
-    let rejected: Vec<RejectedItem> = classes
-        .iter()
-        .flat_map(|c| c.rejections.iter().cloned())
-        .collect();
-    images::write_rejected(store.data_dir(), &rejected)?;
+    let rejected_file = write_rejected(store.data_dir(), &classes)?;
     Ok(CollectReport {
         classes,
         retries: ctx.http.retries_done(),
@@ -180,7 +187,18 @@ pub fn collect_with(cfg: &Config, opts: &CollectOptions) -> Result<CollectReport
         label_conflicts: settled.label_conflicts,
         hashes_added,
         cancelled: ctx.cancelled(),
+        rejected_file,
     })
+}
+
+/// Writes every refused item of `classes` to `data_dir/rejected.csv`; returns its path.
+fn write_rejected(data_dir: &Path, classes: &[ClassReport]) -> Result<PathBuf> {
+    let items: Vec<RejectedItem> = classes
+        .iter()
+        .flat_map(|c| c.rejections.iter().cloned())
+        .collect();
+    images::write_rejected(data_dir, &items)?;
+    Ok(data_dir.join(images::REJECTED_FILE))
 }
 
 /// Items waiting to be downloaded, and the ids already seen in this run.
@@ -497,7 +515,8 @@ impl ClassReport {
     fn reject(&mut self, r: &Rejection, id: &str) {
         *self.rejected.entry(r.reason).or_default() += 1;
         self.rejections.push(RejectedItem {
-            item: format!("{id:?}"),
+            label: self.class,
+            item: id.to_string(),
             reason: r.reason,
             detail: r.detail.clone(),
         });
@@ -595,6 +614,9 @@ impl std::fmt::Display for CollectReport {
         write!(f, "{}", self.housekeeping)?;
         if self.cancelled {
             writeln!(f, "cancelled: run `lab5 collect` again to resume")?;
+        }
+        if self.classes.iter().any(|c| !c.rejections.is_empty()) {
+            writeln!(f, "every refused item: {}", self.rejected_file.display())?;
         }
         write_conflicts_and_hashes(f, "", &self.label_conflicts, self.hashes_added)?;
         write_split(f, "", self.newly_split, self.near_copies_moved)

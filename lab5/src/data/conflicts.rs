@@ -46,30 +46,35 @@ pub struct Marked {
     pub lifted: usize,
 }
 
-/// Rows of one photo that carry both labels, as indices into `m.records`: the near-copy
-/// groups of [`phash::groups`] (byte-identical files have the same hash), plus rows with
-/// the same bytes but no hash yet (a manifest written before lab5 stored hashes).
+/// Rows of one photo that carry both labels, as indices into `m.records`: the rows
+/// linked to a row of the other label by the same bytes or by perceptual hashes within
+/// `max_distance` bits, joined through such links only. So a cat photo that is a
+/// near-copy of another cat photo, itself a near-copy of a dog photo, is not drawn in:
+/// only rows that have a twin under the other label are.
 fn conflict_groups(m: &Manifest, max_distance: u32) -> Vec<Vec<usize>> {
-    let mut groups = phash::groups(m, max_distance);
-    let grouped: HashSet<usize> = groups.iter().flatten().copied().collect();
+    let r = &m.records;
     let mut by_sha: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, r) in m.records.iter().enumerate() {
-        if !r.sha256.is_empty() && !grouped.contains(&i) {
-            by_sha.entry(r.sha256.as_str()).or_default().push(i);
-        }
+    for (i, x) in r.iter().enumerate().filter(|(_, x)| !x.sha256.is_empty()) {
+        by_sha.entry(x.sha256.as_str()).or_default().push(i);
     }
-    groups.extend(by_sha.into_values().filter(|g| g.len() > 1));
-    groups.retain(|g| {
-        g.iter()
-            .any(|&i| m.records[i].label != m.records[g[0]].label)
+    let same_bytes = by_sha.into_values().flat_map(|g| {
+        let pairs: Vec<(usize, usize)> = g
+            .iter()
+            .flat_map(|&i| g.iter().map(move |&j| (i, j)))
+            .filter(|(i, j)| i < j)
+            .collect();
+        pairs
     });
-    groups.sort();
-    groups
+    let edges = phash::pairs(m, max_distance)
+        .into_iter()
+        .chain(same_bytes)
+        .filter(|&(i, j)| r[i].label != r[j].label);
+    phash::components(r.len(), edges)
 }
 
 /// Every photo of `m` that carries both labels (same bytes, or near-copies within
 /// `max_distance` bits of perceptual hash), ordered by their first row.
-pub fn find(m: &Manifest, max_distance: u32) -> Vec<Conflict> {
+pub(crate) fn find(m: &Manifest, max_distance: u32) -> Vec<Conflict> {
     conflict_groups(m, max_distance)
         .iter()
         .map(|g| conflict(m, g))
@@ -91,14 +96,20 @@ fn conflict(m: &Manifest, g: &[usize]) -> Conflict {
     }
 }
 
-/// Excludes every row of a conflict (reason `label-conflict`, also over a label-check
-/// exclusion) and lifts that exclusion from rows no longer in conflict.
-pub fn mark(m: &mut Manifest, max_distance: u32) -> Marked {
+/// Excludes every row of a conflict (reason `label-conflict`) and lifts that exclusion
+/// from rows no longer in conflict. A row the label check excluded (`lab5 audit --apply`)
+/// keeps that reason: it is out of training either way, and lifting a conflict must not
+/// bring it back.
+pub(crate) fn mark(m: &mut Manifest, max_distance: u32) -> Marked {
     let groups = conflict_groups(m, max_distance);
     let conflicts = groups.iter().map(|g| conflict(m, g)).collect();
     let rows: HashSet<usize> = groups.into_iter().flatten().collect();
     let (mut excluded, mut lifted) = (0, 0);
+    let by_label_check = |r: &crate::data::Record| r.excluded == Some(Exclusion::LabelCheck);
     for (i, r) in m.records.iter_mut().enumerate() {
+        if by_label_check(r) {
+            continue;
+        }
         let conflicted = rows.contains(&i);
         let marked = r.excluded == Some(Exclusion::LabelConflict);
         if conflicted && !marked {
@@ -190,5 +201,42 @@ mod tests {
             2,
             "at distance 0 they are no copies"
         );
+    }
+
+    /// Only rows with a twin under the other label are drawn in: cat A ~ cat X ~ dog B
+    /// (a chain of near-copies) makes X and B a conflict, not A. A row the label check
+    /// excluded keeps that reason through a conflict and after it is lifted.
+    #[test]
+    fn a_chain_of_near_copies_draws_in_only_the_twins_and_label_check_stays() {
+        let mut m = crate::data::split::tests::manifest(6);
+        // Rows 1, 2 are cats, row 3 a dog. Hash bits: A = 0 bits set, X = 8, B = 16, so
+        // A~X and X~B are 8 bits apart and A~B 16 (threshold 12).
+        let hash = |ones: usize| {
+            let mut bytes = [0u8; 32];
+            bytes.iter_mut().take(ones / 8).for_each(|b| *b = 0xff);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            crate::data::phash::PHash::from_hex(&hex)
+        };
+        for (i, r) in m.records.iter_mut().enumerate() {
+            r.sha256 = format!("{i:064}");
+            r.phash = hash(8 * (10 + 2 * i)).filter(|_| i > 0);
+        }
+        let (a, x, b) = (1, 2, 3);
+        m.records[a].phash = hash(0);
+        m.records[x].phash = hash(8);
+        m.records[b].phash = hash(16);
+        let marked = mark(&mut m, 12);
+        assert_eq!(marked.conflicts.len(), 1, "{:?}", marked.conflicts);
+        assert_eq!(marked.conflicts[0].rows.len(), 2);
+        let excluded: Vec<usize> = (0..6).filter(|&i| m.records[i].is_excluded()).collect();
+        assert_eq!(excluded, [x, b]);
+        // The label check had excluded X: it keeps that reason, also once B is gone.
+        m.records[x].excluded = Some(Exclusion::LabelCheck);
+        assert_eq!(mark(&mut m, 12).conflicts.len(), 1);
+        assert_eq!(m.records[x].excluded, Some(Exclusion::LabelCheck));
+        m.records.remove(b);
+        let after = mark(&mut m, 12);
+        assert_eq!((after.conflicts.len(), after.lifted), (0, 0));
+        assert_eq!(m.records[x].excluded, Some(Exclusion::LabelCheck));
     }
 }

@@ -82,6 +82,8 @@ pub(crate) const REJECTED_FILE: &str = "rejected.csv";
 /// One refused file or API item: a line of `data/rejected.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedItem {
+    /// The class it was meant for (its folder, or the API it came from).
+    pub label: Class,
     /// The file's path (import) or the API item's id (collect).
     pub item: String,
     /// The category.
@@ -100,21 +102,18 @@ pub(crate) fn write_rejected(data_dir: &Path, items: &[RejectedItem]) -> Result<
 }
 
 /// The report lines of refused items, each starting with `indent`: the first
-/// [`MAX_EXAMPLES`], then how many more and where to find them.
+/// [`MAX_EXAMPLES`], then how many more (the report names `rejected.csv`, which lists
+/// them all).
 pub(crate) fn write_examples(
     f: &mut std::fmt::Formatter<'_>,
     indent: &str,
     items: &[RejectedItem],
 ) -> std::fmt::Result {
     for r in items.iter().take(MAX_EXAMPLES) {
-        writeln!(f, "{indent}{}: {}", r.item, r.detail)?;
+        writeln!(f, "{indent}{:?}: {}", r.item, r.detail)?;
     }
     if items.len() > MAX_EXAMPLES {
-        let more = items.len() - MAX_EXAMPLES;
-        writeln!(
-            f,
-            "{indent}... and {more} more (every one in data/{REJECTED_FILE})"
-        )?;
+        writeln!(f, "{indent}... and {} more", items.len() - MAX_EXAMPLES)?;
     }
     Ok(())
 }
@@ -276,6 +275,7 @@ mod tests {
     fn every_refused_item_is_listed_in_the_file_and_the_report_says_so() {
         let items: Vec<RejectedItem> = (0..11)
             .map(|i| RejectedItem {
+                label: Class::Cat,
                 item: format!("in/cat/{i}.heic"),
                 reason: Reason::Unsupported,
                 detail: "HEIF, convert it to JPEG".into(),
@@ -289,7 +289,7 @@ mod tests {
         }
         let text = Shown(&items).to_string();
         assert_eq!(text.lines().count(), MAX_EXAMPLES + 1, "{text}");
-        assert!(text.ends_with("  ... and 3 more (every one in data/rejected.csv)\n"));
+        assert!(text.ends_with("  ... and 3 more\n"), "{text}");
         let dir = std::env::temp_dir().join(format!("lab5-rejected-{}", std::process::id()));
         write_rejected(&dir, &items).unwrap();
         let back: Vec<RejectedItem> =

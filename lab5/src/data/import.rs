@@ -51,6 +51,8 @@ pub struct ImportReport {
     pub rejected: BTreeMap<Reason, usize>,
     /// Every rejected file in detail (also written to `data/rejected.csv`).
     pub rejections: Vec<RejectedItem>,
+    /// `data/rejected.csv`: every refused file of this run.
+    pub rejected_file: PathBuf,
     /// New rows that got a breed from `labels.csv`.
     pub with_breed: usize,
     /// `labels.csv` rows whose species disagrees with the folder (folder wins).
@@ -133,6 +135,8 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     rep.hashes_added = store.add_missing_hashes();
     let checked = check_all(&store, &candidates, &cfg.images, opts.progress);
     let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
+    images::write_rejected(store.data_dir(), &rep.rejections)?;
+    rep.rejected_file = store.data_dir().join(images::REJECTED_FILE);
     copy_all(store.data_dir(), &plans)?;
     for p in plans {
         *rep.imported.entry(p.record.label).or_default() += 1;
@@ -140,7 +144,6 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         store.add(p.record);
     }
     let settled = store.settle(cfg)?;
-    images::write_rejected(store.data_dir(), &rep.rejections)?;
     rep.label_conflicts = settled.label_conflicts;
     (rep.newly_split, rep.near_copies_moved) = (settled.newly_split, settled.near_copies_moved);
     for class in Class::ALL {
@@ -313,7 +316,7 @@ fn plan(
         let ck = match result {
             Ok(ck) => ck,
             Err(r) => {
-                rep.reject(&r, &c.path);
+                rep.reject(&r, c);
                 continue;
             }
         };
@@ -414,10 +417,11 @@ impl ImportReport {
         }
     }
 
-    fn reject(&mut self, r: &Rejection, path: &Path) {
+    fn reject(&mut self, r: &Rejection, c: &Candidate) {
         *self.rejected.entry(r.reason).or_default() += 1;
         self.rejections.push(RejectedItem {
-            item: path.display().to_string(),
+            label: c.class,
+            item: c.path.display().to_string(),
             reason: r.reason,
             detail: r.detail.clone(),
         });
@@ -454,6 +458,9 @@ impl std::fmt::Display for ImportReport {
         let total: usize = self.rejected.values().sum();
         writeln!(f, "  rejected {total}: {}", reasons_line(&self.rejected))?;
         images::write_examples(f, "    ", &self.rejections)?;
+        if !self.rejections.is_empty() {
+            writeln!(f, "  every refused file: {}", self.rejected_file.display())?;
+        }
         self.fmt_notes(f)
     }
 }
@@ -472,8 +479,13 @@ impl ImportReport {
             writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
         }
         if !self.hidden_files.is_empty() {
-            let files = self.hidden_files.join(", ");
-            writeln!(f, "  ignored hidden files: {files}")?;
+            let n = self.hidden_files.len();
+            let shown = self.hidden_files.iter().take(images::MAX_EXAMPLES);
+            let mut line = shown.cloned().collect::<Vec<_>>().join(", ");
+            if n > images::MAX_EXAMPLES {
+                line += &format!(" and {} more", n - images::MAX_EXAMPLES);
+            }
+            writeln!(f, "  ignored hidden files ({n}): {line}")?;
         }
         write_conflicts_and_hashes(f, "  ", &self.label_conflicts, self.hashes_added)?;
         write!(f, "{}", self.housekeeping)?;

@@ -80,23 +80,22 @@ impl PHash {
 /// indices into `m.records` in ascending order; groups ordered by their first index.
 /// Rows without a hash belong to no group.
 pub fn groups(m: &Manifest, max_distance: u32) -> Vec<Vec<usize>> {
-    let hashed: Vec<(usize, PHash)> = m
-        .records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| Some((i, r.phash?)))
-        .collect();
-    let mut parent: Vec<usize> = (0..m.records.len()).collect();
-    for (a, (i, hi)) in hashed.iter().enumerate() {
-        for (j, hj) in &hashed[a + 1..] {
-            if hi.distance(hj) <= max_distance {
-                union(&mut parent, *i, *j);
-            }
-        }
+    components(m.records.len(), pairs(m, max_distance))
+}
+
+/// The connected components of the graph on `n` nodes with `edges`, leaving out single
+/// nodes: each in ascending order, ordered by their first node (union-find).
+pub(crate) fn components(
+    n: usize,
+    edges: impl IntoIterator<Item = (usize, usize)>,
+) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..n).collect();
+    for (i, j) in edges {
+        union(&mut parent, i, j);
     }
     let mut by_root: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, _) in &hashed {
-        by_root.entry(find(&mut parent, *i)).or_default().push(*i);
+    for i in 0..n {
+        by_root.entry(find(&mut parent, i)).or_default().push(i);
     }
     let mut out: Vec<Vec<usize>> = by_root.into_values().filter(|g| g.len() > 1).collect();
     out.sort();
