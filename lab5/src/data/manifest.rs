@@ -178,9 +178,11 @@ pub struct Record {
 struct Row {
     #[serde(deserialize_with = "safe_id")]
     id: String,
+    #[serde(deserialize_with = "label_column")]
     label: Class,
     breed_id: Option<String>,
     breed_name: Option<String>,
+    #[serde(deserialize_with = "source_column")]
     source: Origin,
     url: String,
     #[serde(serialize_with = "slash_path", deserialize_with = "inside_path")]
@@ -189,11 +191,12 @@ struct Row {
     height: u32,
     bytes: u64,
     sha256: String,
+    #[serde(deserialize_with = "split_column")]
     split: Option<SplitName>,
     excluded: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "phash_column")]
     phash: Option<PHash>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reason_column")]
     excluded_reason: Option<Exclusion>,
 }
 
@@ -334,6 +337,54 @@ fn safe_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Er
     Ok(id)
 }
 
+/// Reads a column's text as `T`; an empty cell is `None`. The error names the column and
+/// the value (the `csv` crate names no column for an unknown enum variant).
+fn column<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+    name: &str,
+) -> std::result::Result<Option<T>, D::Error> {
+    use serde::de::{value::Error, value::StrDeserializer, Error as _};
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    T::deserialize(StrDeserializer::<Error>::new(&text))
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("column `{name}`: {text:?}: {e}")))
+}
+
+/// [`column`] for a cell that must not be empty.
+fn required<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+    name: &str,
+) -> std::result::Result<T, D::Error> {
+    column(d, name)?.ok_or_else(|| serde::de::Error::custom(format!("column `{name}` is empty")))
+}
+
+fn label_column<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Class, D::Error> {
+    required(d, "label")
+}
+
+fn source_column<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Origin, D::Error> {
+    required(d, "source")
+}
+
+fn split_column<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<SplitName>, D::Error> {
+    column(d, "split")
+}
+
+fn phash_column<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<PHash>, D::Error> {
+    column(d, "phash")
+}
+
+fn reason_column<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Exclusion>, D::Error> {
+    column(d, "excluded_reason")
+}
+
 /// Reads a path, refusing one that leaves the data folder (absolute or with `..`).
 fn inside_path<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<PathBuf, D::Error> {
     let path = PathBuf::deserialize(d)?;
@@ -410,6 +461,52 @@ mod tests {
         let old = Manifest::load(&p).unwrap();
         assert_eq!(old.records[0].phash, None);
         assert_eq!(old.records[0].excluded, Some(Exclusion::LabelCheck));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A bad label, source, split, phash or exclusion reason is named by its column and
+    /// value (and the line), and a manifest written by the older polars code, with `""`
+    /// for empty text, reads the same.
+    #[test]
+    fn bad_cells_name_their_column_and_polars_quoting_reads_the_same() {
+        let dir = std::env::temp_dir().join(format!("lab5-man-cells-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Manifest::path_in(&dir);
+        let header = "id,label,breed_id,breed_name,source,url,path,width,height,bytes,sha256,split,excluded,phash,excluded_reason";
+        let row = |label: &str,
+                   source: &str,
+                   split: &str,
+                   phash: &str,
+                   excl: &str,
+                   reason: &str| {
+            format!("a1,{label},\"\",\"\",{source},u,raw/cat/a1.jpg,1,2,3,ab,{split},{excl},{phash},{reason}")
+        };
+        let write = |line: String| std::fs::write(&p, format!("{header}\n{line}\n")).unwrap();
+        let err = |line: String| {
+            write(line);
+            format!("{:#}", Manifest::load(&p).unwrap_err())
+        };
+        let e = err(row("bird", "folder", "train", "", "false", "\"\""));
+        assert!(
+            e.contains("line 2") && e.contains("column `label`: \"bird\""),
+            "{e}"
+        );
+        let e = err(row("cat", "web", "train", "", "false", "\"\""));
+        assert!(e.contains("column `source`: \"web\""), "{e}");
+        let e = err(row("cat", "folder", "dev", "", "false", "\"\""));
+        assert!(e.contains("column `split`: \"dev\""), "{e}");
+        let e = err(row("cat", "folder", "train", "xyz", "false", "\"\""));
+        assert!(e.contains("column `phash`: \"xyz\""), "{e}");
+        let e = err(row("cat", "folder", "train", "", "true", "typo"));
+        assert!(e.contains("column `excluded_reason`: \"typo\""), "{e}");
+        write(row("cat", "folder", "\"\"", "\"\"", "true", "\"\""));
+        let old = Manifest::load(&p).unwrap();
+        let r = &old.records[0];
+        assert_eq!(
+            (r.breed_id.as_deref(), r.split, r.phash),
+            (None, None, None)
+        );
+        assert_eq!(r.excluded, Some(Exclusion::LabelCheck));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
