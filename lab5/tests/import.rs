@@ -318,6 +318,30 @@ fn near_copies_share_a_split_and_a_photo_under_both_labels_is_kept_out() {
     assert!(out.contains("0 pairs across splits"), "{out}");
     assert!(out.contains("label conflicts (2"), "{out}");
     assert!(out.contains("raw/cat/orig.jpg"), "{out}");
+    // The data notebook's view of the same: the table and the photos of each group.
+    let cfg = p.config();
+    let table = lab5::views::near_copies_table(&cfg).unwrap().0;
+    let value = |measure: &str| {
+        let names = table.column("measure").unwrap().str().unwrap();
+        let row = (0..names.len())
+            .position(|i| names.get(i) == Some(measure))
+            .unwrap();
+        table
+            .column("value")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .get(row)
+            .unwrap()
+    };
+    assert_eq!(value("pairs across splits"), 0, "{table}");
+    assert_eq!(value("label conflicts (kept out)"), 2, "{table}");
+    assert!(
+        value("near-copy groups") >= 3,
+        "orig + copies, x/y, w/z: {table}"
+    );
+    let grid = lab5::views::near_copies_grid(&cfg, 3, 5).unwrap();
+    assert!(matches!(grid, lab5::views::Shown::Figure(_)), "{grid:?}");
     // Resolved: the dog copy removed from the source and the data set; the next import
     // lifts the exclusion of the cat copy.
     for gone in ["dog/y.jpg", "dog/z.jpg"] {

@@ -1,13 +1,13 @@
 //! Notebook `01_data`: get the data set (collect from the APIs when both keys are set,
 //! otherwise import the folder of the config), then look at it: counts per class and
-//! split, image sizes, sample photos per class, breeds.
+//! split, image sizes, sample photos per class, breeds, near-copies and label conflicts.
 
 use super::{Note, Shown};
 use crate::config::{Config, Source};
 use crate::data::collect::{collect_with, CollectOptions};
 use crate::data::import::{import_folder_with, ImportOptions};
 use crate::data::summary::{self, BreedCount, Stat, Summary};
-use crate::data::{keys, Class, Manifest};
+use crate::data::{keys, phash, Class, Manifest};
 use crate::plot::{bar_chart, image_grid, Photo, Table};
 use anyhow::Result;
 use polars::prelude::df;
@@ -190,4 +190,58 @@ pub fn breeds_chart(cfg: &Config, class: Class, top: usize) -> Result<Shown> {
     );
     let fig = bar_chart(&title, "images", &names, &[("images".into(), counts)])?;
     Ok(Shown::Figure(fig))
+}
+
+/// Near-copies (photos within `data.near_duplicate_distance` bits of perceptual hash:
+/// the same picture resized or re-encoded) and label conflicts, as one table: groups,
+/// photos in them, pairs, pairs across splits (0 after an import or collect: each group
+/// is kept in one split), photos without a hash, and conflicts (kept out of training).
+pub fn near_copies_table(cfg: &Config) -> Result<Table> {
+    let s = data_summary(cfg)?;
+    let n = &s.near_copies;
+    let rows = [
+        ("threshold (bits of 256)", n.max_distance as usize),
+        ("near-copy groups", n.groups.len()),
+        ("photos in a group", n.photos),
+        ("near-copy pairs", n.pairs),
+        ("pairs across splits", n.pairs_across_splits),
+        ("photos without a hash", n.without_hash),
+        ("label conflicts (kept out)", s.label_conflicts.len()),
+    ];
+    Ok(Table(df!(
+        "measure" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "value" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
+    )?))
+}
+
+/// The first `groups` near-copy groups side by side, one group after the other in a grid
+/// of `cols` columns, each photo captioned with its group, label and split, so a person
+/// can see that they are one picture (and spot a label conflict: one group, two labels).
+pub fn near_copies_grid(cfg: &Config, groups: usize, cols: usize) -> Result<Shown> {
+    let m = manifest(cfg)?;
+    let found = phash::groups(&m, cfg.data.near_duplicate_distance);
+    if found.is_empty() {
+        let msg = "No near-copies: no two photos are within `data.near_duplicate_distance` bits.";
+        return Ok(Shown::Note(Note(msg.into())));
+    }
+    let data_dir = cfg.data_dir();
+    let items: Vec<(Photo, String)> = found
+        .iter()
+        .take(groups)
+        .enumerate()
+        .flat_map(|(k, g)| g.iter().map(move |&i| (k, i)))
+        .map(|(k, i)| {
+            let r = &m.records[i];
+            let split = r.split.map_or("-", |s| s.name());
+            let out = if r.is_excluded() { ", kept out" } else { "" };
+            let caption = format!("group {}\n{} {split}{out}", k + 1, r.label);
+            (Photo::File(data_dir.join(&r.path)), caption)
+        })
+        .collect();
+    let shown = groups.min(found.len());
+    let title = format!(
+        "{shown} of {} near-copy groups (group, label, split)",
+        found.len()
+    );
+    Ok(Shown::Figure(image_grid(&title, &items, cols)?))
 }
