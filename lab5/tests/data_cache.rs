@@ -213,7 +213,13 @@ fn image_folder_is_preprocessed_with_per_file_errors() {
         }
     }
     std::fs::write(dir.join("dog").join("broken.jpg"), b"\xff\xd8\xff\xe0 cut").unwrap();
-    let (set, errors) = preprocess_folder(&dir, SIZE, SHORTER, &Default::default()).unwrap();
+    // Not taken, but named: a hidden file, a folder inside a class folder, another folder.
+    std::fs::write(dir.join("cat").join(".DS_Store"), b"junk").unwrap();
+    std::fs::create_dir_all(dir.join("cat").join("more")).unwrap();
+    std::fs::create_dir_all(dir.join("birds")).unwrap();
+    let folder = preprocess_folder(&dir, SIZE, SHORTER, &Default::default()).unwrap();
+    assert_eq!(folder.left_out, ["birds/", "cat/more/", "cat/.DS_Store"]);
+    let (set, errors) = (folder.split, folder.failed);
     assert_eq!(set.images.size(), [6, 3, SIZE, SIZE]);
     assert_eq!(set.label_vec(), [0, 0, 0, 1, 1, 1]);
     assert!(set.ids[0].starts_with("cat/") && set.ids[5].starts_with("dog/"));

@@ -393,17 +393,33 @@ fn remove_stale(current: &Path, size: u32, r: u32) {
     }
 }
 
+/// An ImageFolder directory preprocessed for evaluation.
+pub struct FolderTensors {
+    /// The images that could be read; ids are the paths relative to the folder.
+    pub split: SplitTensors,
+    /// Files that failed, with their error.
+    pub failed: Vec<(PathBuf, String)>,
+    /// What the listing did not take: other folders (`name/`) and hidden files.
+    pub left_out: Vec<String>,
+}
+
 /// Preprocesses an ImageFolder directory (`dir/cat/*`, `dir/dog/*`; `cats`/`dogs` also
-/// accepted) for evaluation. Files that fail are left out and returned with their error;
-/// ids are the paths relative to `dir`.
+/// accepted; listed as on import, [`crate::data::folder::list_files`]) for evaluation.
+/// Files that fail are left out and returned with their error.
 pub fn preprocess_folder(
     dir: &Path,
     size: i64,
     resize_shorter: i64,
     policy: &Images,
-) -> Result<(SplitTensors, Vec<(PathBuf, String)>)> {
+) -> Result<FolderTensors> {
     let (s, r) = sizes(size, resize_shorter)?;
-    let files = list_image_folder(dir)?;
+    let listing = crate::data::folder::list_files(dir)?;
+    let left_out = listing.left_out();
+    let files: Vec<(PathBuf, Class)> = listing
+        .files
+        .into_iter()
+        .map(|c| (c.path, c.class))
+        .collect();
     let results: Vec<Result<Vec<u8>>> = files
         .par_iter()
         .map(|(p, _)| read_and_preprocess(p, s, r, policy))
@@ -417,49 +433,14 @@ pub fn preprocess_folder(
         ids.push(relative_id(dir, &path));
         labels.push(class.index());
     }
-    Ok((
-        SplitTensors::from_parts(&pixels, labels, ids, size)?,
-        errors,
-    ))
+    Ok(FolderTensors {
+        split: SplitTensors::from_parts(&pixels, labels, ids, size)?,
+        failed: errors,
+        left_out,
+    })
 }
 
 fn relative_id(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path);
     rel.to_string_lossy().replace('\\', "/")
-}
-
-/// `(file, class)` for every regular file in the class sub-folders, sorted by path.
-fn list_image_folder(dir: &Path) -> Result<Vec<(PathBuf, Class)>> {
-    let entries = std::fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot read folder {}: give an ImageFolder directory with cat/ and dog/ sub-folders",
-            dir.display()
-        )
-    })?;
-    let mut files = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let (Some(class), true) = (Class::parse(&name), entry.path().is_dir()) {
-            files.extend(list_files(&entry.path())?.into_iter().map(|p| (p, class)));
-        }
-    }
-    if files.is_empty() {
-        bail!("{} has no files in cat/ or dog/ sub-folders: give an ImageFolder directory (DIR/cat/*.jpg, DIR/dog/*.jpg)", dir.display());
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
-    let visible = |p: &PathBuf| {
-        !p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-    };
-    Ok(entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.is_dir() && visible(p))
-        .collect())
 }

@@ -6,11 +6,12 @@
 use crate::config::{Config, Images};
 use crate::data::collect::{human_bytes, reasons_line};
 use crate::data::conflicts::Conflict;
+use crate::data::folder::{list_files, Candidate, Listing};
 use crate::data::images::{self, ImageInfo, Reason, RejectedItem, Rejection};
 use crate::data::store::{write_conflicts_and_hashes, write_split, Housekeeping, Store};
 use crate::data::{Class, Origin, Record};
 use crate::util::{csv_io, with_atomic};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,6 @@ use std::time::Instant;
 /// Name of the optional labels file in the imported folder.
 pub(crate) const LABELS_FILE: &str = "labels.csv";
 /// The folder layout import expects, for error messages.
-const LAYOUT: &str = "expected DIR/cat/*.jpg and DIR/dog/*.jpg";
 /// Hex digits of the content hash appended to an id that is already taken.
 const ID_SUFFIX_HEX: usize = 8;
 
@@ -93,13 +93,6 @@ struct Label {
     breed: Option<String>,
 }
 
-/// A file to import: its class, path and id (from the file stem).
-struct Candidate {
-    class: Class,
-    path: PathBuf,
-    stem: String,
-}
-
 /// What the parallel check learned about a file; `info` is `None` for content already in
 /// the data set (not decoded again: a re-import only reads and hashes).
 struct Checked {
@@ -151,88 +144,6 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     }
     rep.seconds = start.elapsed().as_secs_f64();
     Ok(rep)
-}
-
-/// What an ImageFolder holds: the files to check, and what is not imported.
-struct Listing {
-    /// The files of every class folder, sorted.
-    files: Vec<Candidate>,
-    /// Sub-folders that are no class, and folders inside a class folder, sorted.
-    ignored_dirs: Vec<String>,
-    /// Hidden files of the class folders, as `<class folder>/<name>`, sorted.
-    hidden_files: Vec<String>,
-}
-
-fn list_files(dir: &Path) -> Result<Listing> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read folder {} ({LAYOUT})", dir.display()))?;
-    let mut l = Listing {
-        files: Vec::new(),
-        ignored_dirs: Vec::new(),
-        hidden_files: Vec::new(),
-    };
-    for e in entries.flatten().filter(|e| e.path().is_dir()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        match Class::parse(&name) {
-            Some(class) => {
-                let (files, hidden) = class_files(class, &e.path())?;
-                l.files.extend(files);
-                l.hidden_files
-                    .extend(hidden.into_iter().map(|h| format!("{name}/{h}")));
-                l.ignored_dirs.extend(sub_folders(&e.path(), &name));
-            }
-            None => l.ignored_dirs.push(name),
-        }
-    }
-    if l.files.is_empty() {
-        bail!(
-            "{} has no images in class folders ({LAYOUT})",
-            dir.display()
-        );
-    }
-    l.files
-        .sort_by(|a, b| (a.class, &a.path).cmp(&(b.class, &b.path)));
-    l.ignored_dirs.sort();
-    l.hidden_files.sort();
-    Ok(l)
-}
-
-/// The files of one class folder, and the names of its hidden files (not imported).
-fn class_files(class: Class, dir: &Path) -> Result<(Vec<Candidate>, Vec<String>)> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    let (mut out, mut hidden) = (Vec::new(), Vec::new());
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.path().is_dir() {
-            continue; // listed by list_files
-        }
-        if name.starts_with('.') {
-            hidden.push(name);
-            continue;
-        }
-        let stem = Path::new(&name)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned());
-        out.push(Candidate {
-            class,
-            path: e.path(),
-            stem: stem.unwrap_or(name),
-        });
-    }
-    Ok((out, hidden))
-}
-
-/// Folders inside a class folder (not searched), as `<class folder>/<name>`.
-fn sub_folders(dir: &Path, class_dir: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| format!("{class_dir}/{}", e.file_name().to_string_lossy()))
-        .collect()
 }
 
 /// `labels.csv` as id -> label; an absent file gives an empty map. Values are trimmed,

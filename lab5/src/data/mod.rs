@@ -6,6 +6,7 @@ pub(crate) mod api;
 pub mod cache;
 pub mod collect;
 pub mod conflicts;
+pub(crate) mod folder;
 pub mod holdout;
 pub(crate) mod http;
 pub mod images;

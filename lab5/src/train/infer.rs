@@ -4,7 +4,7 @@
 use super::checkpoint;
 use super::metrics::{self, Metrics};
 use super::record::{write_json, RunRecord, EVALUATIONS_DIR};
-use crate::data::cache::{self, SplitTensors};
+use crate::data::cache;
 use crate::data::loader::{self, Normalize};
 use crate::data::Class;
 use crate::models::{self, Net};
@@ -99,8 +99,12 @@ pub struct Evaluation {
     pub data: PathBuf,
     /// Metrics on the images that could be read.
     pub metrics: Metrics,
-    /// Files left out, with the reason.
+    /// Files that could not be read, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// What the ImageFolder listing did not take: folders that are no class or sit inside
+    /// one (`name/`), and hidden files (`cat/.DS_Store`).
+    #[serde(default)]
+    pub left_out: Vec<String>,
     /// Where this evaluation was saved.
     pub saved_to: PathBuf,
 }
@@ -139,8 +143,11 @@ pub fn evaluate(run_dir: &Path, data_dir: &Path) -> Result<Evaluation> {
     let run = LoadedRun::open(run_dir)?;
     let (size, shorter) = run.sizes();
     let policy = &run.record.model.config.images;
-    let (split, skipped): (SplitTensors, _) =
-        cache::preprocess_folder(data_dir, size, shorter, policy)?;
+    let cache::FolderTensors {
+        split,
+        failed: skipped,
+        left_out,
+    } = cache::preprocess_folder(data_dir, size, shorter, policy)?;
     if split.is_empty() {
         anyhow::bail!(
             "no readable image in {} ({} skipped)",
@@ -155,6 +162,7 @@ pub fn evaluate(run_dir: &Path, data_dir: &Path) -> Result<Evaluation> {
         data: data_dir.to_path_buf(),
         metrics: metrics::compute(&p, &split.label_vec()),
         skipped,
+        left_out,
         saved_to: saved_to.clone(),
     };
     write_json(&saved_to, &eval)?;

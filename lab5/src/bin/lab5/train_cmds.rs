@@ -161,6 +161,12 @@ pub fn evaluate(cfg: &Config, a: EvaluateArgs) -> anyhow::Result<()> {
     for (path, why) in &e.skipped {
         eprintln!("skipped {}: {why}", path.display());
     }
+    if !e.left_out.is_empty() {
+        eprintln!(
+            "not taken (no class folder, or hidden): {}",
+            e.left_out.join(", ")
+        );
+    }
     let m = &e.metrics;
     println!(
         "{} on {} ({} images, {} skipped)",
