@@ -140,10 +140,12 @@ fn messy_folder(root: &Path) {
     .unwrap();
     let stem = |i: usize| cats[i].file_stem().unwrap().to_string_lossy().into_owned();
     // Saved the way spreadsheet programs do: a UTF-8 byte-order mark and CRLF line ends.
+    // Lines 4-7: no id, an id with no file, an id given twice, a species that is no class.
     let labels = format!(
-        "\u{feff}id,species,breed\r\n{},cat,Bengal\r\n{},dog,Pug\r\n",
+        "\u{feff}id,species,breed\r\n{},cat,Bengal\r\n{},dog,Pug\r\n,cat,Nobody\r\nghost,dog,Pug\r\n{},cat,Bengal\r\nbird1,bird,\r\n",
         stem(4),
-        stem(5)
+        stem(5),
+        stem(4)
     );
     std::fs::write(root.join("labels.csv"), labels).unwrap();
 }
@@ -164,6 +166,31 @@ fn import_checks_every_file_and_reports_why() {
         "{r}"
     );
     assert_eq!(r.ignored_dirs, vec!["birds".to_string()]);
+    // Every labels.csv line not used as written is named with its line and why.
+    let notes = &r.labels_csv_notes;
+    assert_eq!(notes.len(), 6, "{notes:#?}");
+    assert_eq!(notes[0], "line 4: no id (ignored)");
+    assert!(notes[1].starts_with("line 6: id ") && notes[1].contains("again (line 2)"));
+    assert_eq!(
+        notes[2],
+        "line 7: species \"bird\" is not cat or dog (ignored)"
+    );
+    assert!(
+        notes[3].starts_with("id \"bird1\" matches no file"),
+        "{}",
+        notes[3]
+    );
+    assert!(
+        notes[4].starts_with("id \"ghost\" matches no file"),
+        "{}",
+        notes[4]
+    );
+    assert!(notes[5].contains("says dog, but") && notes[5].contains("cat folder (folder kept)"));
+    assert!(
+        r.to_string()
+            .contains("labels.csv: 6 lines not used as written:"),
+        "{r}"
+    );
     // Every rejected file is listed in data/rejected.csv with its reason.
     let mut listed = csv::Reader::from_path(p.data_dir().join("rejected.csv")).unwrap();
     let mut rows: Vec<(String, String)> = listed

@@ -57,6 +57,10 @@ pub struct ImportReport {
     pub with_breed: usize,
     /// `labels.csv` rows whose species disagrees with the folder (folder wins).
     pub labels_csv_conflicts: usize,
+    /// `labels.csv` lines not used, each with its line and why (no id, a species that is
+    /// not cat or dog, an id given twice, an id that matches no file), and the rows that
+    /// disagree with their folder.
+    pub labels_csv_notes: Vec<String>,
     /// Contents under both labels in the data set (both rows kept out of training).
     pub label_conflicts: Vec<Conflict>,
     /// Rows of an older manifest that got their perceptual hash in this run.
@@ -121,10 +125,22 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
         ignored_dirs,
         hidden_files,
     } = list_files(dir)?;
-    let labels = read_labels(&dir.join(LABELS_FILE))?;
+    let (labels, labels_notes) = read_labels(&dir.join(LABELS_FILE))?;
     let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
     let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
     rep.hidden_files = hidden_files;
+    rep.labels_csv_notes = labels_notes;
+    let stems: HashSet<&str> = candidates.iter().map(|c| c.stem.as_str()).collect();
+    let mut unmatched: Vec<&String> = labels
+        .keys()
+        .filter(|id| !stems.contains(id.as_str()))
+        .collect();
+    unmatched.sort();
+    rep.labels_csv_notes.extend(
+        unmatched
+            .into_iter()
+            .map(|id| format!("id {id:?} matches no file of a class folder (ignored)")),
+    );
     rep.hashes_added = store.add_missing_hashes();
     let checked = check_all(&store, &candidates, &cfg.images, opts.progress);
     let plans = plan(&mut store, &candidates, checked, &labels, &mut rep);
@@ -148,23 +164,37 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
 
 /// `labels.csv` as id -> label; an absent file gives an empty map. Values are trimmed,
 /// lines without an id skipped, and a species that is not cat(s)/dog(s) is ignored.
-fn read_labels(path: &Path) -> Result<HashMap<String, Label>> {
+fn read_labels(path: &Path) -> Result<(HashMap<String, Label>, Vec<String>)> {
     if !path.is_file() {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), Vec::new()));
     }
     let lines: Vec<LabelLine> = csv_io::read_rows(path)
         .context("expected the columns id,species,breed (as in the pets folder)")?;
     let non_empty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-    let mut out = HashMap::new();
-    for line in lines {
+    let (mut out, mut notes) = (HashMap::new(), Vec::new());
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    for (k, line) in lines.into_iter().enumerate() {
+        let n = k + 2; // line 1 is the header
         let Some(id) = non_empty(&line.id) else {
+            notes.push(format!("line {n}: no id (ignored)"));
             continue;
         };
-        let species = line.species.as_deref().and_then(Class::parse);
+        let written = line.species.as_deref().map(str::trim).unwrap_or("");
+        let species = Class::parse(written);
+        if species.is_none() && !written.is_empty() {
+            notes.push(format!(
+                "line {n}: species {written:?} is not cat or dog (ignored)"
+            ));
+        }
+        if let Some(m) = first_line.insert(id.clone(), n) {
+            notes.push(format!(
+                "line {n}: id {id:?} again (line {m}); the later line is used"
+            ));
+        }
         let breed = non_empty(&line.breed);
         out.insert(id, Label { species, breed });
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// Reads and hashes every file, and decodes those whose content is new, in parallel.
@@ -260,6 +290,14 @@ fn unique_id(store: &Store, planned: &HashSet<String>, id: String, sha: &str) ->
 fn breed_of(c: &Candidate, label: Option<&Label>, rep: &mut ImportReport) -> Option<String> {
     let conflict = label.is_some_and(|l| l.species.is_some_and(|s| s != c.class));
     rep.labels_csv_conflicts += usize::from(conflict);
+    if let Some(said) = label.and_then(|l| l.species).filter(|_| conflict) {
+        let (path, class) = (c.path.display(), c.class);
+        let note = format!(
+            "id {:?} says {said}, but {path} is in the {class} folder (folder kept)",
+            c.stem
+        );
+        rep.labels_csv_notes.push(note);
+    }
     let breed = label.filter(|_| !conflict).and_then(|l| l.breed.clone());
     rep.with_breed += usize::from(breed.is_some());
     breed
@@ -384,6 +422,23 @@ impl ImportReport {
                 f,
                 "  {n} labels.csv rows disagree with their folder (folder kept)"
             )?;
+        }
+        if !self.labels_csv_notes.is_empty() {
+            writeln!(
+                f,
+                "  labels.csv: {} lines not used as written:",
+                self.labels_csv_notes.len()
+            )?;
+            for note in self.labels_csv_notes.iter().take(images::MAX_EXAMPLES) {
+                writeln!(f, "    {note}")?;
+            }
+            if self.labels_csv_notes.len() > images::MAX_EXAMPLES {
+                writeln!(
+                    f,
+                    "    ... and {} more",
+                    self.labels_csv_notes.len() - images::MAX_EXAMPLES
+                )?;
+            }
         }
         if !self.ignored_dirs.is_empty() {
             let dirs = self.ignored_dirs.join(", ");
