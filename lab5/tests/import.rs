@@ -139,6 +139,12 @@ fn messy_folder(root: &Path) {
     )
     .unwrap();
     let stem = |i: usize| cats[i].file_stem().unwrap().to_string_lossy().into_owned();
+    // A dog photo whose name (the id) a cat photo already has: stored under another id.
+    std::fs::copy(
+        &photos("dog", 520, 1)[0],
+        dog.join(format!("{}.jpg", stem(1))),
+    )
+    .unwrap();
     // Saved the way spreadsheet programs do: a UTF-8 byte-order mark and CRLF line ends.
     // Lines 4-7: no id, an id with no file, an id given twice, a species that is no class.
     let labels = format!(
@@ -158,7 +164,13 @@ fn import_checks_every_file_and_reports_why() {
     let r = import_folder(&p.config(), &src.root).unwrap();
     eprintln!("{r}");
     assert_eq!(r.imported.get(&Class::Cat), Some(&6));
-    assert_eq!(r.imported.get(&Class::Dog), Some(&4));
+    assert_eq!(r.imported.get(&Class::Dog), Some(&5));
+    assert_eq!(r.renamed.len(), 1, "{r}");
+    assert!(
+        r.renamed[0].contains("is taken, stored as"),
+        "{}",
+        r.renamed[0]
+    );
     assert_eq!(r.rejected.get(&Reason::NotImage), Some(&2), "{r}");
     assert_eq!(
         (r.duplicates, r.with_breed, r.labels_csv_conflicts),
@@ -166,6 +178,18 @@ fn import_checks_every_file_and_reports_why() {
         "{r}"
     );
     assert_eq!(r.ignored_dirs, vec!["birds".to_string()]);
+    // The duplicate is named with the file it duplicates.
+    assert_eq!(r.duplicate_files.len(), 1, "{r}");
+    let first = photos("cat", 500, 1)[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dup = &r.duplicate_files[0];
+    assert!(
+        dup.contains("copy of first.jpg = ") && dup.ends_with(&first),
+        "{dup}"
+    );
     // Every labels.csv line not used as written is named with its line and why.
     let notes = &r.labels_csv_notes;
     assert_eq!(notes.len(), 6, "{notes:#?}");
@@ -188,7 +212,7 @@ fn import_checks_every_file_and_reports_why() {
     assert!(notes[5].contains("says dog, but") && notes[5].contains("cat folder (folder kept)"));
     assert!(
         r.to_string()
-            .contains("labels.csv: 6 lines not used as written:"),
+            .contains("labels.csv lines not used as written (6):"),
         "{r}"
     );
     // Every rejected file is listed in data/rejected.csv with its reason.
@@ -227,12 +251,12 @@ fn import_checks_every_file_and_reports_why() {
     let again = import_folder(&p.config(), &src.root).unwrap();
     assert_eq!(
         (again.imported_total(), again.already_present),
-        (0, 10),
+        (0, 11),
         "{again}"
     );
     let hk = again.housekeeping;
     assert_eq!((hk.temp_files, hk.orphans), (1, 1), "{again}");
-    assert_eq!(check_consistent(&p).records.len(), 10);
+    assert_eq!(check_consistent(&p).records.len(), 11);
     // With the bad files gone, the next import's list of refused files is empty.
     for bad in ["half.jpg", "page.jpg"] {
         std::fs::remove_file(src.root.join("cat").join(bad)).unwrap();

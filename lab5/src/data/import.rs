@@ -57,6 +57,11 @@ pub struct ImportReport {
     pub with_breed: usize,
     /// `labels.csv` rows whose species disagrees with the folder (folder wins).
     pub labels_csv_conflicts: usize,
+    /// Duplicates of this run, each as `<file> = <the file or row with the same bytes>`.
+    pub duplicate_files: Vec<String>,
+    /// Files stored under another id because theirs was taken (`cat/ok.jpg` and
+    /// `dog/ok.jpg`), each with both ids: `labels.csv` lines name the file stem.
+    pub renamed: Vec<String>,
     /// `labels.csv` lines not used, each with its line and why (no id, a species that is
     /// not cat or dog, an id given twice, an id that matches no file), and the rows that
     /// disagree with their folder.
@@ -263,10 +268,22 @@ fn plan(
         };
         let id = images::file_id(&c.stem);
         let Some(info) = ck.info.filter(|_| store.claim_sha(&ck.sha, c.class)) else {
-            rep.count_known(store.has_id(&id));
+            let same_id = store.has_id(&id);
+            rep.count_known(same_id);
+            if !same_id {
+                let of = holder(store, &plans, &ck.sha, c.class);
+                rep.duplicate_files
+                    .push(format!("{} = {of}", c.path.display()));
+            }
             continue;
         };
-        let id = unique_id(store, &planned_ids, id, &ck.sha);
+        let unique = unique_id(store, &planned_ids, id.clone(), &ck.sha);
+        if unique != id {
+            let path = c.path.display();
+            rep.renamed
+                .push(format!("{path}: id {id:?} is taken, stored as {unique:?}"));
+        }
+        let id = unique;
         planned_ids.insert(id.clone());
         let breed = breed_of(c, labels.get(&c.stem), rep);
         plans.push(Planned {
@@ -275,6 +292,19 @@ fn plan(
         });
     }
     plans
+}
+
+/// Where the data set (or this import) already has the bytes `sha` under `class`: the
+/// row's path in the data folder, or the file planned earlier in this import.
+fn holder(store: &Store, plans: &[Planned], sha: &str, class: Class) -> String {
+    let same = |r: &Record| r.sha256 == sha && r.label == class;
+    if let Some(r) = store.manifest.records.iter().find(|r| same(r)) {
+        return format!("data/{}", r.path.to_string_lossy().replace('\\', "/"));
+    }
+    plans.iter().find(|p| same(&p.record)).map_or_else(
+        || "an earlier file".into(),
+        |p| p.source.display().to_string(),
+    )
 }
 
 /// `id`, or `id_<hash prefix>` when a row (or an earlier file of this import) has it.
@@ -423,23 +453,13 @@ impl ImportReport {
                 "  {n} labels.csv rows disagree with their folder (folder kept)"
             )?;
         }
-        if !self.labels_csv_notes.is_empty() {
-            writeln!(
-                f,
-                "  labels.csv: {} lines not used as written:",
-                self.labels_csv_notes.len()
-            )?;
-            for note in self.labels_csv_notes.iter().take(images::MAX_EXAMPLES) {
-                writeln!(f, "    {note}")?;
-            }
-            if self.labels_csv_notes.len() > images::MAX_EXAMPLES {
-                writeln!(
-                    f,
-                    "    ... and {} more",
-                    self.labels_csv_notes.len() - images::MAX_EXAMPLES
-                )?;
-            }
-        }
+        write_list(f, "duplicates (same bytes)", &self.duplicate_files)?;
+        write_list(f, "stored under another id", &self.renamed)?;
+        write_list(
+            f,
+            "labels.csv lines not used as written",
+            &self.labels_csv_notes,
+        )?;
         if !self.ignored_dirs.is_empty() {
             let dirs = self.ignored_dirs.join(", ");
             writeln!(f, "  ignored folders (not cat/dog, or inside one): {dirs}")?;
@@ -457,4 +477,20 @@ impl ImportReport {
         write!(f, "{}", self.housekeeping)?;
         write_split(f, "  ", self.newly_split, self.near_copies_moved)
     }
+}
+
+/// `  <what> (<n>):` and the first [`images::MAX_EXAMPLES`] entries, one a line (nothing
+/// when `items` is empty).
+fn write_list(f: &mut std::fmt::Formatter<'_>, what: &str, items: &[String]) -> std::fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "  {what} ({}):", items.len())?;
+    for item in items.iter().take(images::MAX_EXAMPLES) {
+        writeln!(f, "    {item}")?;
+    }
+    if items.len() > images::MAX_EXAMPLES {
+        writeln!(f, "    ... and {} more", items.len() - images::MAX_EXAMPLES)?;
+    }
+    Ok(())
 }
