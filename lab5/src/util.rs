@@ -34,6 +34,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// `path` with `/` separators on every system, as the lab's files and reports write paths.
+pub(crate) fn slash_path(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
 /// Lets `write` fill a temp file, then renames it onto `path`; the temp file is removed
 /// when `write` fails.
 pub(crate) fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {

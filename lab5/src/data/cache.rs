@@ -442,5 +442,5 @@ pub fn preprocess_folder(
 
 fn relative_id(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path);
-    rel.to_string_lossy().replace('\\', "/")
+    crate::util::slash_path(rel)
 }

@@ -89,7 +89,7 @@ fn conflict(m: &Manifest, g: &[usize]) -> Conflict {
         rows: g
             .iter()
             .map(|&i| {
-                let path = r(i).path.to_string_lossy().replace('\\', "/");
+                let path = crate::util::slash_path(&r(i).path);
                 (r(i).label, path, r(i).url.clone())
             })
             .collect(),

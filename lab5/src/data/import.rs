@@ -299,7 +299,7 @@ fn plan(
 fn holder(store: &Store, plans: &[Planned], sha: &str, class: Class) -> String {
     let same = |r: &Record| r.sha256 == sha && r.label == class;
     if let Some(r) = store.manifest.records.iter().find(|r| same(r)) {
-        return format!("data/{}", r.path.to_string_lossy().replace('\\', "/"));
+        return format!("data/{}", crate::util::slash_path(&r.path));
     }
     plans.iter().find(|p| same(&p.record)).map_or_else(
         || "an earlier file".into(),

@@ -400,7 +400,7 @@ fn inside_path<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<PathBuf, 
 
 /// Writes a path with `/` separators on every system.
 fn slash_path<S: Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy().replace('\\', "/"))
+    s.serialize_str(&crate::util::slash_path(p))
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ fn near_copies(m: &Manifest, max_distance: u32) -> NearCopies {
     let name = |i: usize| {
         let r = &m.records[i];
         let split = r.split.map_or("no split", |s| s.name());
-        format!("{} ({split})", r.path.to_string_lossy().replace('\\', "/"))
+        format!("{} ({split})", crate::util::slash_path(&r.path))
     };
     NearCopies {
         max_distance,
