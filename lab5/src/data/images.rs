@@ -109,11 +109,27 @@ pub(crate) fn write_examples(
     indent: &str,
     items: &[RejectedItem],
 ) -> std::fmt::Result {
-    for r in items.iter().take(MAX_EXAMPLES) {
-        writeln!(f, "{indent}{:?}: {}", r.item, r.detail)?;
+    let lines: Vec<String> = items
+        .iter()
+        .take(MAX_EXAMPLES)
+        .map(|r| format!("{:?}: {}", r.item, r.detail))
+        .collect();
+    write_first(f, indent, &lines, items.len())
+}
+
+/// `lines` (at most [`MAX_EXAMPLES`] are written) one a line after `indent`, then
+/// `... and N more` when `total` is larger than that.
+pub(crate) fn write_first(
+    f: &mut std::fmt::Formatter<'_>,
+    indent: &str,
+    lines: &[String],
+    total: usize,
+) -> std::fmt::Result {
+    for line in lines.iter().take(MAX_EXAMPLES) {
+        writeln!(f, "{indent}{line}")?;
     }
-    if items.len() > MAX_EXAMPLES {
-        writeln!(f, "{indent}... and {} more", items.len() - MAX_EXAMPLES)?;
+    if total > MAX_EXAMPLES {
+        writeln!(f, "{indent}... and {} more", total - MAX_EXAMPLES)?;
     }
     Ok(())
 }

@@ -486,11 +486,5 @@ fn write_list(f: &mut std::fmt::Formatter<'_>, what: &str, items: &[String]) -> 
         return Ok(());
     }
     writeln!(f, "  {what} ({}):", items.len())?;
-    for item in items.iter().take(images::MAX_EXAMPLES) {
-        writeln!(f, "    {item}")?;
-    }
-    if items.len() > images::MAX_EXAMPLES {
-        writeln!(f, "    ... and {} more", items.len() - images::MAX_EXAMPLES)?;
-    }
-    Ok(())
+    images::write_first(f, "    ", items, items.len())
 }
