@@ -20,6 +20,7 @@
 
 pub mod ablation;
 pub mod comparison;
+mod current;
 pub mod data;
 pub mod labels;
 pub mod maps;
