@@ -145,10 +145,11 @@ fn error_html(kind: Kind, message: &str, causes: &[String]) -> String {
     )
 }
 
-/// In a notebook kernel (evcxr's runtime process), makes every later panic also show an
-/// error block, after the usual `thread '…' panicked at …` text on stderr. Elsewhere (the
-/// command line, tests) it does nothing. Installing again replaces the hook, so running
-/// the setup cell twice shows one block per panic.
+/// In a notebook kernel (evcxr's runtime process), makes every later panic show an error
+/// block, after the usual `thread '…' panicked at …` line on stderr (without the
+/// backtrace the default hook adds under `RUST_BACKTRACE`, which evcxr sets). Elsewhere
+/// (the command line, tests) it does nothing. Installing again replaces the hook, so
+/// running the setup cell twice still shows one block per panic.
 pub(crate) fn show_panics() {
     if std::env::var_os(EVCXR_RUNTIME_VAR).is_none() {
         return;
@@ -162,14 +163,8 @@ pub(crate) fn show_panics() {
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("<unnamed>");
         eprintln!("thread '{name}' panicked at {location}:\n{message}");
-        let trace = std::backtrace::Backtrace::capture();
-        if trace.status() == std::backtrace::BacktraceStatus::Captured {
-            eprintln!("stack backtrace:\n{trace}");
-        }
-        print!(
-            "{}",
-            error_block(Kind::Panic, &message, &[format!("at {location}")])
-        );
+        let message = format!("{message} (at {location})");
+        print!("{}", error_block(Kind::Panic, &message, &[]));
     }));
 }
 

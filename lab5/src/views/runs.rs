@@ -64,7 +64,7 @@ impl Model {
 
     /// Where to train it, as the end of a sentence: the notebook's training cell and the
     /// command.
-    pub(crate) fn how_to_train(self) -> String {
+    fn how_to_train(self) -> String {
         format!(
             "the training cell of notebook {} (train(&cfg, Model::{self:?}, false)) or `{}`",
             self.notebook(),
