@@ -5,7 +5,9 @@
 # The committed notebooks stay untouched (no outputs). Finished steps are reused (data,
 # runs, maps); the first run of all trains both models (several minutes on 2 cores).
 #   NOTEBOOKS="03 06" scripts/notebooks.sh    runs only the notebooks with those numbers.
-# Stops at the first failing cell and prints it.
+# Stops after the first notebook with a failed cell and prints each of its failed cells
+# (scripts/check_notebook.py: the kernel answers "ok" for a cell that returned an error or
+# panicked, so nbconvert alone stops only at compile errors).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$LAB5_ROOT"
@@ -42,6 +44,8 @@ for nb in $(ls notebooks/[0-9][0-9]_*.ipynb | grep -v '/00_') notebooks/00_*.ipy
     --ExecutePreprocessor.timeout=2400 \
     --output-dir "$out" --output "$name.ipynb" --log-level=WARN
   jupyter nbconvert --to html "$out/$name.ipynb" --output-dir "$out" --log-level=ERROR
+  python3 scripts/check_notebook.py "$out/$name.ipynb" || {
+    echo "$name: failed cells above; executed copy $out/$name.html" >&2; exit 1; }
   fit_images "$out/$name.html"
   echo "$name: $((SECONDS - start)) s -> $out/$name.html"
 done

@@ -1,13 +1,22 @@
 //! The notebooks, executed for real: `jupyter nbconvert --execute` with the "Rust (lab5)"
 //! kernel that `scripts/setup.sh` registers (run `make test`, which sets it up first).
 //!
+//! Every executed notebook is checked by `scripts/check_notebook.py`: the kernel (evcxr
+//! 0.22) answers "ok" for a cell whose code returned an error or panicked, so nbconvert
+//! alone would pass a broken notebook; the script finds failed cells in the outputs (error
+//! outputs, lab5's error blocks, panics and `?` errors on stderr) and names each.
+//!
 //! - `kernel_runs_lab5_and_libtorch`: a tiny notebook `:dep`s the crate and runs a tch op;
+//! - `failed_cells_are_found_however_the_kernel_reports_them`: a notebook made to fail (a
+//!   panic before and after `setup()`, a lab5 error shown as a block, a `?` error, a
+//!   compile error) runs to its end, and the check names exactly its failed cells;
 //! - `notebooks_execute_with_ci_config`: every `notebooks/NN_*.ipynb`, in order, with a small
 //!   CI config (the first 60 photos per class of the pets folder, small images, two
-//!   epochs) writing into a scratch folder; any cell error fails with the cell's source and
-//!   the error; then each notebook of [`RERUN`] (00_theory, 03_cnn, 06_comparison) again in
-//!   a fresh kernel: after its setup cells, its other cells in reverse order, then all of
-//!   them again (re-running, out of order, training cells reusing their runs);
+//!   epochs) writing into a scratch folder; any failed cell fails the test with the
+//!   notebook, the cell and the error; then each notebook of [`RERUN`] (00_theory, 03_cnn,
+//!   06_comparison) again in a fresh kernel: after its setup cells, its other cells in
+//!   reverse order, then all of them again (re-running, out of order, training cells
+//!   reusing their runs);
 //! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
 //!   `:dep lab5` first and a cell tagged `setup` in every numbered notebook.
 //!
@@ -118,29 +127,16 @@ fn cell_error(stderr: &str) -> &str {
     &stderr[start..]
 }
 
-/// Errors recorded in an executed notebook's outputs: (cell source, error text).
-fn output_errors(nb: &Value) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for cell in cells(nb).iter().filter(|c| is_code(c)) {
-        for out in cell["outputs"].as_array().into_iter().flatten() {
-            if out["output_type"] == "error" {
-                let tb: Vec<&str> = out["traceback"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let text = format!("{}: {}\n{}", out["ename"], out["evalue"], tb.join("\n"));
-                found.push((source(cell), text));
-            }
-        }
-    }
-    found
-}
-
 /// Executes `nb` (JSON) with the kernel's working folder `cwd`, like JupyterLab would for a
-/// notebook saved there; returns the executed notebook (also written to `out/<name>`).
-fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsString)]) -> Value {
+/// notebook saved there, into `out/<name>`; with `allow_errors`, on past cells whose
+/// kernel answer is an error (compile errors). Returns the executed notebook's path.
+fn run_nbconvert(
+    nb: &Value,
+    cwd: &Path,
+    (out, name): (&Path, &str),
+    env: &[(&str, OsString)],
+    allow_errors: bool,
+) -> PathBuf {
     let venv = venv();
     let mut cmd = Command::new(venv.join("bin/jupyter"));
     cmd.current_dir(cwd)
@@ -156,6 +152,9 @@ fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsStrin
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove(lab5::config::CONFIG_ENV);
+    if allow_errors {
+        cmd.arg("--allow-errors");
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -174,13 +173,42 @@ fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsStrin
         cwd.display(),
         cell_error(&stderr)
     );
-    let executed = read_notebook(&out.join(name));
-    let errors = output_errors(&executed);
-    assert!(
-        errors.is_empty(),
-        "notebook {name}: cells with errors:\n{errors:#?}"
-    );
-    executed
+    out.join(name)
+}
+
+/// `scripts/check_notebook.py` on an executed notebook: its report of the failed cells
+/// (notebook, cell number and first line, what failed), or `None` when none failed.
+fn failed_cells(executed: &Path) -> Option<String> {
+    let script = repo().join("scripts/check_notebook.py");
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&script)
+        .arg(executed)
+        .output()
+        .expect("cannot run scripts/check_notebook.py");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    match out.status.code() {
+        Some(0) => None,
+        Some(1) => Some(report),
+        _ => panic!(
+            "{} failed on {}: {}",
+            script.display(),
+            executed.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Executes `nb` like [`run_nbconvert`] and fails naming every failed cell; returns the
+/// executed notebook.
+fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsString)]) -> Value {
+    let executed = run_nbconvert(nb, cwd, (out, name), env, false);
+    if let Some(report) = failed_cells(&executed) {
+        panic!(
+            "notebook {name}: failed cells (kernel cwd {}):\n{report}",
+            cwd.display()
+        );
+    }
+    read_notebook(&executed)
 }
 
 fn prepend_path(dir: &Path) -> OsString {
@@ -274,14 +302,30 @@ fn ci_config(dir: &Path) -> PathBuf {
     let pets = pets.canonicalize().expect("pets folder (data.folder)");
     let subset = pets_subset(&pets, dir, per_class);
     set(&mut v, "/data/folder", json!(subset));
+    write_config(v, dir, "ci-config.json")
+}
+
+/// Writes the config `v` as `dir/<name>` with its data, runs and reports folders in `dir`
+/// (absolute paths); returns its path, checked by `Config::load`.
+fn write_config(mut v: Value, dir: &Path, name: &str) -> PathBuf {
     for key in ["data_dir", "runs_dir", "reports_dir"] {
         let folder = dir.join(key.trim_end_matches("_dir"));
         set(&mut v, &format!("/paths/{key}"), json!(folder));
     }
-    let path = dir.join("ci-config.json");
+    let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    lab5::Config::load(&path).unwrap_or_else(|e| panic!("CI config is invalid: {e}"));
+    lab5::Config::load(&path).unwrap_or_else(|e| panic!("{name} is invalid: {e}"));
     path
+}
+
+/// The shipped config with absolute paths: to the pets folder, and to empty data, runs and
+/// reports folders in `dir`.
+fn empty_config(dir: &Path) -> PathBuf {
+    let mut v = read_notebook(&repo().join("config.json"));
+    let pets = repo().join(v["data"]["folder"].as_str().expect("data.folder"));
+    let pets = pets.canonicalize().expect("pets folder (data.folder)");
+    set(&mut v, "/data/folder", json!(pets));
+    write_config(v, dir, "empty-config.json")
 }
 
 /// Sets the config value at JSON pointer `ptr` (which must exist).
@@ -311,6 +355,89 @@ fn kernel_runs_lab5_and_libtorch() {
     assert!(
         text.contains(&format!("config: {}", shipped.display())),
         "config not found from the notebook folder: {text}"
+    );
+}
+
+/// The failed cells of `lab5/tests/fixtures/failed_cells.ipynb` and what the check must
+/// say about each (cell number in the notebook, texts of its paragraph).
+const FAILED: [(usize, &[&str]); 5] = [
+    (2, &["panicked at", "index out of bounds"]),
+    (
+        5,
+        &[
+            "lab5 error: no finished CNN from scratch run",
+            "notebook 03_cnn",
+        ],
+    ),
+    (6, &["stderr", "no data set yet", "notebook 01_data"]),
+    (7, &["lab5 panic", "index out of bounds"]),
+    (8, &["mismatched types"]),
+];
+
+/// The report's paragraphs by cell number (each starts `<notebook>: cell <n> (`).
+fn paragraphs(report: &str, notebook: &Path) -> Vec<(usize, String)> {
+    let head = format!("{}: cell ", notebook.display());
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for line in report.lines() {
+        let cell = line.strip_prefix(&head).and_then(|rest| {
+            let n = rest.split(' ').next()?;
+            n.parse().ok()
+        });
+        match (cell, found.last_mut()) {
+            (Some(n), _) => found.push((n, format!("{line}\n"))),
+            (None, Some((_, text))) => text.push_str(&format!("{line}\n")),
+            (None, None) => panic!("report does not start with a cell: {report}"),
+        }
+    }
+    found
+}
+
+#[test]
+fn failed_cells_are_found_however_the_kernel_reports_them() {
+    let _one = KERNEL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let fixture = repo().join("lab5/tests/fixtures/failed_cells.ipynb");
+    let out = scratch("failed");
+    let env = [(
+        lab5::config::CONFIG_ENV,
+        empty_config(&out).into_os_string(),
+    )];
+    let name = "failed_cells.ipynb";
+    let executed = run_nbconvert(
+        &read_notebook(&fixture),
+        fixture.parent().unwrap(),
+        (&out, name),
+        &env,
+        true,
+    );
+    let nb = read_notebook(&executed);
+    let last = printed(cells(&nb).last().unwrap());
+    assert!(
+        last.contains("still running after the failures"),
+        "the kernel runs on past failed cells: {last:?}"
+    );
+    let report = failed_cells(&executed).expect("the check must fail on this notebook");
+    let found = paragraphs(&report, &executed);
+    let numbers: Vec<usize> = found.iter().map(|(n, _)| *n).collect();
+    let expected: Vec<usize> = FAILED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, expected, "failed cells in:\n{report}");
+    for ((n, text), (_, needles)) in found.iter().zip(FAILED) {
+        for needle in needles {
+            assert!(
+                text.contains(needle),
+                "cell {n}: {needle:?} missing in:\n{text}"
+            );
+        }
+    }
+    let block = &cells(&nb)[5]["outputs"];
+    let html: String = block
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| source(&json!({ "source": o["data"]["text/html"] })))
+        .collect();
+    assert!(
+        html.contains("This cell failed"),
+        "a lab5 error shows as a block: {block}"
     );
 }
 
@@ -424,8 +551,9 @@ fn committed_problems(path: &Path) -> Vec<String> {
 
 #[test]
 fn committed_notebooks_carry_no_outputs() {
-    let fixtures = repo().join("lab5/tests/fixtures/kernel_smoke.ipynb");
-    let all: Vec<PathBuf> = numbered_notebooks().into_iter().chain([fixtures]).collect();
+    let fixtures = ["kernel_smoke.ipynb", "failed_cells.ipynb"]
+        .map(|f| repo().join("lab5/tests/fixtures").join(f));
+    let all: Vec<PathBuf> = numbered_notebooks().into_iter().chain(fixtures).collect();
     let problems: Vec<String> = all
         .iter()
         .flat_map(|p| {

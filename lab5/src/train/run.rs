@@ -212,7 +212,7 @@ pub fn load_manifest(cfg: &Config) -> Result<Manifest> {
 }
 
 /// Key of the data a CNN trained with `cfg` on `manifest` would see.
-fn cnn_data_key(cfg: &Config, manifest: &Manifest) -> String {
+pub(crate) fn cnn_data_key(cfg: &Config, manifest: &Manifest) -> String {
     let p = &cfg.preprocess;
     cache::cache_key(manifest, p.image_size as u32, p.resize_shorter as u32)
 }

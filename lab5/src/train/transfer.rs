@@ -41,7 +41,7 @@ pub(crate) fn transfer_spec(cfg: &Config) -> ModelSpec {
 
 /// Key of the data a transfer model trained with `cfg` on `manifest` would see (split
 /// rows and preprocessing settings).
-fn data_key(cfg: &Config, manifest: &Manifest) -> String {
+pub(crate) fn data_key(cfg: &Config, manifest: &Manifest) -> String {
     let t = &cfg.transfer;
     cache::cache_key(manifest, t.image_size as u32, t.resize_shorter as u32)
 }

@@ -3,7 +3,7 @@
 //! unchanged.
 
 use super::maps::separation_scores;
-use super::runs::{predictions, Model};
+use super::runs::{predictions, run_record, Model};
 use super::{Note, Shown};
 use crate::compare::{self, Comparison, JSON_FILE};
 use crate::config::Config;
@@ -33,8 +33,11 @@ fn comparison_is_current(cfg: &Config) -> bool {
 
 /// The comparison of the CNN and transfer runs: loaded from `runs/compare/` when it is
 /// newer than both runs, else (or with `force`) measured now (inference speed of both
-/// models) and saved. Shows the table and the verdict.
+/// models) and saved. Shows the table and the verdict. Fails with what to run when a run
+/// is missing or was trained with other settings or data.
 pub fn comparison(cfg: &Config, force: bool) -> Result<Comparison> {
+    run_record(cfg, Model::Cnn)?;
+    run_record(cfg, Model::Transfer)?;
     if !force && comparison_is_current(cfg) {
         return compare::load(cfg);
     }

@@ -7,7 +7,7 @@
 //! computed once; retraining replaces the whole run folder, so they never go stale.
 
 use super::data::manifest;
-use super::runs::Model;
+use super::runs::{run_record, Model};
 use super::Shown;
 use crate::config::Config;
 use crate::data::{Manifest, SplitName};
@@ -70,6 +70,7 @@ fn split_vectors(cfg: &Config, m: &Manifest, run: &LoadedRun, split: SplitName) 
 /// Computes the embeddings of every (not excluded) photo with the run's best weights and
 /// writes `embeddings.json` into the run folder.
 pub fn compute_embeddings(cfg: &Config, model: Model) -> Result<EmbeddingSet> {
+    run_record(cfg, model)?;
     let dir = run_dir(cfg, model);
     let run = LoadedRun::open(&dir)?;
     let m = manifest(cfg)?;
@@ -93,8 +94,10 @@ pub fn compute_embeddings(cfg: &Config, model: Model) -> Result<EmbeddingSet> {
 
 /// Embeddings, t-SNE and UMAP maps and separation scores of `model`'s run: loaded when
 /// the run folder has them, computed (and saved) when it does not or when `force`.
-/// Shows the separation table.
+/// Shows the separation table. Fails with what to run when the run is missing or was
+/// trained with other settings or data.
 pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
+    run_record(cfg, model)?;
     let dir = run_dir(cfg, model);
     let done = dir.join(PROJECTIONS_FILE).is_file() && dir.join(SEPARATION_FILE).is_file();
     if done && !force {

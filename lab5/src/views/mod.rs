@@ -16,11 +16,15 @@
 //! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
 //! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation;
 //! - [`robustness`](mod@robustness): a run's test accuracy under common corruptions
-//!   ([`crate::robustness`]), as a table and a chart.
+//!   ([`crate::robustness`]), as a table and a chart;
+//! - [`inline`]: how a cell shows its result ([`Inline`]): the value, or a failure as a red
+//!   error block, since the kernel reports a failed cell as a successful one.
 
 pub mod ablation;
 pub mod comparison;
+mod current;
 pub mod data;
+pub mod inline;
 pub mod labels;
 pub mod maps;
 pub mod robustness;
@@ -30,6 +34,7 @@ pub use crate::plot::{Note, Shown};
 pub use ablation::*;
 pub use comparison::*;
 pub use data::*;
+pub use inline::Inline;
 pub use labels::*;
 pub use maps::*;
 pub use robustness::*;
@@ -40,8 +45,10 @@ use anyhow::{Context, Result};
 
 /// Loads the config the notebook should use (`$LAB5_CONFIG`, else the nearest
 /// `config.json` above the notebook), applies its threads and seed, and says which file
-/// and folders are in use.
+/// and folders are in use. In a notebook kernel it also makes panics show an error block
+/// ([`inline`]).
 pub fn setup() -> Result<Config> {
+    inline::show_panics();
     let path = Config::locate(None);
     let cfg = Config::load(&path).with_context(|| format!("config {}", path.display()))?;
     let device = crate::runtime::init(&cfg)?;

@@ -4,6 +4,7 @@
 //! the training cell reads the run folder `runs/<model>/`, so any cell can be re-run on
 //! its own.
 
+use super::current::what_changed;
 use super::data::manifest;
 use super::{Note, Shown};
 use crate::config::Config;
@@ -13,8 +14,9 @@ use crate::plot::{self, Curves, Figure, Mistake, Photo, RocCurve, Table};
 use crate::train::metrics::{roc_auc, roc_curve, Metrics, THRESHOLD};
 use crate::train::monitor::EpochStats;
 pub(crate) use crate::train::record::Scored;
+use crate::train::record::{METRICS_FILE, RUN_FILE};
 use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use polars::prelude::df;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,19 +53,47 @@ impl Model {
             Model::Transfer => "lab5 train transfer",
         }
     }
+
+    /// The notebook whose training cell trains it.
+    fn notebook(self) -> &'static str {
+        match self {
+            Model::Cnn => "03_cnn",
+            Model::Transfer => "05_transfer",
+        }
+    }
+
+    /// Where to train it, as the end of a sentence: the notebook's training cell and the
+    /// command.
+    fn how_to_train(self) -> String {
+        format!(
+            "the training cell of notebook {} (train(&cfg, Model::{self:?}, false)) or `{}`",
+            self.notebook(),
+            self.train_command()
+        )
+    }
 }
 
-/// The finished run of `model`, or an error saying how to get one.
+/// The finished run of `model`, trained with the settings of `cfg` on the data set now in
+/// the data folder; else an error saying which cell or command to run.
 pub(crate) fn run_record(cfg: &Config, model: Model) -> Result<RunRecord> {
     let dir = cfg.runs_dir().join(model.run_name());
-    RunRecord::load(&dir).with_context(|| {
-        format!(
-            "no finished {} run in {}: run the training cell (train(&cfg, {model:?}, false)) or `{}` first",
+    if !dir.join(RUN_FILE).is_file() || !dir.join(METRICS_FILE).is_file() {
+        bail!(
+            "no finished {} run in {} yet: run {} first",
             model.title(),
             dir.display(),
-            model.train_command()
-        )
-    })
+            model.how_to_train()
+        );
+    }
+    let rec = RunRecord::load(&dir)?;
+    if let Some(change) = what_changed(cfg, model, &rec, &manifest(cfg)?) {
+        bail!(
+            "{} was trained {change}: run {} again",
+            dir.display(),
+            model.how_to_train()
+        );
+    }
+    Ok(rec)
 }
 
 /// The layer table of `model` as `cfg` builds it (output shape and parameters per layer,
@@ -86,8 +116,10 @@ pub fn layers(cfg: &Config, model: Model) -> Result<Table> {
 
 /// Trains `model` (one line per epoch, TensorBoard events, checkpoints) and records it in
 /// `runs/<model>/`; without `force`, a finished run with the same settings and data is
-/// reused instead. A new run replaces the old one only once it has succeeded.
+/// reused instead. A new run replaces the old one only once it has succeeded. Fails with
+/// what to run when there is no data set yet.
 pub fn train(cfg: &Config, model: Model, force: bool) -> Result<()> {
+    manifest(cfg)?;
     match model {
         Model::Cnn => crate::train::train_cnn(cfg, force)?,
         Model::Transfer => crate::train::train_transfer(cfg, force)?,
