@@ -293,6 +293,21 @@ pub struct Augment {
     /// the evaluation crop itself (`preprocess.image_size`).
     #[serde(default)]
     pub crop_source: i64,
+    /// CNN only: side in pixels of the training batches (0: `preprocess.image_size`).
+    /// Below the evaluation side, the model trains on cheaper, smaller images and is
+    /// evaluated at `preprocess.image_size` (its global average pool takes any side):
+    /// "train low, test high" (Touvron et al., *Fixing the train-test resolution
+    /// discrepancy*, NeurIPS 2019). With random resized crops (`crop_scale_min` < 1) the
+    /// objects then appear about as large in training as in evaluation; without crops
+    /// they appear smaller.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub train_size: i64,
+}
+
+/// Serde helper: leaves an option at its "off" value out of the written config (and out
+/// of run keys, so runs trained before the option existed still match).
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn default_blur_sigma() -> f64 {
@@ -769,6 +784,14 @@ impl Config {
                 a.crop_source,
                 self.preprocess.image_size,
                 1024,
+            )?;
+        }
+        if a.train_size != 0 {
+            check_range(
+                "augment.train_size",
+                a.train_size,
+                16,
+                self.preprocess.image_size,
             )?;
         }
         check_range("augment.grayscale", a.grayscale, 0.0, 1.0)

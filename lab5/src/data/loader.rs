@@ -495,6 +495,7 @@ mod tests {
             downscale: 0.0,
             downscale_min: 0.4,
             crop_source: 0,
+            train_size: 0,
         }
     }
 

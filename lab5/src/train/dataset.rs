@@ -79,6 +79,8 @@ pub struct ImageSet {
     /// The same images at a larger side that training crops are cut from
     /// (`augment.crop_source`); `None`: crops come from `split` itself.
     crop_source: Option<SplitTensors>,
+    /// Side of the training batches (`augment.train_size`); `None`: the split's side.
+    train_size: Option<i64>,
     augment: Option<Augment>,
     norm: Normalize,
 }
@@ -89,6 +91,7 @@ impl ImageSet {
         ImageSet {
             split,
             crop_source: None,
+            train_size: None,
             augment,
             norm,
         }
@@ -96,12 +99,18 @@ impl ImageSet {
 
     /// The cached splits as image sets: training batches augmented with `augment`.
     pub fn splits(cached: Cached, augment: &Augment, norm: Normalize) -> Splits {
-        Self::splits_with_source(cached, None, augment, norm)
+        let Cached { train, val, test } = cached;
+        Splits {
+            train: Box::new(ImageSet::new(train, Some(augment.clone()), norm)),
+            val: Box::new(ImageSet::new(val, None, norm)),
+            test: Box::new(ImageSet::new(test, None, norm)),
+        }
     }
 
     /// As [`ImageSet::splits`], with training crops cut from `crop_source`'s train split
-    /// (the same photos in the same order at a larger side) when given; evaluation,
-    /// including the train split's, still reads `cached`.
+    /// (the same photos in the same order at a larger side) when given, and training
+    /// batches `augment.train_size` pixels square when that is set; evaluation, including
+    /// the train split's, still reads `cached` at its own side (the CNN's data).
     pub fn splits_with_source(
         cached: Cached,
         crop_source: Option<Cached>,
@@ -111,6 +120,7 @@ impl ImageSet {
         let Cached { train, val, test } = cached;
         let mut train = ImageSet::new(train, Some(augment.clone()), norm);
         train.crop_source = crop_source.map(|c| c.train);
+        train.train_size = (augment.train_size > 0).then_some(augment.train_size);
         Splits {
             train: Box::new(train),
             val: Box::new(ImageSet::new(val, None, norm)),
@@ -148,14 +158,12 @@ impl Dataset for ImageSet {
             (Some(source), Some(_)) => source,
             _ => &self.split,
         };
+        let out_size = match aug {
+            Some(_) => self.train_size.unwrap_or(self.side()),
+            None => self.side(),
+        };
         Box::new(loader::batches(
-            from,
-            batch_size,
-            aug,
-            self.side(),
-            &self.norm,
-            seed,
-            device,
+            from, batch_size, aug, out_size, &self.norm, seed, device,
         ))
     }
 
@@ -257,11 +265,49 @@ impl Dataset for FeatureSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::loader::IMAGENET;
 
     fn features() -> FeatureSet {
         let x = Tensor::arange(10, (Kind::Float, Device::Cpu)).view([5, 2]);
         let y = Tensor::from_slice(&[0i64, 1, 0, 1, 1]);
         FeatureSet::new(x, y, (0..5).map(|i| format!("f{i}")).collect()).unwrap()
+    }
+
+    fn split(n: i64, side: i64) -> SplitTensors {
+        SplitTensors {
+            images: Tensor::zeros([n, 3, side, side], (Kind::Uint8, Device::Cpu)),
+            labels: Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2),
+            ids: (0..n).map(|i| format!("i{i}")).collect(),
+        }
+    }
+
+    fn cached(side: i64) -> Cached {
+        Cached {
+            train: split(4, side),
+            val: split(2, side),
+            test: split(2, side),
+        }
+    }
+
+    fn sides(batches: Box<dyn Iterator<Item = Batch> + '_>) -> Vec<i64> {
+        batches.map(|(x, _)| x.size()[3]).collect()
+    }
+
+    #[test]
+    fn train_size_shrinks_cnn_training_batches_only() {
+        let cfg = crate::config::Config::from_json(include_str!("../../../config.json"));
+        let mut a = cfg.unwrap().augment;
+        a.train_size = 8;
+        let cnn = ImageSet::splits_with_source(cached(16), None, &a, IMAGENET);
+        assert_eq!(sides(cnn.train.train_batches(2, 1, Device::Cpu)), [8, 8]);
+        assert_eq!(sides(cnn.train.eval_batches(2, Device::Cpu)), [16, 16]);
+        assert_eq!(sides(cnn.val.eval_batches(2, Device::Cpu)), [16]);
+        // The transfer model's sets (`splits`) keep training at the cached side.
+        let transfer = ImageSet::splits(cached(16), &a, IMAGENET);
+        assert_eq!(
+            sides(transfer.train.train_batches(2, 1, Device::Cpu)),
+            [16, 16]
+        );
     }
 
     #[test]
