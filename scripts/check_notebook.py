@@ -14,8 +14,18 @@ A cell failed when its outputs hold
   2. a lab5 error block (MIME type application/vnd.lab5.error+json): a lab5 call at the
      end of the cell returned an error, or code panicked after `setup()`;
   3. a Rust panic on stderr (`thread '...' panicked at ...`);
-  4. any other stderr text than lab5's own progress lines (`lab5: ...`, `lab5 run: ...`):
-     evcxr prints an error returned with `?` there, and nothing else marks it.
+  4. any other stderr text than lab5's own progress lines (`lab5: ...`, `lab5 run: ...`)
+     and warnings (libtorch's `[W ...]`, lines starting `warning:`): evcxr prints an error
+     returned with `?` there, and nothing else marks it;
+  5. a cell value shown as `Err(...)` (a `Result` whose type has no lab5 display, shown
+     through its Debug text).
+A cell with a lab5 block is reported by its block alone (its stderr repeats it).
+Rules 3 and 4 are a fallback: evcxr forwards stderr on its own thread and may deliver it
+with the next cell's outputs, or not at all, while blocks arrive in order with stdout;
+that is why every lab5 failure in a notebook is meant to show as a block.
+
+Exit status: 0 nothing failed, 1 failed cells (listed), 2 the check itself could not run
+(a missing or malformed notebook file).
 """
 import json
 import re
@@ -24,6 +34,7 @@ import sys
 ERROR_MIME = "application/vnd.lab5.error+json"
 PANIC = re.compile(r"^thread '.*' (?:\(\d+\) )?panicked at (.*)$")
 PROGRESS = ("lab5: ", "lab5 run: ")
+BENIGN = re.compile(r"^(\[W[ 0-9]|warning:|Warning:)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -48,7 +59,8 @@ def stderr_problems(stderr):
     panic = panic_report(lines)
     if panic:
         return [panic]
-    other = [l for l in lines if l.strip() and not l.startswith(PROGRESS)]
+    other = [l for l in lines
+             if l.strip() and not l.startswith(PROGRESS) and not BENIGN.match(l)]
     if other:
         return ["stderr (evcxr prints an error returned with `?` this way): " + " | ".join(other)]
     return []
@@ -60,10 +72,14 @@ def output_problems(out):
     if kind == "error":
         trace = ANSI.sub("", "\n".join(out.get("traceback") or []))
         return [f"{out.get('ename')}: {ANSI.sub('', out.get('evalue', ''))}\n{trace}".strip()]
-    block = (out.get("data") or {}).get(ERROR_MIME)
+    data = out.get("data") or {}
+    block = data.get(ERROR_MIME)
     if isinstance(block, dict):
         causes = "".join(f"\n  caused by: {c}" for c in block.get("causes", []))
         return [f"lab5 {block.get('kind', 'error')}: {block.get('message')}{causes}"]
+    plain = text(data.get("text/plain")).strip()
+    if kind == "execute_result" and plain.startswith("Err("):
+        return [f"the cell's value is an error: {plain}"]
     return []
 
 
@@ -73,11 +89,9 @@ def cell_problems(cell):
     found = [p for out in outputs for p in output_problems(out)]
     stderr = "".join(text(o.get("text")) for o in outputs
                      if o.get("output_type") == "stream" and o.get("name") == "stderr")
-    from_stderr = stderr_problems(stderr)
-    panicked = from_stderr and from_stderr[0].startswith("panicked")
-    if panicked and any(p.startswith("lab5 panic") for p in found):
-        from_stderr = []  # after setup() a panic shows a block and stderr text: report it once
-    return found + from_stderr
+    if any(p.startswith("lab5 ") for p in found):
+        return found  # the block says it all; stderr repeats the panic or the `?` error
+    return found + stderr_problems(stderr)
 
 
 def problems(path):
@@ -97,7 +111,11 @@ def problems(path):
 
 
 def main(paths):
-    report = [p for path in paths for p in problems(path)]
+    try:
+        report = [p for path in paths for p in problems(path)]
+    except (OSError, ValueError, AttributeError, TypeError) as e:
+        print(f"check_notebook: cannot check {' '.join(paths)}: {e}", file=sys.stderr)
+        return 2
     if report:
         print("\n".join(report))
         return 1

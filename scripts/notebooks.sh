@@ -39,7 +39,9 @@ for nb in $(ls notebooks/[0-9][0-9]_*.ipynb | grep -v '/00_') notebooks/00_*.ipy
   wanted "$nb" || continue
   name=$(basename "$nb" .ipynb)
   start=$SECONDS
-  jupyter nbconvert --to notebook --execute "$nb" \
+  # --allow-errors: run past compile errors so that check_notebook.py below names every
+  # failed cell, the first (the cause) included, not only the last one nbconvert saw
+  jupyter nbconvert --to notebook --execute --allow-errors "$nb" \
     --ExecutePreprocessor.kernel_name="$LAB5_KERNEL" \
     --ExecutePreprocessor.timeout=2400 \
     --output-dir "$out" --output "$name.ipynb" --log-level=WARN

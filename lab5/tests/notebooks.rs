@@ -128,21 +128,28 @@ fn cell_error(stderr: &str) -> &str {
 }
 
 /// Executes `nb` (JSON) with the kernel's working folder `cwd`, like JupyterLab would for a
-/// notebook saved there, into `out/<name>`; with `allow_errors`, on past cells whose
-/// kernel answer is an error (compile errors). Returns the executed notebook's path.
+/// notebook saved there, into `out/<name>`, on past cells whose kernel answer is an error
+/// (compile errors: `scripts/check_notebook.py` then names them all, the first included).
+/// Returns the executed notebook's path.
 fn run_nbconvert(
     nb: &Value,
     cwd: &Path,
     (out, name): (&Path, &str),
     env: &[(&str, OsString)],
-    allow_errors: bool,
 ) -> PathBuf {
     let venv = venv();
     let mut cmd = Command::new(venv.join("bin/jupyter"));
     cmd.current_dir(cwd)
         .env("JUPYTER_PATH", venv.join("share/jupyter"))
         .env("PATH", prepend_path(&venv.join("bin")))
-        .args(["nbconvert", "--stdin", "--to", "notebook", "--execute"])
+        .args([
+            "nbconvert",
+            "--stdin",
+            "--to",
+            "notebook",
+            "--execute",
+            "--allow-errors",
+        ])
         .arg(format!("--ExecutePreprocessor.kernel_name={KERNEL}"))
         .arg(format!("--ExecutePreprocessor.timeout={CELL_TIMEOUT_SECS}"))
         .arg("--output-dir")
@@ -152,9 +159,6 @@ fn run_nbconvert(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove(lab5::config::CONFIG_ENV);
-    if allow_errors {
-        cmd.arg("--allow-errors");
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -201,7 +205,7 @@ fn failed_cells(executed: &Path) -> Option<String> {
 /// Executes `nb` like [`run_nbconvert`] and fails naming every failed cell; returns the
 /// executed notebook.
 fn execute(nb: &Value, cwd: &Path, out: &Path, name: &str, env: &[(&str, OsString)]) -> Value {
-    let executed = run_nbconvert(nb, cwd, (out, name), env, false);
+    let executed = run_nbconvert(nb, cwd, (out, name), env);
     if let Some(report) = failed_cells(&executed) {
         panic!(
             "notebook {name}: failed cells (kernel cwd {}):\n{report}",
@@ -392,6 +396,63 @@ fn paragraphs(report: &str, notebook: &Path) -> Vec<(usize, String)> {
     found
 }
 
+/// An executed code cell with `outputs`.
+fn executed_cell(first_line: &str, outputs: Value) -> Value {
+    json!({ "cell_type": "code", "source": first_line, "metadata": {}, "outputs": outputs })
+}
+
+fn stderr(text: &str) -> Value {
+    json!({ "output_type": "stream", "name": "stderr", "text": text })
+}
+
+/// The check's rules on outputs made up the way evcxr writes them (no kernel needed):
+/// progress lines and warnings pass, a `?` error on stderr, an `Err(..)` value and a lab5
+/// block fail, a block with its stderr echo is reported once, and a file that is not a
+/// notebook is an error of the check (exit 2), not a failed cell.
+#[test]
+fn check_flags_failed_outputs_and_passes_progress_and_warnings() {
+    let block = json!({ "output_type": "display_data", "metadata": {}, "data": {
+        "text/plain": "This cell failed: no data",
+        "application/vnd.lab5.error+json": { "kind": "error", "message": "no data", "causes": [] }
+    }});
+    let err_value = json!({ "output_type": "execute_result", "execution_count": 1,
+        "metadata": {}, "data": { "text/plain": "Err(no run yet)" } });
+    let ok_value = json!({ "output_type": "execute_result", "execution_count": 1,
+        "metadata": {}, "data": { "text/plain": "Ok(3)" } });
+    let nb = json!({ "nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        executed_cell("progress", json!([stderr("lab5: epoch 1/2\nlab5 run: cnn\n")])),
+        executed_cell("warnings", json!([stderr(
+            "[W NNPACK.cpp:64] Could not initialize NNPACK! Reason: Unsupported hardware.\nwarning: unused variable\n")])),
+        executed_cell("question_mark", json!([stderr("Error: config config.json\n")])),
+        executed_cell("err_value", json!([err_value])),
+        executed_cell("ok_value", json!([ok_value])),
+        executed_cell("block", json!([block, stderr("Error: no data\n")])),
+    ]});
+    let dir = scratch("check-rules");
+    let path = dir.join("made_up.ipynb");
+    std::fs::write(&path, nb.to_string()).unwrap();
+    let report = failed_cells(&path).expect("three cells failed");
+    let found = paragraphs(&report, &path);
+    let numbers: Vec<usize> = found.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [2, 3, 5], "{report}");
+    assert!(found[0].1.contains("Error: config"), "{report}");
+    assert!(found[1].1.contains("Err(no run yet)"), "{report}");
+    assert_eq!(
+        found[2].1.matches("no data").count(),
+        1,
+        "reported once: {report}"
+    );
+
+    let broken = dir.join("broken.ipynb");
+    std::fs::write(&broken, "{ not json").unwrap();
+    let out = Command::new(venv().join("bin/python"))
+        .arg(repo().join("scripts/check_notebook.py"))
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
 #[test]
 fn failed_cells_are_found_however_the_kernel_reports_them() {
     let _one = KERNEL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -407,7 +468,6 @@ fn failed_cells_are_found_however_the_kernel_reports_them() {
         fixture.parent().unwrap(),
         (&out, name),
         &env,
-        true,
     );
     let nb = read_notebook(&executed);
     let last = printed(cells(&nb).last().unwrap());
@@ -545,8 +605,25 @@ fn committed_problems(path: &Path) -> Vec<String> {
         if !cells(&nb).iter().any(is_setup) {
             problems.push(format!("no cell tagged {SETUP_TAG:?}"));
         }
+        for (i, cell) in cells(&nb).iter().enumerate() {
+            if is_code(cell) && !is_setup(cell) && uses_question_mark(&source(cell)) {
+                problems.push(format!(
+                    "cell {i} uses `?`: evcxr shows such an error as plain stderr text and \
+                     carries on; end the cell with the call (`.and_then(..)`) so it shows a block"
+                ));
+            }
+        }
     }
     problems
+}
+
+/// Whether Rust code uses the `?` operator outside string literals and `//` comments.
+fn uses_question_mark(code: &str) -> bool {
+    code.lines().any(|line| {
+        let code = line.split("//").next().unwrap_or_default();
+        let outside: String = code.split('"').step_by(2).collect();
+        outside.contains('?')
+    })
 }
 
 #[test]

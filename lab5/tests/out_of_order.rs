@@ -6,7 +6,10 @@
 
 mod support;
 
-use lab5::views::{comparison, counts_table, embed, learning_curves, train, Model};
+use lab5::views::{
+    comparison, counts_table, embed, embedding_map, learning_curves, separation_table, train,
+    ColourBy, Model, Projection,
+};
 use lab5::Config;
 use serde_json::{json, Value};
 use support::project::{photos, text, Project};
@@ -105,7 +108,21 @@ fn no_run_yet_names_the_training_cell() {
         ],
     );
     sentence(embed(&cfg, Model::Cnn, false), &CNN_CELL);
+    sentence(tsne_by_class(&cfg), &CNN_CELL);
     sentence(comparison(&cfg, false), &CNN_CELL);
+}
+
+/// The embedding cell and the command of the CNN.
+const CNN_EMBED_CELL: [&str; 4] = [
+    "no embedding maps",
+    "notebook 04_embeddings",
+    "embed(&cfg, Model::Cnn, false)",
+    "`lab5 embed --run runs/cnn`",
+];
+
+/// The cell of notebook 04 that shows the CNN's t-SNE map coloured by class.
+fn tsne_by_class(cfg: &Config) -> anyhow::Result<lab5::views::Shown> {
+    embedding_map(cfg, Model::Cnn, Projection::Tsne, ColourBy::Class)
 }
 
 #[test]
@@ -114,6 +131,8 @@ fn config_changed_since_the_run_names_the_key_and_the_training_cell() {
     lab5_ok(&p, &["import"]);
     lab5_ok(&p, &["train", "cnn"]);
     learning_curves(&p.config(), Model::Cnn).expect("the run matches the config");
+    sentence(tsne_by_class(&p.config()), &CNN_EMBED_CELL);
+    sentence(separation_table(&p.config(), Model::Cnn), &CNN_EMBED_CELL);
 
     configure(&p, &[("cnn.epochs", json!(2))]);
     let cfg = p.config();

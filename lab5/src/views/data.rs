@@ -51,7 +51,7 @@ pub(crate) fn data_source(cfg: &Config) -> Result<DataSource> {
 pub(crate) fn manifest(cfg: &Config) -> Result<Manifest> {
     Manifest::load_required(
         &cfg.data_dir(),
-        "run the data cell of notebook 01_data (get_data(&cfg, false)) or `lab5 import` first",
+        "run the data cell of notebook 01_data (get_data(&cfg, false)) or `lab5 collect` (APIs) / `lab5 import` (a folder) first",
     )
 }
 

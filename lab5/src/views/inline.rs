@@ -96,6 +96,14 @@ pub(crate) fn show_error(e: &anyhow::Error) {
     print!("{}", error_block(Kind::Error, &e.to_string(), &causes));
 }
 
+/// In a notebook kernel, shows `e` as an error block (see [`show_error`]); elsewhere
+/// nothing (the caller reports the error).
+pub(crate) fn show_error_in_kernel(e: &anyhow::Error) {
+    if std::env::var_os(EVCXR_RUNTIME_VAR).is_some() {
+        show_error(e);
+    }
+}
+
 /// The error block in evcxr's rich-output protocol: `text/html`, `text/plain` and
 /// [`ERROR_MIME`] forms of one failure.
 fn error_block(kind: Kind, message: &str, causes: &[String]) -> String {

@@ -121,12 +121,28 @@ pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
 }
 
 /// The saved separation scores of the run: k-NN accuracy and silhouette per space.
+/// Fails (naming the cell or command to run) when there is no current run of `model` or
+/// when its embeddings have not been mapped yet.
 pub(crate) fn separation_scores(cfg: &Config, model: Model) -> Result<Vec<SpaceScore>> {
-    let path = run_dir(cfg, model).join(SEPARATION_FILE);
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!("no separation scores at {}: run the cell with embed(&cfg, Model::{model:?}, false) first", path.display())
-    })?;
+    let path = mapped_run(cfg, model)?.join(SEPARATION_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
+}
+
+/// The folder of the current run of `model` once its embedding maps exist; else an error
+/// saying which cell or command to run (training first, then embedding).
+fn mapped_run(cfg: &Config, model: Model) -> Result<std::path::PathBuf> {
+    run_record(cfg, model)?;
+    let dir = run_dir(cfg, model);
+    let files = [EMBEDDINGS_FILE, PROJECTIONS_FILE, SEPARATION_FILE];
+    if files.iter().all(|f| dir.join(f).is_file()) {
+        return Ok(dir);
+    }
+    anyhow::bail!(
+        "no embedding maps of {} yet: run {} first",
+        dir.display(),
+        model.how_to_embed()
+    )
 }
 
 /// The separation scores as a table (space, k-NN accuracy, silhouette; 3 decimals).
@@ -161,7 +177,7 @@ pub fn separation_chart(cfg: &Config, model: Model) -> Result<Figure> {
 
 /// The saved t-SNE or UMAP map of the run's embeddings, coloured by class or breed.
 pub fn embedding_map(cfg: &Config, model: Model, map: Projection, by: ColourBy) -> Result<Shown> {
-    let dir = run_dir(cfg, model);
+    let dir = mapped_run(cfg, model)?;
     let set = EmbeddingSet::load(&dir.join(EMBEDDINGS_FILE))?;
     let maps = Projections::load(&dir.join(PROJECTIONS_FILE))?;
     let (points, method) = match map {

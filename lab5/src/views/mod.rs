@@ -49,6 +49,17 @@ use anyhow::{Context, Result};
 /// ([`inline`]).
 pub fn setup() -> Result<Config> {
     inline::show_panics();
+    let loaded = load_config();
+    if let Err(e) = &loaded {
+        // `let cfg = setup()?;` prints only the outermost message on stderr: show the
+        // whole error (the failed key, the missing file) as a block too.
+        inline::show_error_in_kernel(e);
+    }
+    loaded
+}
+
+/// [`setup`]'s work: the config, the runtime, and the line saying what is in use.
+fn load_config() -> Result<Config> {
     let path = Config::locate(None);
     let cfg = Config::load(&path).with_context(|| format!("config {}", path.display()))?;
     let device = crate::runtime::init(&cfg)?;

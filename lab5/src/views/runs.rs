@@ -62,6 +62,24 @@ impl Model {
         }
     }
 
+    /// The notebook whose embedding cell maps its embeddings.
+    fn embed_notebook(self) -> &'static str {
+        match self {
+            Model::Cnn => "04_embeddings",
+            Model::Transfer => "05_transfer",
+        }
+    }
+
+    /// Where to map its embeddings, as the end of a sentence: the notebook's embedding
+    /// cell and the command.
+    pub(crate) fn how_to_embed(self) -> String {
+        format!(
+            "the embedding cell of notebook {} (embed(&cfg, Model::{self:?}, false)) or `lab5 embed --run runs/{}`",
+            self.embed_notebook(),
+            self.run_name()
+        )
+    }
+
     /// Where to train it, as the end of a sentence: the notebook's training cell and the
     /// command.
     fn how_to_train(self) -> String {
