@@ -368,6 +368,18 @@ pub struct Cnn {
     /// Training arithmetic (`fp32`, `bf16` or `auto`; evaluation is always fp32).
     #[serde(default)]
     pub precision: Precision,
+    /// After training, recompute every batch-norm layer's running statistics on the clean,
+    /// whole training photos with the kept weights ("precise BN": Wu & Johnson,
+    /// *Rethinking "Batch" in BatchNorm*, 2021). Needed when training photos are random
+    /// resized crops, whose statistics differ from the whole photos evaluated (see the
+    /// README); costs one forward pass over the training split.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub precise_bn: bool,
+}
+
+/// Serde helper: leaves a switch that is off out of the written config and run keys.
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// The transfer-learning model: frozen backbone plus our head.

@@ -8,6 +8,7 @@ pub(crate) mod ema;
 pub(crate) mod infer;
 pub mod metrics;
 pub mod monitor;
+pub(crate) mod precise_bn;
 pub mod record;
 pub mod run;
 pub(crate) mod schedule;

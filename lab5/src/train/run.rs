@@ -104,6 +104,12 @@ fn save_results(
 ) -> Result<SplitMetrics> {
     checkpoint::save(net.var_store(), &dir.join(LAST_WEIGHTS))?;
     fitted.restore_best(net)?;
+    if plan.hyper.precise_bn {
+        let started = Instant::now();
+        let layers = super::precise_bn::recompute(net, data.train.as_ref(), device)?;
+        let secs = started.elapsed().as_secs_f64();
+        println!("precise BN: statistics of {layers} batch-norm layers recomputed on the training photos in {secs:.1} s");
+    }
     checkpoint::save(net.var_store(), &dir.join(BEST_WEIGHTS))?;
     let mut rows = Vec::new();
     let mut all = Vec::new();

@@ -27,6 +27,10 @@ pub struct Hyper {
     pub train: config::Train,
     /// `runtime.seed`.
     pub seed: u64,
+    /// `cnn.precise_bn`: recompute the batch-norm statistics of the kept weights on the
+    /// clean training photos after training (never for the transfer model, whose frozen
+    /// backbone keeps its pretrained statistics).
+    pub precise_bn: bool,
 }
 
 impl Hyper {
@@ -35,6 +39,7 @@ impl Hyper {
         Hyper {
             train: cfg.cnn.train.clone(),
             seed: cfg.runtime.seed,
+            precise_bn: cfg.cnn.precise_bn,
         }
     }
 
@@ -43,6 +48,7 @@ impl Hyper {
         Hyper {
             train: cfg.transfer.train.clone(),
             seed: cfg.runtime.seed,
+            precise_bn: false,
         }
     }
 }
