@@ -100,11 +100,8 @@ impl ImageSet {
     /// The cached splits as image sets: training batches augmented with `augment`.
     pub fn splits(cached: Cached, augment: &Augment, norm: Normalize) -> Splits {
         let Cached { train, val, test } = cached;
-        Splits {
-            train: Box::new(ImageSet::new(train, Some(augment.clone()), norm)),
-            val: Box::new(ImageSet::new(val, None, norm)),
-            test: Box::new(ImageSet::new(test, None, norm)),
-        }
+        let train = ImageSet::new(train, Some(augment.clone()), norm);
+        Self::assemble(train, val, test, norm)
     }
 
     /// As [`ImageSet::splits`], with training crops cut from `crop_source`'s train split
@@ -121,6 +118,11 @@ impl ImageSet {
         let mut train = ImageSet::new(train, Some(augment.clone()), norm);
         train.crop_source = crop_source.map(|c| c.train);
         train.train_size = (augment.train_size > 0).then_some(augment.train_size);
+        Self::assemble(train, val, test, norm)
+    }
+
+    /// The training set as built, with unaugmented validation and test sets.
+    fn assemble(train: ImageSet, val: SplitTensors, test: SplitTensors, norm: Normalize) -> Splits {
         Splits {
             train: Box::new(train),
             val: Box::new(ImageSet::new(val, None, norm)),
@@ -158,10 +160,7 @@ impl Dataset for ImageSet {
             (Some(source), Some(_)) => source,
             _ => &self.split,
         };
-        let out_size = match aug {
-            Some(_) => self.train_size.unwrap_or(self.side()),
-            None => self.side(),
-        };
+        let out_size = aug.and(self.train_size).unwrap_or(self.side());
         Box::new(loader::batches(
             from, batch_size, aug, out_size, &self.norm, seed, device,
         ))

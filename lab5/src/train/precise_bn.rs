@@ -30,7 +30,7 @@ const BUFFERS: [&str; 2] = [".running_mean", ".running_var"];
 /// number of batch-norm layers updated (0 for a model without batch-norm: nothing changes).
 ///
 /// # Errors
-/// `data` is empty, or a tensor operation fails.
+/// `data` is empty.
 pub(crate) fn recompute(net: &dyn Net, data: &dyn Dataset, device: Device) -> Result<usize> {
     if data.is_empty() {
         bail!("precise BN needs training photos, and the training split is empty");
@@ -46,7 +46,7 @@ pub(crate) fn recompute(net: &dyn Net, data: &dyn Dataset, device: Device) -> Re
     }
     let mut sums: Vec<Tensor> = buffers.iter().map(|(_, t)| t.zeros_like()).collect();
     let mut seen = 0i64;
-    tch::no_grad(|| -> Result<()> {
+    tch::no_grad(|| {
         for (x, _) in data.eval_batches(BATCH, device) {
             let n = x.size()[0];
             let before: Vec<Tensor> = buffers.iter().map(|(_, t)| t.copy()).collect();
@@ -57,9 +57,6 @@ pub(crate) fn recompute(net: &dyn Net, data: &dyn Dataset, device: Device) -> Re
             }
             seen += n;
         }
-        Ok(())
-    })?;
-    tch::no_grad(|| {
         for ((_, buffer), sum) in buffers.iter_mut().zip(&sums) {
             buffer.copy_(&(sum / seen as f64));
         }

@@ -23,6 +23,11 @@ pub const ERROR_MIME: &str = "application/vnd.lab5.error+json";
 /// Set by evcxr in the process that runs the cells.
 const EVCXR_RUNTIME_VAR: &str = "EVCXR_IS_RUNTIME";
 
+/// Whether this process runs a notebook's cells (evcxr's runtime process).
+fn in_kernel() -> bool {
+    std::env::var_os(EVCXR_RUNTIME_VAR).is_some()
+}
+
 /// What the block adds under every failure: the kernel does not stop "Run All".
 const RUN_ALL_NOTE: &str = "The Rust kernel does not stop \u{201c}Run All\u{201d} at a failed \
      cell: fix this one first, later cells may fail because of it.";
@@ -99,7 +104,7 @@ pub(crate) fn show_error(e: &anyhow::Error) {
 /// In a notebook kernel, shows `e` as an error block (see [`show_error`]); elsewhere
 /// nothing (the caller reports the error).
 pub(crate) fn show_error_in_kernel(e: &anyhow::Error) {
-    if std::env::var_os(EVCXR_RUNTIME_VAR).is_some() {
+    if in_kernel() {
         show_error(e);
     }
 }
@@ -159,7 +164,7 @@ fn error_html(kind: Kind, message: &str, causes: &[String]) -> String {
 /// (the command line, tests) it does nothing. Installing again replaces the hook, so
 /// running the setup cell twice still shows one block per panic.
 pub(crate) fn show_panics() {
-    if std::env::var_os(EVCXR_RUNTIME_VAR).is_none() {
+    if !in_kernel() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
