@@ -269,8 +269,8 @@ pub fn gradient_table(cfg: &Config) -> Result<Table> {
 
 /// [`gradient_norms`] at [`DEPTHS`] as a chart, for a notebook cell of its own (see
 /// [`gradient_table`]). It measures again, so that the cell also runs on its own or out of
-/// order; the measurement is deterministic (fixed photos and [`SEEDS`]), so the chart
-/// shows the table's numbers.
+/// order; the measurement is repeatable (fixed photos and [`SEEDS`]), so the chart
+/// shows the table's numbers (up to floating-point rounding).
 pub fn gradient_chart(cfg: &Config) -> Result<Figure> {
     gradient_norms(cfg, &DEPTHS)?.figure()
 }
@@ -334,6 +334,12 @@ mod tests {
         assert_eq!(g.table().unwrap().0.height(), 2);
         assert!(g.figure().unwrap().svg().contains("residual"));
         // gradient_table and gradient_chart measure separately: they must show the same values.
-        assert_eq!(gradient_norms(&cfg, &[2, 24]).unwrap(), g);
+        let again = gradient_norms(&cfg, &[2, 24]).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * a.abs().max(b.abs());
+        let pairs = again.norms.iter().flatten().zip(g.norms.iter().flatten());
+        assert!(
+            pairs.into_iter().all(|(a, b)| close(*a, *b)),
+            "{again:?} vs {g:?}"
+        );
     }
 }
