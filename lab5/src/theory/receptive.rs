@@ -204,11 +204,8 @@ pub fn figure(cfg: &Config, rgb: &Tensor) -> Result<Figure> {
             (Photo::Image(img), format!("{}\n{caption}", f.layer))
         })
         .collect();
-    plot::image_grid(
-        "Receptive field of the centre unit of each block (on the 112-px input)",
-        &items,
-        items.len().min(5),
-    )
+    let title = format!("Receptive field of the centre unit of each block (on the {n}-px input)");
+    plot::image_grid(&title, &items, items.len().min(5))
 }
 
 #[cfg(test)]
