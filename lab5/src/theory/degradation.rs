@@ -13,8 +13,6 @@ use crate::plot::{self, Figure, Line, Table};
 use crate::Config;
 use anyhow::Result;
 use polars::prelude::*;
-use std::path::PathBuf;
-use std::sync::Mutex;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -109,35 +107,17 @@ pub fn degradation(cfg: &Config) -> Result<Degradation> {
     Ok(Degradation { curves })
 }
 
-/// The last result and the photo folder it was trained on: the table's and the chart's
-/// cells share one training (about a minute on a busy 2-core machine).
-static LAST: Mutex<Option<(PathBuf, Degradation)>> = Mutex::new(None);
-
-/// [`degradation`] for `cfg`, reused when the last call trained on the same photo folder
-/// (a new training gives the same numbers up to floating-point rounding: one thread, fixed
-/// seed and photos).
-fn cached(cfg: &Config) -> Result<Degradation> {
-    let folder = cfg.resolve(&cfg.data.folder);
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((f, d)) = last.as_ref() {
-        if *f == folder {
-            return Ok(d.clone());
-        }
-    }
-    let d = degradation(cfg)?;
-    *last = Some((folder, d.clone()));
-    Ok(d)
-}
-
 /// [`degradation`] as a table, for a notebook cell of its own (a cell shows one output).
 pub fn table(cfg: &Config) -> Result<Table> {
-    cached(cfg)?.table()
+    degradation(cfg)?.table()
 }
 
-/// [`degradation`] as a chart, for a notebook cell of its own; it reuses the table cell's
-/// training, or trains when run on its own (the same numbers up to rounding).
+/// [`degradation`] as a chart, for a notebook cell of its own: it trains again (a cache in
+/// the crate would not help: the kernel links a copy of the crate, statics included, into
+/// every cell), with the same photos, seed and one thread, so it shows the table's numbers
+/// up to floating-point rounding.
 pub fn chart(cfg: &Config) -> Result<Figure> {
-    cached(cfg)?.figure()
+    degradation(cfg)?.figure()
 }
 
 impl Degradation {
@@ -207,11 +187,5 @@ mod tests {
         );
         assert_eq!(d.table().unwrap().0.height(), 4);
         assert!(d.figure().unwrap().svg().contains("residual, 32 convs"));
-        let first = cached(&cfg).unwrap();
-        assert_eq!(
-            cached(&cfg).unwrap(),
-            first,
-            "the chart reuses the table's training"
-        );
     }
 }
