@@ -371,6 +371,7 @@ fn check_report(path: &Path, rows: &[Row], audit_flagged: usize) {
         "transfer",
         "comparison",
         "settings",
+        "theory",
     ] {
         assert!(
             html.contains(&format!("<section id=\"{id}\">")),

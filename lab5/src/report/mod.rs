@@ -2,7 +2,7 @@
 //! with every table and chart of the runs: data counts and sample photos, the label
 //! check, per model the metrics, gap, learning curves, confusion matrix, ROC curves,
 //! most confident mistakes, the robustness check (when measured) and embedding maps, and
-//! the comparison with its verdict and bars. Charts are inline SVG; the page links to nothing outside itself.
+//! the comparison with its verdict and bars; an appendix with the theory crib page. Charts are inline SVG; the page links to nothing outside itself.
 //!
 //! In a notebook, `lab5::report::build(&cfg)?` shows the page inline;
 //! `lab5::report::write(&cfg)?` saves it and returns the path.
@@ -32,6 +32,7 @@ pub(crate) fn build(cfg: &Config) -> Result<Document> {
         sections::model(cfg, Model::Transfer),
         sections::comparison(cfg),
         sections::settings(cfg),
+        sections::theory(cfg),
     ];
     Ok(Document {
         title: "lab5: cats vs dogs, CNN from scratch vs transfer learning".into(),

@@ -160,3 +160,48 @@ pub(crate) fn settings(cfg: &Config) -> Section {
     );
     section("settings", "Settings", vec![Block::Html(html)])
 }
+
+/// One crib entry as HTML: the question, its answer, its follow-ups as a list.
+fn crib_html(e: &crate::theory::crib::Entry) -> String {
+    let items: String = e
+        .follow_ups
+        .iter()
+        .map(|(q, a)| format!("<li><em>{}</em> {}</li>\n", escape(q), escape(a)))
+        .collect();
+    format!(
+        "<h3>{}</h3>\n<p>{}</p>\n<ul>\n{items}</ul>\n",
+        escape(&e.question),
+        escape(&e.answer)
+    )
+}
+
+/// Appendix: the theory crib page of notebook `00_theory` (each course question in two
+/// sentences, with the follow-ups a teacher asks).
+pub(crate) fn theory(cfg: &Config) -> Section {
+    let html =
+        crate::theory::crib::entries(cfg).map(|es| Block::Html(es.iter().map(crib_html).collect()));
+    section(
+        "theory",
+        "Appendix: theory crib",
+        vec![block("theory crib", html)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_appendix_holds_the_nine_crib_answers() {
+        let cfg = Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
+        let s = theory(&cfg);
+        let [Block::Html(html)] = s.blocks.as_slice() else {
+            panic!("{:?}", s.blocks)
+        };
+        assert_eq!(html.matches("<h3>").count(), 9, "{html}");
+        assert!(
+            html.contains("<li><em>") && html.contains("78×78"),
+            "{html}"
+        );
+    }
+}

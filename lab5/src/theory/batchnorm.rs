@@ -1,6 +1,9 @@
 //! Batch normalisation: per-channel statistics of a batch before and after a `BatchNorm2d`
 //! layer, in training mode (normalises with the batch's own mean and variance and updates
-//! running averages) and in evaluation mode (normalises with the running averages).
+//! running averages) and in evaluation mode (normalises with the running averages); over
+//! which axes the statistics are taken, which variance is used where, and what the other
+//! images of a batch do to one image's output (Ioffe & Szegedy, ICML 2015, §3 and §3.2;
+//! PyTorch's `BatchNorm2d` documentation).
 
 use super::values;
 use crate::plot::Table;
@@ -101,6 +104,116 @@ pub fn stored_table() -> Result<Table> {
     Ok(Table(df))
 }
 
+/// PyTorch's (and tch's) default `eps` and `momentum` of `BatchNorm2d`.
+pub(crate) const EPS: f64 = 1e-5;
+pub(crate) const MOMENTUM: f64 = 0.1;
+/// Differences below this count as "the same" (float32 rounding).
+pub(crate) const SAME: f64 = 1e-4;
+
+/// `(x − mean) / sqrt(var + eps)` with the statistics over `dims`, biased or unbiased variance.
+fn normalised(x: &Tensor, dims: &[i64], unbiased: bool) -> Tensor {
+    let m = x.mean_dim(dims, true, Kind::Float);
+    let v = x.var_dim(dims, unbiased, true);
+    (x - m) / (v + EPS).sqrt()
+}
+
+/// Largest absolute difference.
+fn diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    super::scalar(&(a - b).abs().max())
+}
+
+/// Hand-written candidates for the training-mode output, each vs the layer's output.
+fn axes_rows(bn: &nn::BatchNorm, x: &Tensor) -> Result<Vec<(String, f64)>> {
+    let y = bn.forward_t(x, true);
+    Ok(vec![
+        (
+            "per channel over (N, H, W), biased variance".into(),
+            diff(&y, &normalised(x, &[0, 2, 3], false))?,
+        ),
+        (
+            "per channel over (N, H, W), unbiased variance".into(),
+            diff(&y, &normalised(x, &[0, 2, 3], true))?,
+        ),
+        (
+            "per channel and position over N only".into(),
+            diff(&y, &normalised(x, &[0], false))?,
+        ),
+        (
+            "per image and channel over (H, W) (instance norm)".into(),
+            diff(&y, &normalised(x, &[2, 3], false))?,
+        ),
+        (
+            "per image over (C, H, W) (layer norm)".into(),
+            diff(&y, &normalised(x, &[1, 2, 3], false))?,
+        ),
+    ])
+}
+
+/// The running variance after one step from 1, with the unbiased and the biased batch variance.
+fn running_rows(bn: &nn::BatchNorm, x: &Tensor) -> Result<Vec<(String, f64)>> {
+    let dims = [0i64, 2, 3];
+    let expect =
+        |unbiased: bool| x.var_dim(dims.as_slice(), unbiased, false) * MOMENTUM + (1.0 - MOMENTUM);
+    Ok(vec![
+        (
+            format!(
+                "running_var = {:.1}·1 + {MOMENTUM}·(unbiased batch variance)",
+                1.0 - MOMENTUM
+            ),
+            diff(&bn.running_var, &expect(true))?,
+        ),
+        (
+            format!(
+                "running_var = {:.1}·1 + {MOMENTUM}·(biased batch variance)",
+                1.0 - MOMENTUM
+            ),
+            diff(&bn.running_var, &expect(false))?,
+        ),
+    ])
+}
+
+/// One image's output in its batch vs in a batch of other images, in train and eval mode.
+fn batch_rows(bn: &nn::BatchNorm, x: &Tensor) -> Result<Vec<(String, f64)>> {
+    let other = Tensor::cat(&[x.narrow(0, 0, 1), activations().narrow(0, 1, 7) * 2.0], 0);
+    let first = |t: Tensor| t.narrow(0, 0, 1);
+    Ok(vec![
+        (
+            "train mode: image 0 with its batch vs with 7 other images".into(),
+            diff(
+                &first(bn.forward_t(x, true)),
+                &first(bn.forward_t(&other, true)),
+            )?,
+        ),
+        (
+            "eval mode: image 0 with its batch vs with 7 other images".into(),
+            diff(
+                &first(bn.forward_t(x, false)),
+                &first(bn.forward_t(&other, false)),
+            )?,
+        ),
+    ])
+}
+
+/// Which computation a fresh `BatchNorm2d` (eps 1e-5, momentum 0.1, γ = 1, β = 0) performs:
+/// each candidate next to the layer's output, with the largest difference; "yes" where they
+/// agree to float rounding. Also the running-variance update, and whether one image's output
+/// depends on the rest of its batch in training and in evaluation mode.
+pub fn axes_table() -> Result<Table> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let bn = layer(&vs);
+    let x = activations();
+    let _guard = tch::no_grad_guard();
+    let mut rows = axes_rows(&bn, &x)?; // one training-mode pass: running stats updated once
+    rows.extend(running_rows(&bn, &x)?);
+    rows.extend(batch_rows(&bn, &x)?);
+    let df = df!(
+        "computation" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "max |difference|" => rows.iter().map(|r| format!("{:.1e}", r.1)).collect::<Vec<_>>(),
+        "same" => rows.iter().map(|r| r.1 < SAME).collect::<Vec<_>>(),
+    )?;
+    Ok(Table(df))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +261,19 @@ mod tests {
             .unwrap();
         let trained: Vec<bool> = (0..ca.len()).filter_map(|r| ca.get(r)).collect();
         assert_eq!(trained.iter().filter(|t| **t).count(), 2, "{stored}");
+    }
+
+    #[test]
+    fn statistics_are_per_channel_over_batch_and_space() {
+        let table = axes_table().unwrap();
+        let same = super::super::bools(&table, "same");
+        let t = &table.0;
+        // (N,H,W) biased: yes; unbiased, N only, instance, layer: no; running var unbiased:
+        // yes, biased: no; train mode depends on the batch, eval mode does not.
+        assert_eq!(
+            same,
+            vec![true, false, false, false, false, true, false, false, true],
+            "{t}"
+        );
     }
 }

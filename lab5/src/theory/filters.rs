@@ -256,12 +256,15 @@ impl ChannelSum {
         Ok(out)
     }
 
-    /// The three responses and their sum, as a figure.
+    /// The three responses and their sum, as a figure; the title gives the largest
+    /// difference between the layer's output and the sum of the three responses.
     pub fn figure(&self) -> Result<Figure> {
-        grid(
-            "One 3x3x3 kernel on an RGB photo: per-channel responses and their sum",
-            self.pictures()?,
-        )
+        let title = format!(
+            "One 3x3x3 kernel on an RGB photo: per-channel responses and their sum \
+             (largest |output - sum| = {:.1e})",
+            self.max_abs_difference
+        );
+        grid(&title, self.pictures()?)
     }
 }
 

@@ -1,8 +1,18 @@
-//! ResNet's idea, measured: a residual block computes `relu(x + F(x))`, so the gradient
-//! reaching early layers has an identity path around every block. We build stacks of the
-//! same depth with and without skip connections (and with and without batch norm), run
-//! one cat/dog batch of real photos through them and measure the gradient norm at the
-//! first convolution, at initialisation, for growing depth.
+//! ResNet's idea, measured. A residual block computes `y = relu(x + F(x))`; its Jacobian is
+//! `∂y/∂x = D (I + ∂F/∂x)` with `D = diag(1[x + F(x) > 0])` (the ReLU after the sum gates the
+//! identity path; the clean `I + ∂F/∂x` belongs to the pre-activation ResNet, He et al.,
+//! "Identity Mappings in Deep Residual Networks", ECCV 2016). We build stacks of the same
+//! depth with and without skip connections, with and without batch norm, with PyTorch's
+//! default initialisation and with He initialisation (He et al., "Delving Deep into
+//! Rectifiers", ICCV 2015), run one cat/dog batch of real photos through them and measure the
+//! gradient norm at the first convolution, at initialisation, for growing depth.
+//!
+//! What this does and does not show: with PyTorch's default init (`Var(w) = 1/(3 fan_in)`,
+//! a sixth of He's `2/fan_in`) each plain ReLU layer shrinks the backward signal, so the plain
+//! stack's first-layer gradient vanishes; with He init it does not. He et al. 2016 (§4.1)
+//! state that the degradation of deep plain nets they saw (higher *training* error) is
+//! "unlikely to be caused by vanishing gradients" (their nets had BN and healthy gradient
+//! norms): see [`super::degradation`] for a short training comparison.
 
 use super::photo;
 use crate::config::Config;
@@ -24,6 +34,17 @@ pub const DEPTHS: [usize; 6] = [2, 4, 8, 16, 24, 32];
 pub(crate) const SEEDS: [i64; 3] = [11, 12, 13];
 /// PyTorch's default conv init, `kaiming_uniform_(a = sqrt(5))`: U(-1/sqrt(fan_in), +).
 const PYTORCH_DEFAULT_GAIN: f64 = 0.577_350_269_189_625_8; // 1 / sqrt(3)
+/// He init for ReLU layers: gain sqrt(2), so `Var(w) = 2 / fan_in`.
+const HE_GAIN: f64 = std::f64::consts::SQRT_2;
+
+/// How the convolutions' weights are drawn (uniform, scaled by fan-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Init {
+    /// PyTorch's `nn.Conv2d` default: `Var(w) = 1 / (3 fan_in)`.
+    PyTorch,
+    /// He et al. 2015: `Var(w) = 2 / fan_in`, keeps the signal's scale through ReLU layers.
+    He,
+}
 /// Name of the first convolution in the var store.
 const STEM: &str = "stem";
 
@@ -36,12 +57,16 @@ pub(crate) enum Stack {
     Residual,
 }
 
-/// A 3x3 "same" convolution initialised like PyTorch's `nn.Conv2d`.
-fn conv(p: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
+/// A 3x3 "same" convolution without bias, initialised by `init`.
+fn conv(p: nn::Path, c_in: i64, c_out: i64, init: Init) -> nn::Conv2D {
+    let gain = match init {
+        Init::PyTorch => PYTORCH_DEFAULT_GAIN,
+        Init::He => HE_GAIN,
+    };
     let ws_init = nn::Init::Kaiming {
         dist: nn::init::NormalOrUniform::Uniform,
         fan: nn::init::FanInOut::FanIn,
-        non_linearity: nn::init::NonLinearity::ExplicitGain(PYTORCH_DEFAULT_GAIN),
+        non_linearity: nn::init::NonLinearity::ExplicitGain(gain),
     };
     nn::conv2d(
         p,
@@ -57,10 +82,23 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
     )
 }
 
+/// How a stack is built: skips or not, batch norm or not, which initialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Variant {
+    /// Name shown in tables and charts.
+    pub name: &'static str,
+    /// Plain or residual.
+    pub stack: Stack,
+    /// Batch norm after every convolution.
+    pub batch_norm: bool,
+    /// Weight initialisation.
+    pub init: Init,
+}
+
 /// conv, then batch norm when asked.
-fn conv_norm(p: &nn::Path, c: i64, batch_norm: bool) -> nn::SequentialT {
-    let s = nn::seq_t().add(conv(p / "conv", c, c));
-    if batch_norm {
+fn conv_norm(p: &nn::Path, c: i64, v: Variant) -> nn::SequentialT {
+    let s = nn::seq_t().add(conv(p / "conv", c, c, v.init));
+    if v.batch_norm {
         let cfg = nn::BatchNormConfig {
             ws_init: nn::Init::Const(1.0),
             ..Default::default()
@@ -80,11 +118,11 @@ pub(crate) struct ResidualBlock {
 
 impl ResidualBlock {
     /// A block of `channels` channels under `p`.
-    pub(crate) fn new(p: &nn::Path, channels: i64, batch_norm: bool) -> ResidualBlock {
-        let first = conv_norm(&(p / "a"), channels, batch_norm).add_fn(|x| x.relu());
+    pub(crate) fn new(p: &nn::Path, channels: i64, v: Variant) -> ResidualBlock {
+        let first = conv_norm(&(p / "a"), channels, v).add_fn(|x| x.relu());
         ResidualBlock {
             first,
-            second: conv_norm(&(p / "b"), channels, batch_norm),
+            second: conv_norm(&(p / "b"), channels, v),
         }
     }
 }
@@ -99,25 +137,18 @@ impl ModuleT for ResidualBlock {
 }
 
 /// Stem conv (3 -> [`CHANNELS`]), `depth` body convolutions, global average pool, 2-way linear.
-pub(crate) fn network(
-    root: &nn::Path,
-    stack: Stack,
-    depth: usize,
-    batch_norm: bool,
-) -> nn::SequentialT {
+pub(crate) fn network(root: &nn::Path, v: Variant, depth: usize) -> nn::SequentialT {
     let mut s = nn::seq_t()
-        .add(conv(root / STEM, 3, CHANNELS))
+        .add(conv(root / STEM, 3, CHANNELS, v.init))
         .add_fn(|x| x.relu());
     for i in 0..depth {
-        s = match stack {
+        s = match v.stack {
             Stack::Plain => s
-                .add(conv_norm(&(root / format!("l{i}")), CHANNELS, batch_norm))
+                .add(conv_norm(&(root / format!("l{i}")), CHANNELS, v))
                 .add_fn(|x| x.relu()),
-            Stack::Residual if i % 2 == 0 => s.add(ResidualBlock::new(
-                &(root / format!("b{i}")),
-                CHANNELS,
-                batch_norm,
-            )),
+            Stack::Residual if i % 2 == 0 => {
+                s.add(ResidualBlock::new(&(root / format!("b{i}")), CHANNELS, v))
+            }
             Stack::Residual => s,
         };
     }
@@ -130,14 +161,13 @@ pub(crate) fn network(
 pub(crate) fn first_layer_gradient(
     x: &Tensor,
     y: &Tensor,
-    stack: Stack,
+    v: Variant,
     depth: usize,
-    batch_norm: bool,
     seed: i64,
 ) -> Result<f64> {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = network(&vs.root(), stack, depth, batch_norm);
+    let net = network(&vs.root(), v, depth);
     net.forward_t(x, true)
         .cross_entropy_for_logits(y)
         .backward();
@@ -149,26 +179,37 @@ pub(crate) fn first_layer_gradient(
 }
 
 /// Geometric mean over [`SEEDS`] of [`first_layer_gradient`].
-fn mean_gradient(
-    x: &Tensor,
-    y: &Tensor,
-    stack: Stack,
-    depth: usize,
-    batch_norm: bool,
-) -> Result<f64> {
+fn mean_gradient(x: &Tensor, y: &Tensor, v: Variant, depth: usize) -> Result<f64> {
     let logs = SEEDS
         .iter()
-        .map(|&s| first_layer_gradient(x, y, stack, depth, batch_norm, s).map(f64::log10))
+        .map(|&s| first_layer_gradient(x, y, v, depth, s).map(f64::log10))
         .collect::<Result<Vec<_>>>()?;
     Ok(10f64.powf(logs.iter().sum::<f64>() / logs.len() as f64))
 }
 
-/// The four variants measured.
-pub(crate) const VARIANTS: [(&str, Stack, bool); 4] = [
-    ("plain", Stack::Plain, false),
-    ("residual", Stack::Residual, false),
-    ("plain + batch norm", Stack::Plain, true),
-    ("residual + batch norm", Stack::Residual, true),
+const fn variant(name: &'static str, stack: Stack, batch_norm: bool, init: Init) -> Variant {
+    Variant {
+        name,
+        stack,
+        batch_norm,
+        init,
+    }
+}
+
+/// The six variants measured: default init with and without batch norm, and He init
+/// without batch norm (batch norm re-normalises the scale, so the init matters little there).
+pub(crate) const VARIANTS: [Variant; 6] = [
+    variant("plain", Stack::Plain, false, Init::PyTorch),
+    variant("residual", Stack::Residual, false, Init::PyTorch),
+    variant("plain + batch norm", Stack::Plain, true, Init::PyTorch),
+    variant(
+        "residual + batch norm",
+        Stack::Residual,
+        true,
+        Init::PyTorch,
+    ),
+    variant("plain, He init", Stack::Plain, false, Init::He),
+    variant("residual, He init", Stack::Residual, false, Init::He),
 ];
 
 /// Gradient norms at the first layer: `norms[v][d]` for variant `VARIANTS[v]`, depth `depths[d]`.
@@ -181,10 +222,11 @@ pub struct GradientNorms {
 }
 
 /// Sets libtorch's intra-op threads for as long as it lives, then restores them.
-struct Threads(i32);
+pub(crate) struct Threads(i32);
 
 impl Threads {
-    fn set(n: i32) -> Threads {
+    /// Sets `n` threads; the old number comes back when the value is dropped.
+    pub(crate) fn set(n: i32) -> Threads {
         let old = Threads(tch::get_num_threads());
         tch::set_num_threads(n);
         old
@@ -205,10 +247,10 @@ pub fn gradient_norms(cfg: &Config, depths: &[usize]) -> Result<GradientNorms> {
     let x = images.adaptive_avg_pool2d([INPUT_SIDE, INPUT_SIDE]);
     let norms = VARIANTS
         .iter()
-        .map(|&(_, stack, bn)| {
+        .map(|&v| {
             depths
                 .iter()
-                .map(|&d| mean_gradient(&x, &labels, stack, d, bn))
+                .map(|&d| mean_gradient(&x, &labels, v, d))
                 .collect()
         })
         .collect::<Result<Vec<Vec<f64>>>>()?;
@@ -218,6 +260,21 @@ pub fn gradient_norms(cfg: &Config, depths: &[usize]) -> Result<GradientNorms> {
     })
 }
 
+/// [`gradient_norms`] at [`DEPTHS`] as a table, for a notebook cell of its own: evcxr
+/// merges everything one cell displays into one output, of which frontends show only one
+/// form, so the table and the chart ([`gradient_chart`]) each need a cell.
+pub fn gradient_table(cfg: &Config) -> Result<Table> {
+    gradient_norms(cfg, &DEPTHS)?.table()
+}
+
+/// [`gradient_norms`] at [`DEPTHS`] as a chart, for a notebook cell of its own (see
+/// [`gradient_table`]). It measures again, so that the cell also runs on its own or out of
+/// order; the measurement is repeatable (fixed photos and [`SEEDS`]), so the chart
+/// shows the table's numbers (up to floating-point rounding).
+pub fn gradient_chart(cfg: &Config) -> Result<Figure> {
+    gradient_norms(cfg, &DEPTHS)?.figure()
+}
+
 impl GradientNorms {
     /// One row per depth, one column per variant, in scientific notation.
     pub fn table(&self) -> Result<Table> {
@@ -225,9 +282,9 @@ impl GradientNorms {
             "body depth (convs)".into(),
             self.depths.iter().map(|&d| d as u32).collect::<Vec<_>>(),
         )];
-        for ((name, _, _), norms) in VARIANTS.iter().zip(&self.norms) {
+        for (v, norms) in VARIANTS.iter().zip(&self.norms) {
             let text: Vec<String> = norms.iter().map(|v| format!("{v:.2e}")).collect();
-            cols.push(Column::new(PlSmallStr::from_str(name), text));
+            cols.push(Column::new(PlSmallStr::from_str(v.name), text));
         }
         Ok(Table(DataFrame::new_infer_height(cols)?))
     }
@@ -237,14 +294,14 @@ impl GradientNorms {
         let series: Vec<Line> = VARIANTS
             .iter()
             .zip(&self.norms)
-            .map(|((name, _, _), norms)| {
+            .map(|(v, norms)| {
                 let pts = self
                     .depths
                     .iter()
                     .zip(norms)
                     .map(|(&d, &v)| (d as f64, v.log10()))
                     .collect();
-                Line::new(name, pts)
+                Line::new(v.name, pts)
             })
             .collect();
         plot::line_chart(
@@ -270,7 +327,19 @@ mod tests {
         assert!(plain[1] < plain[0] * 1e-4, "plain: {plain:?}");
         assert!(residual[1] > residual[0] * 0.1, "residual: {residual:?}");
         assert!(residual[1] > plain[1] * 1e4, "{g:?}");
+        // With He init the plain stack's gradient does not vanish: the default init caused it.
+        let plain_he = &g.norms[4];
+        assert!(plain_he[1] > plain_he[0] * 1e-2, "plain, He: {plain_he:?}");
+        assert!(plain_he[1] > plain[1] * 1e4, "{g:?}");
         assert_eq!(g.table().unwrap().0.height(), 2);
         assert!(g.figure().unwrap().svg().contains("residual"));
+        // gradient_table and gradient_chart measure separately: they must show the same values.
+        let again = gradient_norms(&cfg, &[2, 24]).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * a.abs().max(b.abs());
+        let pairs = again.norms.iter().flatten().zip(g.norms.iter().flatten());
+        assert!(
+            pairs.into_iter().all(|(a, b)| close(*a, *b)),
+            "{again:?} vs {g:?}"
+        );
     }
 }

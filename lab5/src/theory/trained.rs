@@ -1,7 +1,7 @@
-//! Feature maps of the trained CNN (the run in `runs/cnn`, written by notebook 03 or
-//! `lab5 train cnn`): what its first and its last conv block respond to in a photo. Early
-//! maps are sharp and look like edge and colour detectors; late maps are coarse and
-//! respond to larger parts (ears, eyes, fur texture).
+//! The trained CNN (the run in `runs/cnn`, written by notebook 03 or `lab5 train cnn`): the
+//! learned kernels of its first conv layer, and what its first and its last conv block
+//! respond to in a photo. Early maps are sharp (each unit sees 3x3 pixels); late maps are
+//! coarse (each unit sees 78x78 of the 112 pixels, see [`super::receptive`]).
 
 use super::photo::{map_to_image, photo_u8, to_rgb_image};
 use crate::data::loader::{normalize, Normalize};
@@ -98,13 +98,70 @@ pub fn feature_maps(cfg: &Config, class: Class, index: usize) -> Result<Shown> {
             class,
             index,
         )?)),
-        None => Ok(Shown::Note(Note(format!(
-            "**No trained CNN yet** in `{}`. Train it with notebook `03_cnn` (or `lab5 train cnn`, \
-             or `make run`), then run this cell again: it will show what the first and the last \
-             conv block of the trained network respond to in this photo.",
-            cfg.runs_dir().join(CNN_RUN).display()
-        )))),
+        None => Ok(Shown::Note(no_run_note(
+            cfg,
+            "what the first and the last conv block of the trained network respond to in this photo",
+        ))),
     }
+}
+
+/// Name of the first conv layer's weight in the CNN's var store.
+const FIRST_CONV: &str = "block1.conv.weight";
+/// Side each 3x3 kernel is enlarged to (nearest neighbour: one square per weight).
+const KERNEL_PX: u32 = 162;
+/// Kernels per row of the figure.
+const KERNEL_COLS: usize = 8;
+
+/// One `(3, k, k)` kernel as a colour picture: its weights mapped linearly from the kernel's
+/// own `[min, max]` to `[0, 1]` (grey = the middle of its range; a pure colour means the
+/// kernel weights that channel most).
+fn kernel_image(w: &Tensor) -> Result<image::RgbImage> {
+    let w = w.to_kind(Kind::Float);
+    let (lo, hi) = (w.min(), w.max());
+    let unit = (&w - &lo) / (&hi - &lo).clamp_min(1e-12);
+    let img = to_rgb_image(&unit)?;
+    let f = image::imageops::FilterType::Nearest;
+    Ok(image::imageops::resize(&img, KERNEL_PX, KERNEL_PX, f))
+}
+
+/// The kernels of the first conv layer of `net` as a figure (one tile per output channel).
+pub(crate) fn kernels_figure(net: &Cnn, title: &str) -> Result<Figure> {
+    let vars = net.var_store().variables();
+    let w = vars
+        .get(FIRST_CONV)
+        .with_context(|| format!("the CNN has no {FIRST_CONV}"))?;
+    let items = (0..w.size()[0])
+        .map(|c| {
+            Ok((
+                Photo::Image(kernel_image(&w.get(c))?),
+                format!("kernel #{c}"),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    plot::image_grid(title, &items, KERNEL_COLS)
+}
+
+/// The learned 3x3x3 kernels of the trained CNN's first layer, or a note on how to train it.
+pub fn first_layer_kernels(cfg: &Config) -> Result<Shown> {
+    match trained_cnn(cfg)? {
+        Some((net, _)) => Ok(Shown::Figure(kernels_figure(
+            &net,
+            "Trained CNN: the learned 3x3x3 kernels of block1.conv (RGB, each scaled to its range)",
+        )?)),
+        None => Ok(Shown::Note(no_run_note(
+            cfg,
+            "the learned kernels of its first layer",
+        ))),
+    }
+}
+
+/// What to do when `runs/cnn` holds no run; `what` names what the cell would show.
+fn no_run_note(cfg: &Config, what: &str) -> Note {
+    Note(format!(
+        "**No trained CNN yet** in `{}`. Train it with notebook `03_cnn` (or `lab5 train cnn`, \
+         or `make run`), then run this cell again: it will show {what}.",
+        cfg.runs_dir().join(CNN_RUN).display()
+    ))
 }
 
 #[cfg(test)]
@@ -120,12 +177,17 @@ mod tests {
         let mut cfg = config();
         cfg.paths.runs_dir =
             std::env::temp_dir().join(format!("lab5-no-runs-{}", std::process::id()));
-        match feature_maps(&cfg, Class::Cat, 0).unwrap() {
-            Shown::Note(n) => assert!(
-                n.0.contains("03_cnn") && n.0.contains("lab5 train cnn"),
-                "{n}"
-            ),
-            other => panic!("a result without a trained run: {other:?}"),
+        for shown in [
+            feature_maps(&cfg, Class::Cat, 0).unwrap(),
+            first_layer_kernels(&cfg).unwrap(),
+        ] {
+            match shown {
+                Shown::Note(n) => assert!(
+                    n.0.contains("03_cnn") && n.0.contains("lab5 train cnn"),
+                    "{n}"
+                ),
+                other => panic!("a result without a trained run: {other:?}"),
+            }
         }
     }
 
@@ -140,5 +202,10 @@ mod tests {
             fig.svg().contains("block1.relu") && fig.svg().contains(&format!("block{blocks}.relu"))
         );
         assert_eq!(fig.svg().matches("<image").count(), 1 + 2 * MAPS_PER_LAYER);
+        let kernels = kernels_figure(&net, "fresh").unwrap();
+        assert_eq!(
+            kernels.svg().matches("<image").count(),
+            cfg.cnn.channels[0] as usize
+        );
     }
 }

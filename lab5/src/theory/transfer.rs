@@ -83,19 +83,26 @@ pub fn parameters_table(cfg: &Config) -> Result<Shown> {
     Ok(Shown::Table(Table(df)))
 }
 
-/// Zero-shot: the ImageNet classifier's probability mass on its cat classes, its dog
+/// The photos at the backbone's input size, normalised with ImageNet's mean and std,
+/// `(N, 3, 224, 224)`.
+fn imagenet_batch(cfg: &Config, photos: &[(Class, usize)]) -> Result<Tensor> {
+    let shorter = INPUT_SIZE * cfg.preprocess.resize_shorter / cfg.preprocess.image_size;
+    let imgs = photos
+        .iter()
+        .map(|&(c, i)| photo_u8(cfg, c, i, INPUT_SIZE, shorter))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(normalize(&Tensor::stack(&imgs, 0), &IMAGENET, Device::Cpu))
+}
+
+/// Without any training on our data (often called "zero-shot", though cats and dogs are
+/// ImageNet classes): the ImageNet classifier's probability mass on its cat classes, its dog
 /// classes and everything else, for the given photos, before any training on our data.
 pub fn zero_shot(cfg: &Config, photos: &[(Class, usize)]) -> Result<Shown> {
     let net = match backbone(cfg, 0)? {
         Ok(net) => net,
         Err(note) => return Ok(Shown::Note(note)),
     };
-    let shorter = INPUT_SIZE * cfg.preprocess.resize_shorter / cfg.preprocess.image_size;
-    let imgs = photos
-        .iter()
-        .map(|&(c, i)| photo_u8(cfg, c, i, INPUT_SIZE, shorter))
-        .collect::<Result<Vec<_>>>()?;
-    let x = normalize(&Tensor::stack(&imgs, 0), &IMAGENET, Device::Cpu);
+    let x = imagenet_batch(cfg, photos)?;
     let p = tch::no_grad(|| cat_dog_neither(&net.logits(&x)));
     let col = |k: i64| {
         super::values(&p.select(1, k))
@@ -104,6 +111,63 @@ pub fn zero_shot(cfg: &Config, photos: &[(Class, usize)]) -> Result<Shown> {
     let df = df!(
         "photo" => photos.iter().map(|(c, i)| format!("{c} #{i}")).collect::<Vec<_>>(),
         "p(cat classes)" => col(0)?, "p(dog classes)" => col(1)?, "p(anything else)" => col(2)?,
+    )?;
+    Ok(Shown::Table(Table(df)))
+}
+
+/// The batch-norm buffers of a var store, by name (copies).
+fn running_stats(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| BUFFERS.iter().any(|b| n.ends_with(b)))
+        .map(|(n, t)| (n, t.copy()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Largest absolute difference between two lists of tensors.
+fn max_difference(a: &[Tensor], b: &[Tensor]) -> Result<f64> {
+    let d = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| super::scalar(&(x - y).abs().max()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(d.into_iter().fold(0.0, f64::max))
+}
+
+/// The frozen backbone's batch-norm in evaluation mode, checked: each photo's features are
+/// the same alone as in a batch with others, and the running statistics do not move.
+pub fn frozen_batch_norm(cfg: &Config, photos: &[(Class, usize)]) -> Result<Shown> {
+    let net = match backbone(cfg, 0)? {
+        Ok(net) => net,
+        Err(note) => return Ok(Shown::Note(note)),
+    };
+    let x = imagenet_batch(cfg, photos)?;
+    let before = running_stats(net.var_store());
+    let (batched, alone) = tch::no_grad(|| {
+        let batched = net.features(&x);
+        let alone: Vec<Tensor> = (0..x.size()[0])
+            .map(|i| net.features(&x.narrow(0, i, 1)))
+            .collect();
+        (batched, alone)
+    });
+    let rows: Vec<Tensor> = (0..batched.size()[0])
+        .map(|i| batched.narrow(0, i, 1))
+        .collect();
+    let after = running_stats(net.var_store());
+    let stats =
+        |v: &[(String, Tensor)]| v.iter().map(|(_, t)| t.shallow_clone()).collect::<Vec<_>>();
+    let df = df!(
+        "check" => [
+            format!("features of each photo: in a batch of {} vs alone", photos.len()),
+            format!("running mean/var of the {} batch-norm layers: before vs after", before.len() / 2),
+        ],
+        "max |difference|" => [
+            format!("{:.1e}", max_difference(&rows, &alone)?),
+            format!("{:.1e}", max_difference(&stats(&before), &stats(&after))?),
+        ],
     )?;
     Ok(Shown::Table(Table(df)))
 }
@@ -156,5 +220,19 @@ mod tests {
             "{}",
             z.0
         );
+    }
+
+    #[test]
+    fn frozen_backbone_batch_norm_ignores_the_batch() {
+        let cfg = Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
+        let photos = [(Class::Cat, 0), (Class::Dog, 1), (Class::Dog, 2)];
+        let Shown::Table(t) = frozen_batch_norm(&cfg, &photos).unwrap() else {
+            panic!("weights missing: run scripts/setup.sh")
+        };
+        let d: Vec<f64> = super::super::strings(&t, "max |difference|")
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert!(d[0] < 1e-4 && d[1] == 0.0, "{}", t.0);
     }
 }
