@@ -24,6 +24,13 @@ Rules 3 and 4 are a fallback: evcxr forwards stderr on its own thread and may de
 with the next cell's outputs, or not at all, while blocks arrive in order with stdout;
 that is why every lab5 failure in a notebook is meant to show as a block.
 
+It also fails a cell that shows a thing its reader never sees:
+  6. an output carrying more than one of the rich MIME types text/html, image/svg+xml,
+     image/png, text/markdown: evcxr merges everything a cell displays into one output,
+     and every frontend (JupyterLab, nbconvert's HTML) shows only one of its forms, so a
+     table shown with `evcxr_display()` followed by a chart loses one of them. Show each
+     from its own cell.
+
 Exit status: 0 nothing failed, 1 failed cells (listed), 2 the check itself could not run
 (a missing or malformed notebook file).
 """
@@ -36,6 +43,8 @@ PANIC = re.compile(r"^thread '.*' (?:\(\d+\) )?panicked at (.*)$")
 PROGRESS = ("lab5: ", "lab5 run: ")
 BENIGN = re.compile(r"^(\[W[ 0-9]|warning:|Warning:)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Forms of one output that frontends choose between (only one of them is shown).
+RICH_MIMES = ("text/html", "image/svg+xml", "image/png", "text/markdown")
 
 
 def text(value):
@@ -80,7 +89,17 @@ def output_problems(out):
     plain = text(data.get("text/plain")).strip()
     if kind == "execute_result" and plain.startswith("Err("):
         return [f"the cell's value is an error: {plain}"]
-    return []
+    return competing_forms(out)
+
+
+def competing_forms(out):
+    """An output with two or more rich forms: the reader sees only one of them."""
+    rich = [m for m in RICH_MIMES if m in (out.get("data") or {})]
+    if len(rich) < 2:
+        return []
+    return [f"one output carries {len(rich)} rich forms ({', '.join(rich)}) and frontends show "
+            "only one of them: the cell displayed several things (evcxr merges them into one "
+            "output); show each from its own cell"]
 
 
 def cell_problems(cell):

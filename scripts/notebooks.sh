@@ -8,6 +8,10 @@
 # Stops after the first notebook with a failed cell and prints each of its failed cells
 # (scripts/check_notebook.py: the kernel answers "ok" for a cell that returned an error or
 # panicked, so nbconvert alone stops only at compile errors).
+# The pages read right offline (scripts/render_notebook.py: MathJax is copied beside them
+# into <reports_dir>/notebooks/mathjax/); when a Chromium is installed, each page is then
+# loaded in it with the network off and checked (scripts/check_render.py: formulas
+# typeset, every chart and image shown).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$LAB5_ROOT"
@@ -27,11 +31,16 @@ wanted() { # notebook file -> whether NOTEBOOKS (if set) names its number
   [[ " $NOTEBOOKS " == *" $n "* ]]
 }
 
-# nbconvert shows SVG charts as <img> at their own width; let wide ones shrink to the page.
-FIT_CSS='<style>.jp-RenderedSVG img, .jp-RenderedImage img { max-width: 100%; height: auto; }</style>'
-fit_images() { python3 -c 'import sys
-p, css = sys.argv[1], sys.argv[2]; s = open(p).read()
-open(p, "w").write(s.replace("</head>", css + "\n</head>", 1))' "$1" "$FIT_CSS"; }
+# The rendered page as an offline reader sees it; without a browser check_render.py says so
+# and the page goes unchecked.
+check_page() {
+  local rc=0; python3 scripts/check_render.py "$1" || rc=$?
+  case $rc in
+    0) ;;
+    2) echo "(page not checked in a browser: see the line above)" >&2 ;;
+    *) echo "$(basename "$1"): the page above does not read right offline" >&2; exit 1 ;;
+  esac
+}
 
 echo "config $config; executed notebooks and HTML in $out"
 # 00_theory last: its section on the trained CNN's feature maps needs the run of 03_cnn.
@@ -45,9 +54,9 @@ for nb in $(ls notebooks/[0-9][0-9]_*.ipynb | grep -v '/00_') notebooks/00_*.ipy
     --ExecutePreprocessor.kernel_name="$LAB5_KERNEL" \
     --ExecutePreprocessor.timeout=2400 \
     --output-dir "$out" --output "$name.ipynb" --log-level=WARN
-  jupyter nbconvert --to html "$out/$name.ipynb" --output-dir "$out" --log-level=ERROR
+  python3 scripts/render_notebook.py "$out/$name.ipynb" >/dev/null
   python3 scripts/check_notebook.py "$out/$name.ipynb" || {
     echo "$name: failed cells above; executed copy $out/$name.html" >&2; exit 1; }
-  fit_images "$out/$name.html"
+  check_page "$out/$name.html"
   echo "$name: $((SECONDS - start)) s -> $out/$name.html"
 done

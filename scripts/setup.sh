@@ -130,6 +130,31 @@ exec \"$LAB5_EVCXR\" \"\$@\""
   say "kernel \"Rust (lab5)\" registered in $dir"
 }
 
+# Headless Chromium for the rendering test of the notebooks (lab5/tests/notebooks.rs,
+# scripts/check_render.py), from Debian's packages; `make run` and `make lab` work
+# without it, so a machine where it cannot be installed only gets a warning.
+browser_installed() {
+  if [ -n "${LAB5_BROWSER:-}" ]; then command -v "$LAB5_BROWSER" >/dev/null; return; fi
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+    || command -v google-chrome >/dev/null || command -v google-chrome-stable >/dev/null
+}
+
+setup_browser() {
+  if browser_installed; then say "reused Chromium (for the rendering test of the notebooks)"; return; fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; }
+  if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+    say "installing Chromium from Debian's packages (apt-get install chromium, once)"
+    if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null \
+      && browser_installed; then
+      return
+    fi
+  fi
+  say "WARNING: no Chromium; the notebook rendering test (make test) will fail until one is there:" \
+    "Debian: apt-get install chromium; macOS: brew install --cask chromium;" \
+    "or set LAB5_BROWSER to a Chrome or Chromium binary"
+}
+
 build_crate() {
   say "building lab5 (release)"
   cargo build --release --quiet -p lab5 || die "cargo build failed (see above)"
@@ -142,5 +167,6 @@ setup_rust_src
 setup_evcxr
 setup_cargo_env
 setup_kernel
+setup_browser
 build_crate
 say "ready in $(( $(date +%s) - START )) s (state in $LAB5_HOME)"

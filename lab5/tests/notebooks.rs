@@ -16,13 +16,28 @@
 //!   notebook, the cell and the error; then each notebook of [`RERUN`] (00_theory, 03_cnn,
 //!   06_comparison) again in a fresh kernel: after its setup cells, its other cells in
 //!   reverse order, then all of them again (re-running, out of order, training cells
-//!   reusing their runs);
+//!   reusing their runs). Before the re-runs, every notebook executed in order is
+//!   rendered as the offline page `make notebooks` writes
+//!   (`scripts/render_notebook.py`, MathJax copied beside the pages) and loaded in headless
+//!   Chromium with the network off (`scripts/check_render.py`): any raw TeX left in the
+//!   text, any image that did not load, fewer charts than the outputs hold, or a request
+//!   over the network fails the test; one screenshot per notebook is kept in
+//!   `$TMPDIR/lab5-notebooks/ci/screenshots/`;
+//! - `competing_rich_outputs_are_found`: the check over executed notebooks fails a cell
+//!   whose one output carries two of text/html, image/svg+xml, image/png, text/markdown
+//!   (evcxr merges what one cell displays; frontends show one form), on a hand-written
+//!   executed notebook (`fixtures/rich_outputs.ipynb`);
+//! - `offline_pages_are_checked_in_chromium`: the same fixture rendered by nbconvert's
+//!   default HTML (MathJax from a CDN) and by `scripts/render_notebook.py`: the browser
+//!   check names the raw TeX, the requests over the network, the chart the merged output
+//!   hides and the broken image; the fixture without its faulty cells passes;
 //! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
 //!   `:dep lab5` first and a cell tagged `setup` in every numbered notebook.
 //!
 //! Kernel tests share one lock, so one kernel runs at a time and reuses evcxr's warm
-//! work folder. Executed copies and timings stay in `$TMPDIR/lab5-notebooks/` for
-//! inspection.
+//! work folder. Executed copies, pages, screenshots and timings stay in
+//! `$TMPDIR/lab5-notebooks/` for inspection. The browser tests need Chromium, which
+//! `scripts/setup.sh` installs (`LAB5_BROWSER` names another Chrome or Chromium).
 
 use serde_json::{json, Value};
 use std::ffi::OsString;
@@ -199,6 +214,44 @@ fn failed_cells(executed: &Path) -> Option<String> {
             executed.display(),
             String::from_utf8_lossy(&out.stderr)
         ),
+    }
+}
+
+/// Runs `scripts/<script>` with the venv's Python; returns its exit code, stdout and
+/// stderr.
+fn python_script(script: &str, args: &[&Path]) -> (Option<i32>, String, String) {
+    let path = repo().join("scripts").join(script);
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The offline pages of executed notebooks (`scripts/render_notebook.py`): `NAME.html`
+/// next to each `NAME.ipynb`, MathJax copied beside them.
+fn render_pages(executed: &[PathBuf]) -> Vec<PathBuf> {
+    let args: Vec<&Path> = executed.iter().map(PathBuf::as_path).collect();
+    let (code, _, stderr) = python_script("render_notebook.py", &args);
+    assert_eq!(code, Some(0), "scripts/render_notebook.py failed: {stderr}");
+    executed.iter().map(|p| p.with_extension("html")).collect()
+}
+
+/// `scripts/check_render.py` on `pages` (screenshots into `shots` when given): its report
+/// of what does not read right offline, or `None` when every page does. Panics when no
+/// browser runs (the script says how to install one).
+fn render_problems(pages: &[PathBuf], shots: Option<&Path>) -> Option<String> {
+    let mut args: Vec<&Path> = Vec::new();
+    if let Some(dir) = shots {
+        args.extend([Path::new("--screenshots"), dir]);
+    }
+    args.extend(pages.iter().map(PathBuf::as_path));
+    match python_script("check_render.py", &args) {
+        (Some(0), _, _) => None,
+        (Some(1), report, _) => Some(report),
+        (_, _, stderr) => panic!("scripts/check_render.py could not check the pages: {stderr}"),
     }
 }
 
@@ -501,6 +554,127 @@ fn failed_cells_are_found_however_the_kernel_reports_them() {
     );
 }
 
+/// The hand-written executed notebook of the output checks.
+fn rich_outputs_fixture() -> PathBuf {
+    repo().join("lab5/tests/fixtures/rich_outputs.ipynb")
+}
+
+/// The cells of `fixtures/rich_outputs.ipynb` that the check over executed notebooks must
+/// name, and texts of each one's paragraph.
+const RICH_FAILED: [(usize, &[&str]); 3] = [
+    (
+        2,
+        &[
+            "2 rich forms (text/html, image/svg+xml)",
+            "show each from its own cell",
+        ],
+    ),
+    (4, &["2 rich forms (text/html, text/markdown)"]),
+    (6, &["lab5 error: no data set yet"]),
+];
+
+#[test]
+fn competing_rich_outputs_are_found() {
+    let fixture = rich_outputs_fixture();
+    let report = failed_cells(&fixture).expect("the check must fail on this notebook");
+    let found = paragraphs(&report, &fixture);
+    let numbers: Vec<usize> = found.iter().map(|(n, _)| *n).collect();
+    let expected: Vec<usize> = RICH_FAILED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, expected, "cells named in:\n{report}");
+    for ((n, text), (_, needles)) in found.iter().zip(RICH_FAILED) {
+        for needle in needles {
+            assert!(
+                text.contains(needle),
+                "cell {n}: {needle:?} missing in:\n{text}"
+            );
+        }
+    }
+    // An error block has HTML, text and JSON forms but only one rich form.
+    assert!(!found[2].1.contains("rich forms"), "{}", found[2].1);
+}
+
+/// Copies the notebook `nb` (JSON) into `dir` as `name`; returns the copy's path.
+fn put_notebook(nb: &Value, dir: &Path, name: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(nb).unwrap()).unwrap();
+    path
+}
+
+/// nbconvert's default HTML page of an executed notebook (MathJax and require.js from a
+/// CDN), as `make notebooks` wrote it before the pages were made for offline reading.
+fn default_nbconvert_page(executed: &Path) -> PathBuf {
+    let out = Command::new(venv().join("bin/jupyter"))
+        .args(["nbconvert", "--to", "html", "--log-level=ERROR"])
+        .arg(executed)
+        .output()
+        .expect("cannot run jupyter nbconvert");
+    assert!(
+        out.status.success(),
+        "nbconvert --to html failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    executed.with_extension("html")
+}
+
+/// Cell numbers named by a check_render.py report (`...: cell N (...`), sorted, unique.
+fn cells_named(report: &str) -> Vec<usize> {
+    let mut cells: Vec<usize> = report
+        .lines()
+        .filter_map(|l| l.split(": cell ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    cells.dedup();
+    cells
+}
+
+#[test]
+fn offline_pages_are_checked_in_chromium() {
+    let out = scratch("render");
+    let nb = read_notebook(&rich_outputs_fixture());
+    let name = "rich_outputs.ipynb";
+
+    let cdn = default_nbconvert_page(&put_notebook(&nb, &out.join("cdn"), name));
+    let report = render_problems(&[cdn], None).expect("the CDN page must fail offline");
+    for needle in [
+        "mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe over the network",
+        "MathJax did not load",
+        "cell 0 (",
+        "raw TeX in the text (formulas not typeset): $$, $y = \\mathrm{ReLU}(x + F(x))$",
+    ] {
+        assert!(report.contains(needle), "{needle:?} missing in:\n{report}");
+    }
+    assert_eq!(cells_named(&report), [0, 2, 5], "{report}");
+
+    let offline = render_pages(&[put_notebook(&nb, &out.join("offline"), name)]);
+    let shots = out.join("screenshots");
+    let report = render_problems(&offline, Some(&shots)).expect("two cells are faulty");
+    assert_eq!(
+        cells_named(&report),
+        [2, 5],
+        "only the faulty cells:\n{report}"
+    );
+    for needle in [
+        "cell 2 (`g.table()?.evcxr_display();`): its outputs hold 1 chart(s)/image(s), the page shows 0",
+        "cell 5 (`broken_image()`): 1 image(s) did not load: no-such-photo.png",
+        "no-such-photo.png: net::ERR_FILE_NOT_FOUND",
+    ] {
+        assert!(report.contains(needle), "{needle:?} missing in:\n{report}");
+    }
+    assert!(!report.contains("network"), "{report}");
+    let shot = std::fs::read(shots.join("rich_outputs.png")).expect("a screenshot");
+    assert!(shot.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+
+    // Without its faulty cells the page reads right, also from a folder copied elsewhere.
+    let mut clean = nb.clone();
+    let kept: Vec<Value> = [0, 1, 3].iter().map(|&i| cells(&nb)[i].clone()).collect();
+    clean["cells"] = Value::Array(kept);
+    let page = render_pages(&[put_notebook(&clean, &out.join("clean"), name)]);
+    assert_eq!(render_problems(&page, None), None);
+    std::fs::rename(out.join("clean"), out.join("moved")).unwrap();
+    let moved = out.join("moved").join("rich_outputs.html");
+    assert_eq!(render_problems(&[moved], None), None);
+}
+
 /// Executes the numbered notebooks in order with the CI config; returns the config path
 /// and the scratch folder.
 fn run_all_with_ci_config() -> (PathBuf, PathBuf) {
@@ -533,12 +707,36 @@ fn notebooks_execute_with_ci_config() {
         "no notebooks/NN_*.ipynb found"
     );
     let (config, dir) = run_all_with_ci_config();
+    pages_read_right_offline(&dir);
     for name in RERUN
         .iter()
         .filter(|n| repo().join("notebooks").join(n).is_file())
     {
         rerun_out_of_order(name, &config, &dir);
     }
+}
+
+/// Renders the notebooks executed in order into `dir` as offline pages and checks them in
+/// Chromium; screenshots go to `dir/screenshots/`.
+fn pages_read_right_offline(dir: &Path) {
+    let executed: Vec<PathBuf> = numbered_notebooks()
+        .iter()
+        .map(|p| dir.join(p.file_name().unwrap()))
+        .collect();
+    let start = Instant::now();
+    let shots = dir.join("screenshots");
+    let pages = render_pages(&executed);
+    if let Some(report) = render_problems(&pages, Some(&shots)) {
+        panic!(
+            "rendered notebooks do not read right offline (screenshots in {}):\n{report}",
+            shots.display()
+        );
+    }
+    eprintln!(
+        "pages rendered and checked offline in Chromium: {:.0} s; screenshots in {}",
+        start.elapsed().as_secs_f64(),
+        shots.display()
+    );
 }
 
 /// The notebook's setup cells, then its other code cells in reverse order, then all of
