@@ -1,12 +1,19 @@
 //! What a training run shows while it runs: a progress bar over the optimiser steps on a
 //! terminal (hidden in notebooks and logs), one readable line per epoch (plain `println`,
-//! so it reads well inside a notebook), and TensorBoard scalars per epoch.
+//! so it reads well inside a notebook), and in TensorBoard the scalars of every epoch,
+//! the first augmented training batch as an image, and every epoch the histograms of each
+//! layer's weights and gradients (PyTorch's `add_scalar`, `add_image`, `add_histogram`).
 
-use super::tensorboard::EventWriter;
+use super::dataset::Dataset;
+use super::tensorboard::{histogram::histogram, images, EventWriter};
+use crate::config;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::Instant;
+use tch::nn::VarStore;
+use tch::Tensor;
 
 /// TensorBoard tags written each epoch.
 pub const TAGS: [&str; 5] = [
@@ -60,24 +67,44 @@ impl EpochStats {
     }
 }
 
+/// Tag of the grid of the first augmented training batch.
+pub const BATCH_TAG: &str = "train/augmented_batch";
+/// Prefix of the weight histograms' tags (`weights/<variable>`).
+pub const WEIGHTS_PREFIX: &str = "weights/";
+/// Prefix of the gradient histograms' tags (`gradients/<variable>`).
+pub const GRADIENTS_PREFIX: &str = "gradients/";
+/// Batch-norm statistics kept next to a layer's weight (logged with it, no gradient).
+const BN_BUFFERS: [&str; 2] = ["running_mean", "running_var"];
+
 /// Progress bar, epoch log and TensorBoard writer of one run.
 pub struct Monitor {
     bar: ProgressBar,
     tb: Option<EventWriter>,
+    settings: Option<config::TensorBoard>,
     epochs: usize,
+    batch_shown: bool,
+    logging_secs: f64,
 }
 
 impl Monitor {
     /// A monitor for `epochs` epochs of `steps_per_epoch` steps; TensorBoard events go to
-    /// `tb_dir` when given.
+    /// `tb_dir` when given, with what `settings` asks for besides the scalars.
     pub(crate) fn new(
         epochs: usize,
         steps_per_epoch: usize,
         tb_dir: Option<&Path>,
+        settings: &config::TensorBoard,
     ) -> Result<Self> {
         let bar = crate::util::progress((epochs * steps_per_epoch) as u64, "train");
         let tb = tb_dir.map(EventWriter::create).transpose()?;
-        Ok(Monitor { bar, tb, epochs })
+        Ok(Monitor {
+            bar,
+            tb,
+            settings: Some(settings.clone()),
+            epochs,
+            batch_shown: false,
+            logging_secs: 0.0,
+        })
     }
 
     /// A monitor that only prints the epoch lines (no bar, no TensorBoard).
@@ -85,8 +112,72 @@ impl Monitor {
         Monitor {
             bar: ProgressBar::hidden(),
             tb: None,
+            settings: None,
             epochs,
+            batch_shown: false,
+            logging_secs: 0.0,
         }
+    }
+
+    /// Seconds spent writing images and histograms so far (not the scalars: one record
+    /// each).
+    pub fn logging_secs(&self) -> f64 {
+        self.logging_secs
+    }
+
+    /// The event writer, for what is logged after training; `None` without TensorBoard.
+    pub(crate) fn writer(&mut self) -> Option<&mut EventWriter> {
+        self.tb.as_mut()
+    }
+
+    /// Shows the first training batch `x` of `set` as one image (step 0), once: the
+    /// photos as the model sees them, augmented (`tensorboard.batch_images` of them).
+    /// Nothing for sets of feature vectors.
+    pub(crate) fn first_batch(&mut self, set: &dyn Dataset, x: &Tensor) -> Result<()> {
+        let (Some(tb), Some(s)) = (&mut self.tb, &self.settings) else {
+            return Ok(());
+        };
+        if self.batch_shown || s.batch_images == 0 {
+            return Ok(());
+        }
+        self.batch_shown = true;
+        let started = Instant::now();
+        let Some(pixels) = set.pixels(x) else {
+            return Ok(());
+        };
+        let n = pixels.size()[0].min(s.batch_images as i64);
+        let cols = (n as f64).sqrt().ceil() as usize;
+        tb.image(BATCH_TAG, &images::grid(&pixels.narrow(0, 0, n), cols)?, 0)?;
+        self.logging_secs += started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Histograms of every trained layer's weights (with the running statistics of its
+    /// batch-norm layers) and of their gradients of the epoch's last step, at step `epoch`
+    /// (`tensorboard.histogram_bins` buckets; none when 0). Frozen variables (a
+    /// pretrained backbone) are left out.
+    pub(crate) fn parameters(&mut self, vs: &VarStore, epoch: usize) -> Result<()> {
+        let (Some(tb), Some(s)) = (&mut self.tb, &self.settings) else {
+            return Ok(());
+        };
+        if s.histogram_bins == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        for (name, t) in logged_variables(vs) {
+            let step = epoch as i64;
+            if let Some(h) = histogram(&t, s.histogram_bins)? {
+                tb.histogram(&format!("{WEIGHTS_PREFIX}{name}"), h, step)?;
+            }
+            let grad = t.grad();
+            if grad.defined() {
+                if let Some(h) = histogram(&grad, s.histogram_bins)? {
+                    tb.histogram(&format!("{GRADIENTS_PREFIX}{name}"), h, step)?;
+                }
+            }
+        }
+        self.logging_secs += started.elapsed().as_secs_f64();
+        Ok(())
     }
 
     /// One optimiser step done.
@@ -124,4 +215,25 @@ impl Monitor {
         }
         Ok(())
     }
+}
+
+/// The variables a run's histograms show, sorted by name: every variable the optimiser
+/// trains, and the batch-norm running statistics (`<layer>.running_mean`,
+/// `<layer>.running_var`) of layers whose weight it trains.
+fn logged_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let vars = vs.variables();
+    let trained = |name: &str| vars.get(name).is_some_and(Tensor::requires_grad);
+    let mut out: Vec<(String, Tensor)> = vars
+        .iter()
+        .filter(|(name, t)| {
+            t.requires_grad()
+                || BN_BUFFERS.iter().any(|b| {
+                    name.strip_suffix(b)
+                        .is_some_and(|layer| trained(&format!("{layer}weight")))
+                })
+        })
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
