@@ -3,11 +3,12 @@
 
     python3 scripts/tensorboard_shots.py --port PORT --out DIR
 
-Loads http://127.0.0.1:PORT/#scalars and http://127.0.0.1:PORT/#projector, waits until each
-page shows its data (the scalar cards; the projector's points with their sprite thumbnails
-and metadata, coloured by the metadata column `label`), and saves DIR/scalars.png and
-DIR/projector.png. Prints one JSON object: what each page showed (the scalar tags in the
-page's text; the projector's run, number of points, dimension, whether the sprite loaded,
+Loads http://127.0.0.1:PORT/#scalars, #images, #histograms, #hparams and #projector, waits
+until each page shows its data (scalar charts, image and histogram cards, the HParams table's
+rows; the projector's points with their sprite thumbnails and metadata, then coloured by the
+metadata column `label`), and saves DIR/<page>.png. Prints one JSON object: what each page
+showed (the scalar tags drawn; the number of image, histogram and session rows; the
+projector's run, tensor, points, dimension, metadata columns, whether the sprite loaded and
 the colour-by column), for the caller to check.
 
 The browser is found and driven as by scripts/check_render.py (Chrome DevTools Protocol over a
@@ -36,34 +37,30 @@ FLAGS = [f for f in check_render.FLAGS
          if not f.startswith(("--host-resolver-rules", "--proxy-server", "--disable-gpu"))]
 FLAGS += ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
 
-# Finds an element by tag name through every shadow root of the page.
-DEEP_FIND_JS = r"""
-const deepFind = (tag, root = document) => {
-  const stack = [root];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node.querySelector) {
-      const hit = node.querySelector(tag);
-      if (hit) return hit;
-    }
-    const all = node.querySelectorAll ? node.querySelectorAll('*') : [];
-    for (const el of all) if (el.shadowRoot) stack.push(el.shadowRoot);
+# Helper of the page scripts below: every element of a tag through all shadow roots and
+# same-origin frames (TensorBoard shows some plugins, the projector among them, in an iframe).
+DEEP_JS = r"""
+const deepAll = (tag, root = document, out = []) => {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.localName === tag) out.push(el);
+    if (el.shadowRoot) deepAll(tag, el.shadowRoot, out);
+    if (el.localName === 'iframe' && el.contentDocument) deepAll(tag, el.contentDocument, out);
   }
-  return null;
+  return out;
 };
 """
 
-SCALARS_JS = r"""
-(() => ({
-  text: document.body.innerText,
-  cards: document.querySelectorAll('scalar-card, tf-scalar-card').length,
-}))()
+# What the scalars page shows: its chart cards (drawn as they scroll into view) and their tags.
+SCALARS_JS = "(() => {" + DEEP_JS + r"""
+  const cards = deepAll('tf-scalar-card');
+  return {cards: cards.length, tags: cards.map(c => c.tag).filter(t => t)};
+})()
 """
 
-PROJECTOR_JS = DEEP_FIND_JS + r"""
-(() => {
-  const p = deepFind('vz-projector');
-  const panel = deepFind('vz-projector-data-panel');
+# What the projector shows; once the metadata is there, colours the points by `label`.
+PROJECTOR_JS = "(() => {" + DEEP_JS + r"""
+  const p = deepAll('vz-projector')[0];
+  const panel = deepAll('vz-projector-data-panel')[0];
   const ds = p && p.dataSet;
   if (!ds || !panel) return {ready: false};
   const info = ds.spriteAndMetadataInfo || {};
@@ -103,8 +100,11 @@ def wait_for(browser, session, js, ready, what):
     deadline = time.monotonic() + PAGE_TIMEOUT_S
     value = None
     while time.monotonic() < deadline:
-        value = evaluate(browser, session, js, 30)
-        if value and ready(value):
+        try:
+            value = evaluate(browser, session, js, 30)
+        except BrowserError as e:  # the page is still loading (no body, no app yet)
+            value = str(e)
+        if isinstance(value, dict) and ready(value):
             return value
         time.sleep(1)
     raise BrowserError(f"{what} did not show its data in {PAGE_TIMEOUT_S} s (last: {str(value)[:300]})")
@@ -113,6 +113,22 @@ def wait_for(browser, session, js, ready, what):
 def screenshot(browser, session, path):
     shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)
     Path(path).write_bytes(base64.b64decode(shot["data"]))
+
+
+def count_js(tag):
+    """A page script counting the elements `tag` (through shadow roots and frames)."""
+    return "(() => {" + DEEP_JS + f"return {{count: deepAll('{tag}').length}};" + "})()"
+
+
+# Each page: its name (the screenshot's file stem), the script reporting what it shows, and
+# when that report says the data is there.
+PAGES = [
+    ("scalars", SCALARS_JS, lambda v: "accuracy/val" in v["tags"]),
+    ("images", count_js("tf-image-loader"), lambda v: v["count"] > 0),
+    ("histograms", count_js("tf-histogram-loader"), lambda v: v["count"] > 0),
+    ("hparams", count_js("tf-hparams-session-group-values"), lambda v: v["count"] > 0),
+    ("projector", PROJECTOR_JS, lambda v: v.get("ready")),
+]
 
 
 def main(argv):
@@ -130,17 +146,12 @@ def main(argv):
     browser = Browser(executable)
     report = {}
     try:
-        base = f"http://127.0.0.1:{port}/"
-        s = open_tab(browser, base + "#scalars")
-        v = wait_for(browser, s, SCALARS_JS, lambda v: "loss/val" in v["text"], "the scalars page")
-        time.sleep(SETTLE_S)
-        screenshot(browser, s, out / "scalars.png")
-        report["scalars"] = {"cards": v["cards"], "text": v["text"][:4000]}
-        s = open_tab(browser, base + "#projector")
-        wait_for(browser, s, PROJECTOR_JS, lambda v: v.get("ready"), "the projector")
-        time.sleep(SETTLE_S)  # PCA, colouring by label, sprites drawn
-        report["projector"] = evaluate(browser, s, PROJECTOR_JS, 30)
-        screenshot(browser, s, out / "projector.png")
+        for name, js, ready in PAGES:
+            session = open_tab(browser, f"http://127.0.0.1:{port}/#{name}")
+            wait_for(browser, session, js, ready, f"the {name} page")
+            time.sleep(SETTLE_S)  # charts drawn; the projector's PCA and colours
+            report[name] = evaluate(browser, session, js, 30)
+            screenshot(browser, session, out / f"{name}.png")
     except BrowserError as e:
         print(f"tensorboard_shots: {e}", file=sys.stderr)
         return 2

@@ -4,9 +4,10 @@
 //! starts the setup's TensorBoard on a free loopback port, and the test asks its HTTP data
 //! endpoints for every kind of data lab5 wrote: scalars, images, histograms, hparams and
 //! the projector's runs, configuration, metadata, tensor and sprite, comparing them with
-//! the run's own files. Last, headless Chromium opens the scalars and projector pages
-//! (`scripts/tensorboard_shots.py`) and the screenshots are kept in
-//! `$TMPDIR/lab5-tensorboard/screenshots/` for a person to look at.
+//! the run's own files. Last, headless Chromium opens the scalars, images, histograms,
+//! hparams and projector pages (`scripts/tensorboard_shots.py`), checks that each shows
+//! its data, and the screenshots are kept in `$TMPDIR/lab5-tensorboard/screenshots/` for a
+//! person to look at.
 
 mod support;
 
@@ -399,8 +400,12 @@ fn check_hparams(b: &Board) {
         let model = g["hparams"]["model"].as_str().unwrap();
         assert_eq!(model, g["name"].as_str().unwrap());
         assert_eq!(g["sessions"][0]["status"], "STATUS_SUCCESS", "{g}");
-        let acc = &g["metricValues"][0];
-        assert_eq!(acc["name"]["tag"], "final/test_accuracy");
+        let acc = g["metricValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"]["tag"] == "final/test_accuracy")
+            .unwrap_or_else(|| panic!("no final/test_accuracy in {g}"));
         assert!(acc["value"].as_f64().unwrap() > 0.0, "{g}");
     }
 }
@@ -489,7 +494,11 @@ fn screenshot_dir() -> PathBuf {
         .join("screenshots")
 }
 
-/// Headless Chromium on the scalars and projector pages; screenshots kept.
+/// The pages headless Chromium opens; a screenshot of each is kept.
+const PAGES: [&str; 5] = ["scalars", "images", "histograms", "hparams", "projector"];
+
+/// Headless Chromium on every page (`scripts/tensorboard_shots.py`): each shows its data,
+/// the projector all `points` photos with thumbnails and metadata, coloured by label.
 fn check_pages(b: &Board, points: usize) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tensorboard_shots.py");
     let out_dir = screenshot_dir();
@@ -507,17 +516,24 @@ fn check_pages(b: &Board, points: usize) {
         script.display()
     );
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert!(report["scalars"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("accuracy/val"));
+    let tags = report["scalars"]["tags"].as_array().unwrap();
+    assert!(tags.contains(&json!("accuracy/val")), "{report}");
+    for page in ["images", "histograms"] {
+        assert!(report[page]["count"].as_u64().unwrap() > 0, "{report}");
+    }
+    assert_eq!(report["hparams"]["count"], 2, "one row per run: {report}");
     let p = &report["projector"];
     assert_eq!(p["run"], "cnn/tb", "{p}");
     assert_eq!(p["points"], json!(points), "{p}");
     assert_eq!(p["sprite"], true, "{p}");
+    assert_eq!(
+        p["columns"],
+        json!(lab5::embed::projector::METADATA_COLUMNS),
+        "{p}"
+    );
     assert_eq!(p["colorBy"], "label", "{p}");
-    for shot in ["scalars.png", "projector.png"] {
-        let path = out_dir.join(shot);
+    for page in PAGES {
+        let path = out_dir.join(format!("{page}.png"));
         let img = image::open(&path).unwrap();
         assert!(img.width() >= 1000, "{}", path.display());
         println!("screenshot for a person to look at: {}", path.display());
