@@ -173,6 +173,15 @@ fn check_outputs(p: &Project) {
         for chart in ["tsne_class", "umap_class", "tsne_breed", "umap_breed"] {
             check_png(&dir.join("figures").join(format!("{chart}.png")));
         }
+        // the embed step writes TensorBoard's projector into the run's TensorBoard folder
+        let tb = dir.join("tb");
+        let meta = std::fs::read_to_string(tb.join("metadata.tsv")).unwrap();
+        assert_eq!(meta.lines().count(), 2 * PER_CLASS + 1, "{run}: header + one row a photo");
+        let tensors = std::fs::read_to_string(tb.join("tensors.tsv")).unwrap();
+        assert_eq!(tensors.lines().count(), 2 * PER_CLASS);
+        check_png(&tb.join("sprite.png"));
+        let config = std::fs::read_to_string(tb.join("projector_config.pbtxt")).unwrap();
+        assert!(config.contains("tensor_path: \"tensors.tsv\""), "{config}");
     }
     check_robustness(p);
     let state: Value = read_json(&p.root.join("runs/pipeline.json"));
