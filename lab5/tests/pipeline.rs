@@ -176,7 +176,11 @@ fn check_outputs(p: &Project) {
         // the embed step writes TensorBoard's projector into the run's TensorBoard folder
         let tb = dir.join("tb");
         let meta = std::fs::read_to_string(tb.join("metadata.tsv")).unwrap();
-        assert_eq!(meta.lines().count(), 2 * PER_CLASS + 1, "{run}: header + one row a photo");
+        assert_eq!(
+            meta.lines().count(),
+            2 * PER_CLASS + 1,
+            "{run}: header + one row a photo"
+        );
         let tensors = std::fs::read_to_string(tb.join("tensors.tsv")).unwrap();
         assert_eq!(tensors.lines().count(), 2 * PER_CLASS);
         check_png(&tb.join("sprite.png"));
