@@ -7,7 +7,7 @@ Loads http://127.0.0.1:PORT/#scalars, #images, #histograms, #hparams and #projec
 until each page shows its data (scalar charts, image and histogram cards, the HParams table's
 rows; the projector's points with their sprite thumbnails and metadata, then coloured by the
 metadata column `label`), and saves DIR/<page>.png. Prints one JSON object: what each page
-showed (the scalar tags drawn; the number of image, histogram and session rows; the
+showed (the scalar tags drawn; the number of image and histogram cards; the HParams rows; the
 projector's run, tensor, points, dimension, metadata columns, whether the sprite loaded and
 the colour-by column), for the caller to check.
 
@@ -115,6 +115,15 @@ def screenshot(browser, session, path):
     Path(path).write_bytes(base64.b64decode(shot["data"]))
 
 
+# What the HParams page's table shows: one session group (row) per run.
+HPARAMS_JS = "(() => {" + DEEP_JS + r"""
+  const table = deepAll('tf-hparams-table-view')[0];
+  const groups = (table && table.sessionGroups) || [];
+  return {count: groups.length, groups: groups.map(g => g.name)};
+})()
+"""
+
+
 def count_js(tag):
     """A page script counting the elements `tag` (through shadow roots and frames)."""
     return "(() => {" + DEEP_JS + f"return {{count: deepAll('{tag}').length}};" + "})()"
@@ -126,7 +135,7 @@ PAGES = [
     ("scalars", SCALARS_JS, lambda v: "accuracy/val" in v["tags"]),
     ("images", count_js("tf-image-loader"), lambda v: v["count"] > 0),
     ("histograms", count_js("tf-histogram-loader"), lambda v: v["count"] > 0),
-    ("hparams", count_js("tf-hparams-session-group-values"), lambda v: v["count"] > 0),
+    ("hparams", HPARAMS_JS, lambda v: v["count"] > 0),
     ("projector", PROJECTOR_JS, lambda v: v.get("ready")),
 ]
 
