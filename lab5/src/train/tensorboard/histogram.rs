@@ -3,6 +3,11 @@
 //! `N` equal-width buckets between the smallest and largest value, with the count, sum
 //! and sum of squares. Computed on the tensor's device; only the summary (a few hundred
 //! bytes) comes to the CPU.
+//!
+//! Bucket `i` holds `[lo_i, hi_i)`, the last one closed at the maximum (`torch.histc`).
+//! Unlike PyTorch's `make_histogram`, no zero-width bucket is put in front and empty end
+//! buckets are kept; TensorBoard's migration of the proto (`data_compat`, which takes the
+//! first bucket's left edge from `min`) draws the same histogram either way.
 
 use super::proto::HistogramProto;
 use anyhow::Result;
@@ -73,6 +78,15 @@ mod tests {
         assert_eq!(h.bucket_limit, vec![0.25, 0.5, 0.75, 1.0]);
         // [0, .25): 0, .1, .2; [.75, 1]: .9, 1, 1 (the last bucket includes the maximum)
         assert_eq!(h.bucket, vec![3.0, 0.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn a_value_on_an_inner_limit_falls_in_the_bucket_it_starts() {
+        // [0, .25): 0, .1; [.25, .5): .25; [.5, .75): .5; [.75, 1]: 1 (half-open, last closed)
+        let t = Tensor::from_slice(&[0.0f64, 0.1, 0.25, 0.5, 1.0]);
+        let h = histogram(&t, 4).unwrap().unwrap();
+        assert_eq!(h.bucket_limit, vec![0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(h.bucket, vec![2.0, 1.0, 1.0, 1.0]);
     }
 
     #[test]

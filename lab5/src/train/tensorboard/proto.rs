@@ -102,7 +102,9 @@ pub struct Image {
 }
 
 /// `tensorboard.HistogramProto`: bucket `i` holds the values in
-/// `(bucket_limit[i - 1], bucket_limit[i]]` (the first from `min`).
+/// `[bucket_limit[i - 1], bucket_limit[i])`, the first from `min`, the last closed at
+/// `max` (as TensorFlow's `Histogram::Add` and `torch.histc` fill them; TensorBoard's
+/// `data_compat` draws the first bucket from `min` and the last up to `max`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HistogramProto {
     /// Smallest value.
