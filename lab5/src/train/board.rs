@@ -6,7 +6,7 @@
 
 use super::metrics::{roc_auc, roc_curve, THRESHOLD};
 use super::record::{RunRecord, Scored};
-use super::tensorboard::{hparams, EventWriter};
+use super::tensorboard::{self, hparams, EventWriter};
 use crate::config::Config;
 use crate::data::{Class, SplitName};
 use crate::plot::{self, Figure, Mistake, Photo, RocCurve};
@@ -55,7 +55,7 @@ pub(crate) fn hyper_parameters(
 
 /// Writes the start of the run's HParams session (step 0) and flushes.
 pub(crate) fn log_start(w: &mut EventWriter, h: hparams::HParams, run: &str) -> Result<()> {
-    let now = unix_secs();
+    let now = tensorboard::now();
     w.plugin_values(vec![hparams::session_start(h, run, now)], 0)?;
     w.flush()
 }
@@ -110,7 +110,7 @@ pub(crate) fn log_end(
             w.image(MISTAKES_TAG, &fig.bitmap()?, step)?;
         }
     }
-    w.plugin_values(vec![hparams::session_end(unix_secs())], step)?;
+    w.plugin_values(vec![hparams::session_end(tensorboard::now())], step)?;
     w.flush()
 }
 
@@ -210,12 +210,10 @@ pub(crate) fn photo_paths(cfg: &Config) -> Result<HashMap<String, PathBuf>> {
         .collect())
 }
 
-/// Seconds since the Unix epoch.
-fn unix_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+/// Prints that `what` was not written to TensorBoard and why (on stderr, as lab5's other
+/// warnings); the caller goes on: TensorBoard's extras never cost a trained run.
+pub(crate) fn warn_skipped(what: &str, e: &anyhow::Error) {
+    eprintln!("lab5: TensorBoard: {what} skipped: {e:#}");
 }
 
 /// True when `dir` holds at least one TensorBoard event file.

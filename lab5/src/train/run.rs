@@ -11,6 +11,7 @@ use super::metrics;
 use super::monitor::Monitor;
 use super::record::*;
 use super::staging::Staging;
+use super::tensorboard::EventWriter;
 use super::trainer::{fit, score, Fitted, Hyper};
 use crate::config::Config;
 use crate::data::cache::{self, Cached};
@@ -70,12 +71,11 @@ pub(crate) fn train_and_record(
     };
     let mut record = assemble(plan, &trained, data, final_metrics);
     record.metrics.unseen_breeds = holdout.report_run(staging.dir())?;
+    record.metrics.durations.eval_secs = eval_started.elapsed().as_secs_f64();
     if let Some(w) = monitor.writer() {
-        board::log_end(w, cfg, &record, &scored)?;
+        log_end(w, cfg, &record, &scored);
     }
-    let d = &mut record.metrics.durations;
-    d.eval_secs = eval_started.elapsed().as_secs_f64();
-    d.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
+    record.metrics.durations.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
     record.save_to(staging.dir())?;
     drop(monitor); // closes the event file before the folder moves
     record.dir = cfg.runs_dir().join(&plan.name);
@@ -101,8 +101,11 @@ fn train_with_monitor(
         .div_ceil(plan.hyper.train.batch_size.max(1));
     let mut monitor = Monitor::new(plan.hyper.train.epochs, steps, Some(tb), &cfg.tensorboard)?;
     if let Some(w) = monitor.writer() {
-        let h = board::hyper_parameters(&plan.settings, &plan.model.kind, &plan.name)?;
-        board::log_start(w, h, &plan.name)?;
+        let start = board::hyper_parameters(&plan.settings, &plan.model.kind, &plan.name)
+            .and_then(|h| board::log_start(w, h, &plan.name));
+        if let Err(e) = start {
+            board::warn_skipped("the run's hyper-parameters (HParams tab)", &e);
+        }
     }
     let fitted = fit(net, data, &plan.hyper, device, &mut monitor)?;
     let (log, train) = (monitor.logging_secs(), fitted.train_secs);
@@ -111,6 +114,22 @@ fn train_with_monitor(
         100.0 * log / train.max(1e-9)
     );
     Ok((fitted, monitor))
+}
+
+/// Writes the end-of-run TensorBoard summaries ([`board::log_end`]: final metrics,
+/// confusion matrix, ROC curves, mistakes, HParams session end) and prints the seconds
+/// they took; they are timed apart from the evaluation (`durations.eval_secs`) and from
+/// the training loop's logging, and counted in `durations.total_secs`. Best-effort: a
+/// failure is printed as a warning and the trained run is kept.
+fn log_end(w: &mut EventWriter, cfg: &Config, record: &RunRecord, scored: &[Scored]) {
+    let started = Instant::now();
+    match board::log_end(w, cfg, record, scored) {
+        Ok(()) => println!(
+            "TensorBoard final metrics and images: {:.2} s after evaluation",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => board::warn_skipped("the final metrics and images", &e),
+    }
 }
 
 /// Saves last and best weights, then scores every split with the best weights, writes

@@ -190,8 +190,8 @@ fn host_name() -> String {
     }
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> f64 {
+/// Seconds since the Unix epoch (an event's `wall_time`).
+pub(crate) fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
