@@ -232,7 +232,7 @@ pub fn fit(
         let mut batches = data.train.train_batches(t.batch_size, seed, device);
         while let Some((x, y)) = timed(&mut sums.data_secs, || batches.next()) {
             if step == 0 {
-                m.first_batch(&*data.train, &x)?;
+                m.first_batch(&*data.train, &x);
             }
             let logits = net.logits(&x, true); // forward
             let loss = cross_entropy(&logits, &y, t.label_smoothing);
@@ -260,9 +260,9 @@ pub fn fit(
             None => validate()?,
         };
         let s = sums.stats(epoch, &v, epoch_started, train_secs)?;
-        m.parameters(vs, epoch)?;
+        m.parameters(vs, epoch);
         let best = stop.update(&s, started.elapsed().as_secs_f64(), vs, ema.as_ref())?;
-        m.epoch(&s, best)?;
+        m.epoch(&s, best);
         history.push(s);
         if stop.should_stop(epoch) && epoch < t.epochs {
             m.say(&format!(
@@ -272,7 +272,7 @@ pub fn fit(
             break;
         }
     }
-    m.finish()?;
+    m.finish();
     finish(stop, history, t.epochs, started, net)
 }
 
