@@ -12,7 +12,7 @@ use crate::data::{Class, SplitName};
 use crate::plot::{self, Figure, Mistake, Photo, RocCurve};
 use anyhow::Result;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Sections of the run settings whose keys are hyper-parameters without the section
 /// name (`cnn.max_lr` and `transfer.max_lr` are both `max_lr`).
@@ -214,14 +214,6 @@ pub(crate) fn photo_paths(cfg: &Config) -> Result<HashMap<String, PathBuf>> {
 /// warnings); the caller goes on: TensorBoard's extras never cost a trained run.
 pub(crate) fn warn_skipped(what: &str, e: &anyhow::Error) {
     eprintln!("lab5: TensorBoard: {what} skipped: {e:#}");
-}
-
-/// True when `dir` holds at least one TensorBoard event file.
-pub(crate) fn has_events(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|d| {
-        d.flatten()
-            .any(|e| e.file_name().to_string_lossy().contains("tfevents"))
-    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The plugin's name (`tensorboard/plugins/hparams/metadata.py`).
-const PLUGIN_NAME: &str = "hparams";
+pub const PLUGIN_NAME: &str = "hparams";
 /// `PLUGIN_DATA_VERSION` of the same file.
 const PLUGIN_DATA_VERSION: i32 = 0;
 /// Tag of the session start.

@@ -7,8 +7,10 @@
 //! Each record's data is a protobuf `Event` ([`proto`], encoded by `prost`): the first one
 //! carries `file_version: "brain.Event:2"`, the others `{wall_time, step, summary}`.
 //! [`histogram`] turns a tensor into a `HistogramProto`, [`hparams`] a run's settings into
-//! the HParams plugin's session messages, [`images`] a batch into one grid image.
+//! the HParams plugin's session messages, [`images`] a batch into one grid image;
+//! [`contents`] reads event files back (what `lab5 tensorboard` lists).
 
+pub mod contents;
 pub mod histogram;
 pub mod hparams;
 pub mod images;

@@ -2,6 +2,7 @@
 //! `tensorboard` program of the setup's Python venv, on loopback, on the configured port
 //! or the next free one, and what it will show of each run.
 
+use super::contents::Tabs;
 use crate::config::Config;
 use anyhow::{bail, Result};
 use std::net::{Ipv4Addr, TcpListener};
@@ -74,7 +75,9 @@ pub fn address(port: u16) -> String {
 }
 
 /// One line per run folder under the config's runs folder that has TensorBoard events:
-/// its name as TensorBoard shows it (`cnn/tb`) and whether it has a projector.
+/// its name as TensorBoard shows it (`cnn/tb`) and the tabs its files fill, read from
+/// them ([`Tabs`]), e.g. `cnn/tb: scalars, images, histograms, hparams, projector (1 event
+/// file)`.
 pub fn runs_found(cfg: &Config) -> Vec<String> {
     let root = cfg.runs_dir();
     let mut found = Vec::new();
@@ -83,26 +86,25 @@ pub fn runs_found(cfg: &Config) -> Vec<String> {
     found
 }
 
+/// Walks `dir` (real folders only: a symbolic link is not followed, so a link loop
+/// cannot recurse forever) for folders named `subdir` with events.
 fn collect_runs(root: &Path, dir: &Path, subdir: &str, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
-        let path = e.path();
-        if !path.is_dir() || e.file_name().to_string_lossy().starts_with('.') {
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || e.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        if e.file_name() == subdir && crate::train::board::has_events(&path) {
-            let name = crate::util::slash_path(path.strip_prefix(root).unwrap_or(&path));
-            let projector = path.join(super::PROJECTOR_CONFIG).is_file();
-            let what = if projector {
-                "scalars, images, histograms, hparams, projector"
-            } else {
-                "scalars, images, histograms, hparams"
-            };
-            out.push(format!("{name}: {what}"));
-        } else {
-            collect_runs(root, &path, subdir, out);
+        let path = e.path();
+        let tabs = (e.file_name() == subdir).then(|| Tabs::of(&path));
+        match tabs {
+            Some(tabs) if tabs.event_files > 0 => {
+                let name = crate::util::slash_path(path.strip_prefix(root).unwrap_or(&path));
+                out.push(format!("{name}: {tabs}"));
+            }
+            _ => collect_runs(root, &path, subdir, out),
         }
     }
 }
