@@ -7,8 +7,8 @@ use lab5::Config;
 /// Arguments of `lab5 tensorboard`.
 #[derive(Args)]
 pub struct TensorboardArgs {
-    /// Port to serve on (default `tensorboard.port` of the config; the next free one when
-    /// it is taken; 0 = any free port).
+    /// Port to serve on, exactly (fails when it is taken; 0 = any free port). Without it:
+    /// `tensorboard.port` of the config, or the next free one when that is taken.
     #[arg(long)]
     pub port: Option<u16>,
     /// Listen on every network interface (to open it from another machine), not only on
@@ -22,9 +22,15 @@ pub struct TensorboardArgs {
 pub fn tensorboard(cfg: &Config, a: TensorboardArgs) -> anyhow::Result<()> {
     let program = server::program()?;
     let logdir = cfg.runs_dir();
-    let port = server::free_port(a.port.unwrap_or(cfg.tensorboard.port))?;
+    let host = server::bind_address(a.bind_all);
+    let port = server::choose_port(a.port, cfg.tensorboard.port, host)?;
     let runs = server::runs_found(cfg);
-    if runs.is_empty() {
+    if !logdir.is_dir() {
+        println!(
+            "the runs folder {} does not exist (paths.runs_dir of the config; a typo?): TensorBoard shows an empty page until a training run creates it",
+            logdir.display()
+        );
+    } else if runs.is_empty() {
         println!(
             "no TensorBoard events under {} yet: train a model first (`lab5 train cnn` or `lab5 run`); TensorBoard shows runs as they appear",
             logdir.display()
