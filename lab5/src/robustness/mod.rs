@@ -56,10 +56,14 @@ pub const TENSORBOARD_TAGS: [&str; 3] = [
     "final/robustness_drop_from_clean",
 ];
 
+/// The event file holding [`TENSORBOARD_TAGS`] in a run's TensorBoard folder: one per
+/// run, replaced by each new measurement (so re-measuring does not pile up points).
+pub const TENSORBOARD_FILE: &str = "events.out.tfevents.robustness.lab5";
+
 /// Measures the run in `run_dir` ([`measure`]) and writes `robustness.json` and the
 /// chart into it (each file atomically), and the clean and mean corrupted accuracy and
-/// their difference into its TensorBoard folder ([`TENSORBOARD_TAGS`], at the run's last
-/// epoch).
+/// their difference into its TensorBoard folder ([`TENSORBOARD_TAGS`] at the run's last
+/// epoch, in [`TENSORBOARD_FILE`]; best-effort: a failure there is a warning).
 pub fn check(cfg: &Config, run_dir: &Path) -> Result<Robustness> {
     let r = measure(cfg, run_dir)?;
     r.chart()?.save(&chart_stem(run_dir))?;
@@ -71,7 +75,11 @@ pub fn check(cfg: &Config, run_dir: &Path) -> Result<Robustness> {
         r.drop_from_clean,
     ];
     let tagged: Vec<(&str, f64)> = TENSORBOARD_TAGS.into_iter().zip(values).collect();
-    crate::train::board::log_later(&rec, rec.metrics.history.len() as i64, &tagged)?;
+    let step = rec.metrics.history.len() as i64;
+    let dir = rec.tensorboard_dir();
+    if let Err(e) = crate::train::board::replace_events(&dir, TENSORBOARD_FILE, step, &tagged) {
+        crate::train::board::warn_skipped("the robustness results", &e);
+    }
     Ok(r)
 }
 

@@ -10,9 +10,9 @@ use super::tensorboard::{self, hparams, EventWriter};
 use crate::config::Config;
 use crate::data::{Class, SplitName};
 use crate::plot::{self, Figure, Mistake, Photo, RocCurve};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Sections of the run settings whose keys are hyper-parameters without the section
 /// name (`cnn.max_lr` and `transfer.max_lr` are both `max_lr`).
@@ -114,16 +114,40 @@ pub(crate) fn log_end(
     w.flush()
 }
 
-/// Appends `values` (tag, value) at step `step` to the TensorBoard folder of the finished
-/// run `rec` in a new event file (e.g. the robustness check's results, measured later).
-pub(crate) fn log_later(rec: &RunRecord, step: i64, values: &[(&str, f64)]) -> Result<()> {
-    let mut w = EventWriter::create(&rec.tensorboard_dir())?;
-    for (tag, v) in values {
-        if v.is_finite() {
-            w.scalar(tag, *v, step)?;
+/// Writes `values` (tag, value) at step `step` as the event file `file` of the
+/// TensorBoard folder `dir` (results measured after training, e.g. the robustness
+/// check's), replacing an earlier one of that name: written to a temp file whose name
+/// holds no `tfevents` (TensorBoard never reads it half-written), then renamed.
+///
+/// # Errors
+/// The folder or the file cannot be written or renamed (the temp file is removed).
+pub(crate) fn replace_events(
+    dir: &Path,
+    file: &str,
+    step: i64,
+    values: &[(&str, f64)],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file.replace("tfevents", "events"),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut w = EventWriter::create_file(&tmp)?;
+        for (tag, v) in values {
+            if v.is_finite() {
+                w.scalar(tag, *v, step)?;
+            }
         }
+        w.flush()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    w.flush()
+    let path = dir.join(file);
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename onto {}", path.display()))
 }
 
 /// The class predicted for `s` and the probability the model gave it.
@@ -253,5 +277,39 @@ mod tests {
         for key in ["max_lr", "image_size", "seed", "model", "run"] {
             assert!(a.contains_key(key) && b.contains_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn replaced_events_leave_one_file_with_the_last_values() {
+        use super::tensorboard::contents::EventReader;
+        use super::tensorboard::proto::{event::What, summary_value::Value};
+        let dir = std::env::temp_dir().join(format!("lab5-replace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let file = "events.out.tfevents.robustness.lab5";
+        replace_events(&dir, file, 3, &[("final/a", 0.5)]).unwrap();
+        replace_events(&dir, file, 3, &[("final/a", 0.75), ("final/b", f64::NAN)]).unwrap();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [file]);
+        let events: Vec<_> = EventReader::open(&dir.join(file))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let values: Vec<(String, Option<Value>, i64)> = events
+            .iter()
+            .filter_map(|e| match &e.what {
+                Some(What::Summary(s)) => {
+                    Some((s.value[0].tag.clone(), s.value[0].value.clone(), e.step))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [("final/a".to_string(), Some(Value::SimpleValue(0.75)), 3)]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -55,6 +55,22 @@ impl EventWriter {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create TensorBoard folder {}", dir.display()))?;
         let (path, file) = new_file(dir)?;
+        Self::start(path, file)
+    }
+
+    /// Creates (or truncates) the event file `path` itself, starting with the version
+    /// event (for a file written under a temp name, then renamed).
+    ///
+    /// # Errors
+    /// The file cannot be created or written.
+    pub fn create_file(path: &Path) -> Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Self::start(path.to_path_buf(), file)
+    }
+
+    /// A writer on `file` (at `path`) that has written the version event.
+    fn start(path: PathBuf, file: File) -> Result<Self> {
         let mut w = EventWriter {
             path,
             out: BufWriter::new(file),
