@@ -280,6 +280,33 @@ mod tests {
     }
 
     #[test]
+    fn real_settings_of_both_models_and_every_ablation_variant_flatten() {
+        // a clash (two settings named alike once the bare sections lose their prefix)
+        // would only warn at a run's start; here it fails before it ships
+        let cfg = Config::from_json(include_str!("../../../config.json")).unwrap();
+        let mut on_images = cfg.clone();
+        on_images.transfer.augment = true;
+        let mut all = vec![
+            ("cnn", super::super::run::cnn_settings(&cfg)),
+            ("transfer", super::super::transfer::settings(&cfg)),
+            ("transfer", super::super::transfer::settings(&on_images)),
+        ];
+        let variants = crate::ablation::VARIANTS.map(|(name, _)| name);
+        for v in std::iter::once(crate::ablation::RECIPE).chain(variants) {
+            let c = crate::ablation::variant_config(&cfg, v).unwrap();
+            all.push(("cnn", super::super::run::cnn_settings(&c)));
+        }
+        for (kind, settings) in &all {
+            let h = hyper_parameters(settings, kind, "run")
+                .unwrap_or_else(|e| panic!("{kind} {settings}: {e:#}"));
+            for key in ["model", "run", "seed", "epochs", "max_lr", "image_size"] {
+                assert!(h.contains_key(key), "{kind}: no {key} in {:?}", h.keys());
+            }
+        }
+        assert_eq!(all.len(), 3 + 1 + crate::ablation::VARIANTS.len());
+    }
+
+    #[test]
     fn replaced_events_leave_one_file_with_the_last_values() {
         use super::tensorboard::contents::EventReader;
         use super::tensorboard::proto::{event::What, summary_value::Value};
