@@ -20,7 +20,6 @@
 use super::set::EmbeddingSet;
 use crate::config::Config;
 use crate::data::{cache, SplitName};
-use crate::train::metrics::THRESHOLD;
 use crate::train::RunRecord;
 use crate::util::write_atomic;
 use anyhow::{bail, Context, Result};
@@ -51,8 +50,9 @@ pub const METADATA_COLUMNS: [&str; 7] = [
 ];
 /// Largest side of a sprite image the projector loads (its WebGL texture limit).
 pub const MAX_SPRITE_PX: u32 = 8192;
-/// Frame colour of cat and dog thumbnails (Okabe-Ito blue and orange, as in the charts).
-const CLASS_RGB: [[u8; 3]; 2] = [[0, 114, 178], [230, 159, 0]];
+/// Frame colour of cat and dog thumbnails (Okabe-Ito blue and orange, as in the charts),
+/// by class index.
+pub const CLASS_RGB: [[u8; 3]; 2] = [[0, 114, 178], [230, 159, 0]];
 /// Background of the sprite's empty cells.
 const BACKGROUND: u8 = 255;
 /// Breed written for photos without one.
@@ -181,7 +181,7 @@ fn metadata_tsv(set: &EmbeddingSet, p_dog: &HashMap<String, f64>) -> Result<Stri
                 r.id
             );
         };
-        let predicted = if p > THRESHOLD { "dog" } else { "cat" };
+        let predicted = crate::train::board::prediction(p).0.name();
         let breed = cell(&r.breed);
         let breed = if breed.is_empty() { NO_BREED } else { &breed };
         let _ = writeln!(

@@ -152,10 +152,16 @@ pub(crate) fn replace_events(
 
 /// The class predicted for `s` and the probability the model gave it.
 pub(crate) fn predicted(s: &Scored) -> (Class, f64) {
-    if s.p_dog > THRESHOLD {
-        (Class::Dog, s.p_dog)
+    prediction(s.p_dog)
+}
+
+/// The class a model predicts when it gives a photo `p_dog` (dog above
+/// [`THRESHOLD`]), and the probability of that class.
+pub(crate) fn prediction(p_dog: f64) -> (Class, f64) {
+    if p_dog > THRESHOLD {
+        (Class::Dog, p_dog)
     } else {
-        (Class::Cat, 1.0 - s.p_dog)
+        (Class::Cat, 1.0 - p_dog)
     }
 }
 
