@@ -8,8 +8,8 @@ until each page shows its data (scalar charts, image and histogram cards, the HP
 rows; the projector's points with their sprite thumbnails and metadata, then coloured by the
 metadata column `label`), and saves DIR/<page>.png. Prints one JSON object: what each page
 showed (the scalar tags drawn; the number of image and histogram cards; the HParams rows; the
-projector's run, tensor, points, dimension, metadata columns, whether the sprite loaded and
-the colour-by column), for the caller to check.
+projector's run, tensor, points, dimension, metadata columns, whether the sprite loaded, the
+colour-by column and its legend as [label, points] pairs), for the caller to check.
 
 The browser is found and driven as by scripts/check_render.py (Chrome DevTools Protocol over a
 pipe); unlike there, the network is on (TensorBoard is on loopback) and WebGL runs in software
@@ -68,8 +68,11 @@ PROJECTOR_JS = "(() => {" + DEEP_JS + r"""
   if (options.includes('label') && panel.selectedColorOptionName !== 'label') {
     panel.selectedColorOptionName = 'label';
   }
+  // the colour legend drawn for the selected column: [label, number of points] per colour
+  const legend = ((panel.colorLegendRenderInfo || {}).items || []).map(i => [i.label, i.count]);
   return {
-    ready: ds.points.length > 0 && !!info.spriteImage && options.includes('label'),
+    ready: ds.points.length > 0 && !!info.spriteImage && panel.selectedColorOptionName === 'label'
+      && legend.length > 0,
     run: panel.selectedRun,
     tensor: panel.selectedTensor,
     points: ds.points.length,
@@ -77,6 +80,7 @@ PROJECTOR_JS = "(() => {" + DEEP_JS + r"""
     sprite: !!info.spriteImage,
     columns: (info.stats || []).map(s => s.name),
     colorBy: panel.selectedColorOptionName,
+    legend: legend,
   };
 })()
 """
@@ -151,8 +155,7 @@ def main(argv):
         print("tensorboard_shots: no Chromium found (run scripts/setup.sh or set LAB5_BROWSER)",
               file=sys.stderr)
         return 2
-    check_render.FLAGS = FLAGS
-    browser = Browser(executable)
+    browser = Browser(executable, FLAGS)
     report = {}
     try:
         for name, js, ready in PAGES:

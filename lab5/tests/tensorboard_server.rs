@@ -11,13 +11,14 @@
 
 mod support;
 
+use lab5::embed::projector::{CLASS_RGB, METADATA_COLUMNS};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::project::{photos, text, Project};
+use support::project::{small_pets_project, text, Project};
 
 /// Photos per class.
 const PER_CLASS: usize = 40;
@@ -30,30 +31,16 @@ const THUMBNAIL: u32 = 32;
 
 /// The project: photos linked into `incoming/`, small images, two epochs each.
 fn project() -> Project {
-    let p = Project::new("tbserve", &[]);
-    for class in ["cat", "dog"] {
-        let dir = p.root.join("incoming").join(class);
-        std::fs::create_dir_all(&dir).unwrap();
-        for f in photos(class, 0, PER_CLASS) {
-            std::os::unix::fs::symlink(&f, dir.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    p.write_config(&[
-        ("data.source", json!("folder")),
-        ("data.folder", json!("incoming")),
-        ("preprocess.image_size", json!(48)),
-        ("preprocess.resize_shorter", json!(56)),
-        ("cnn.epochs", json!(EPOCHS)),
-        ("transfer.image_size", json!(96)),
-        ("transfer.resize_shorter", json!(110)),
-        ("transfer.epochs", json!(EPOCHS)),
-        ("transfer.batch_size", json!(16)),
-        ("embed.tsne_epochs", json!(250)),
-        ("embed.umap_epochs", json!(50)),
-        ("tensorboard.thumbnail", json!(THUMBNAIL)),
-        ("report.mistakes", json!(4)),
-    ]);
-    p
+    small_pets_project(
+        "tbserve",
+        PER_CLASS,
+        &[
+            ("cnn.epochs", json!(EPOCHS)),
+            ("transfer.epochs", json!(EPOCHS)),
+            ("tensorboard.thumbnail", json!(THUMBNAIL)),
+            ("report.mistakes", json!(4)),
+        ],
+    )
 }
 
 /// Runs `lab5 ARGS` in the project and asserts success; returns stdout.
@@ -96,7 +83,13 @@ impl Board {
                 break rest.split('/').next().unwrap().parse::<u16>().unwrap();
             }
         };
-        for want in ["cnn/tb: scalars", "transfer/tb: scalars", "projector"] {
+        // the CNN's folder: the training events and the robustness results
+        let all = "scalars, images, histograms, hparams, projector";
+        let listed = [
+            format!("  cnn/tb: {all} (2 event files)"),
+            format!("  transfer/tb: {all} (1 event file)"),
+        ];
+        for want in &listed {
             assert!(
                 printed.iter().any(|l| l.contains(want)),
                 "{want} not listed:\n{}",
@@ -288,7 +281,9 @@ fn check_images(b: &Board, p: &Project) {
             .unwrap()
             .iter()
             .filter(|s| s.split == lab5::data::SplitName::Test)
-            .any(|s| (s.p_dog > 0.5) != (s.label == lab5::data::Class::Dog));
+            .any(|s| {
+                (s.p_dog > lab5::train::metrics::THRESHOLD) != (s.label == lab5::data::Class::Dog)
+            });
         assert_eq!(tags[run][MISTAKES_TAG].is_object(), wrong, "{run}");
     }
 }
@@ -411,7 +406,7 @@ fn check_hparams(b: &Board) {
 }
 
 /// The projector: both runs, their config, metadata rows and vectors as lab5 wrote them.
-fn check_projector(b: &Board, runs: &Path) {
+fn check_projector(b: &Board, p: &Project, runs: &Path) {
     let listed = b.json("/data/plugin/projector/runs", &[]);
     assert_eq!(listed, json!(["cnn/tb", "transfer/tb"]));
     for run in ["cnn", "transfer"] {
@@ -433,18 +428,7 @@ fn check_projector(b: &Board, runs: &Path) {
         );
         let meta = String::from_utf8(meta).unwrap();
         let rows: Vec<Vec<&str>> = meta.lines().map(|l| l.split('\t').collect()).collect();
-        assert_eq!(
-            rows[0],
-            [
-                "label",
-                "breed",
-                "split",
-                "predicted",
-                "correct",
-                "p_dog",
-                "id"
-            ]
-        );
+        assert_eq!(rows[0], METADATA_COLUMNS);
         assert_eq!(rows.len(), n + 1);
         for (row, r) in rows[1..].iter().zip(records) {
             assert_eq!(row[0], r["label"]);
@@ -479,11 +463,74 @@ fn check_projector(b: &Board, runs: &Path) {
             "/data/plugin/projector/sprite_image",
             &[("run", &tb), ("name", &name)],
         );
-        let sprite = image::load_from_memory(&sprite).unwrap();
+        let sprite = image::load_from_memory(&sprite).unwrap().to_rgb8();
         assert_eq!(
             (sprite.width(), sprite.height()),
             (side * THUMBNAIL, side * THUMBNAIL)
         );
+        check_sprite_order(p, &sprite, &rows[1..], side);
+    }
+}
+
+/// The served sprite holds the thumbnail of metadata row `i` at cell `i` (row-major): its
+/// frame has the colour of the row's label, and for some rows the inside is that photo
+/// of the preprocessing cache, area-downscaled to the thumbnail.
+fn check_sprite_order(p: &Project, sprite: &image::RgbImage, rows: &[Vec<&str>], side: u32) {
+    let cell = |i: usize| ((i as u32 % side) * THUMBNAIL, (i as u32 / side) * THUMBNAIL);
+    for (i, row) in rows.iter().enumerate() {
+        let class = lab5::data::Class::parse(row[0]).unwrap();
+        let (x, y) = cell(i);
+        assert_eq!(
+            sprite.get_pixel(x, y).0,
+            CLASS_RGB[class.index() as usize],
+            "cell {i} ({}) is not framed as a {}",
+            row[6],
+            row[0]
+        );
+    }
+    let cfg = p.config();
+    let size = cfg.preprocess.image_size;
+    let cached =
+        lab5::data::cache::load_or_build(&cfg, &p.manifest(), size, cfg.preprocess.resize_shorter)
+            .unwrap();
+    let photo = |id: &str| {
+        [&cached.train, &cached.val, &cached.test]
+            .into_iter()
+            .find_map(|s| {
+                s.ids
+                    .iter()
+                    .position(|x| x == id)
+                    .map(|k| s.images.get(k as i64))
+            })
+            .unwrap_or_else(|| panic!("{id} is not in the cache"))
+    };
+    let t = i64::from(THUMBNAIL);
+    for i in [0, rows.len() / 2, rows.len() - 1] {
+        let small = photo(rows[i][6])
+            .to_kind(tch::Kind::Float)
+            .unsqueeze(0)
+            .adaptive_avg_pool2d([t, t])
+            .round()
+            .to_kind(tch::Kind::Uint8)
+            .squeeze_dim(0);
+        let (x0, y0) = cell(i);
+        let frame = 1; // max(1, 32 / 32) pixels
+        for (y, x) in [
+            (frame, frame),
+            (t / 2, t / 3),
+            (t - 1 - frame, t - 1 - frame),
+        ] {
+            let want: Vec<u8> = (0..3)
+                .map(|c| small.int64_value(&[c, y, x]) as u8)
+                .collect();
+            let got = sprite.get_pixel(x0 + x as u32, y0 + y as u32).0;
+            let close = got.iter().zip(&want).all(|(a, b)| a.abs_diff(*b) <= 1);
+            assert!(
+                close,
+                "cell {i} pixel ({x}, {y}): {got:?}, photo {} has {want:?}",
+                rows[i][6]
+            );
+        }
     }
 }
 
@@ -499,14 +546,17 @@ const PAGES: [&str; 5] = ["scalars", "images", "histograms", "hparams", "project
 
 /// Headless Chromium on every page (`scripts/tensorboard_shots.py`): each shows its data,
 /// the projector all `points` photos with thumbnails and metadata, coloured by label.
-fn check_pages(b: &Board, points: usize) {
+fn check_pages(b: &Board, points: usize, labels: Vec<(String, usize)>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tensorboard_shots.py");
+    // taken in a folder of this process, moved into place at the end: two test runs at
+    // once do not mix their screenshots
     let out_dir = screenshot_dir();
-    let _ = std::fs::remove_dir_all(&out_dir);
+    let own = out_dir.with_file_name(format!("screenshots.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&own);
     let out = Command::new("python3")
         .arg(&script)
         .args(["--port", &b.port.to_string(), "--out"])
-        .arg(&out_dir)
+        .arg(&own)
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -537,12 +587,23 @@ fn check_pages(b: &Board, points: usize) {
     assert_eq!(p["run"], "cnn/tb", "{p}");
     assert_eq!(p["points"], json!(points), "{p}");
     assert_eq!(p["sprite"], true, "{p}");
-    assert_eq!(
-        p["columns"],
-        json!(lab5::embed::projector::METADATA_COLUMNS),
-        "{p}"
-    );
-    assert_eq!(p["colorBy"], "label", "{p}");
+    assert_eq!(p["columns"], json!(METADATA_COLUMNS), "{p}");
+    // the colour legend the projector drew: one entry per label with its point count
+    let mut legend: Vec<(String, usize)> = p["legend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e[0].as_str().unwrap().to_string(),
+                e[1].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    legend.sort();
+    assert_eq!(legend, labels, "{p}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::rename(&own, &out_dir).unwrap();
     for page in PAGES {
         let path = out_dir.join(format!("{page}.png"));
         let img = image::open(&path).unwrap();
@@ -556,7 +617,12 @@ fn tensorboard_serves_everything_lab5_wrote() {
     let p = project();
     lab5(&p, &["import"]);
     let cnn = lab5(&p, &["train", "cnn"]);
-    assert!(cnn.contains("TensorBoard images and histograms:"), "{cnn}");
+    for line in [
+        "TensorBoard images and histograms:",
+        "TensorBoard final metrics and images:",
+    ] {
+        assert!(cnn.contains(line), "{line} not in\n{cnn}");
+    }
     lab5(&p, &["train", "transfer"]);
     let runs = p.root.join("runs");
     let run_arg = |run: &str| runs.join(run).to_string_lossy().into_owned();
@@ -570,11 +636,18 @@ fn tensorboard_serves_everything_lab5_wrote() {
     check_images(&board, &p);
     check_histograms(&board, &runs);
     check_hparams(&board);
-    check_projector(&board, &runs);
-    let points = lab5::train::RunRecord::load(&runs.join("cnn"))
+    check_projector(&board, &p, &runs);
+    let scored = lab5::train::RunRecord::load(&runs.join("cnn"))
         .unwrap()
         .predictions()
-        .unwrap()
-        .len();
-    check_pages(&board, points);
+        .unwrap();
+    let labels = ["cat", "dog"]
+        .map(|c| {
+            (
+                c.to_string(),
+                scored.iter().filter(|s| s.label.name() == c).count(),
+            )
+        })
+        .to_vec();
+    check_pages(&board, scored.len(), labels);
 }
