@@ -53,6 +53,9 @@ pub const MAX_SPRITE_PX: u32 = 8192;
 /// Frame colour of cat and dog thumbnails (Okabe-Ito blue and orange, as in the charts),
 /// by class index.
 pub const CLASS_RGB: [[u8; 3]; 2] = [[0, 114, 178], [230, 159, 0]];
+/// Smallest thumbnail side: a framed thumbnail needs a pixel inside its frame of one on
+/// each side.
+const MIN_THUMBNAIL: u32 = 3;
 /// Background of the sprite's empty cells.
 const BACKGROUND: u8 = 255;
 /// Breed written for photos without one.
@@ -100,8 +103,8 @@ pub fn write_projector(cfg: &Config, run_dir: &Path, set: &EmbeddingSet) -> Resu
     let n = set.len();
     let side = grid_side(n);
     let thumb = cfg.tensorboard.thumbnail.min(MAX_SPRITE_PX / side);
-    if thumb == 0 {
-        bail!("{n} photos do not fit one {MAX_SPRITE_PX}-pixel sprite image");
+    if thumb < MIN_THUMBNAIL {
+        bail!("{n} photos do not fit one {MAX_SPRITE_PX}-pixel sprite image with thumbnails of at least {MIN_THUMBNAIL} pixels");
     }
     let sprite = sprite(&thumbnails(cfg, set, thumb)?, side)?;
     let sprite_px = sprite.width();
@@ -246,10 +249,10 @@ fn thumbnails(cfg: &Config, set: &EmbeddingSet, thumb: u32) -> Result<Tensor> {
 }
 
 /// Paints a frame of `max(1, side / 32)` pixels in the class colour around each image of
-/// `images` `(N, 3, S, S)` (uint8); `labels` gives each image's class index.
+/// `images` `(N, 3, S, S)` (uint8, `S >= 3`); `labels` gives each image's class index.
 fn framed(images: &Tensor, labels: &[i64]) -> Tensor {
     let side = images.size()[3];
-    let w = (side / 32).max(1);
+    let w = (side / 32).max(1).min((side - 1) / 2);
     let colours = Tensor::from_slice(&CLASS_RGB.concat())
         .view([2, 3])
         .index_select(0, &Tensor::from_slice(labels))
@@ -269,6 +272,9 @@ fn sprite(thumbs: &Tensor, side: u32) -> Result<RgbImage> {
         bail!("thumbnails must be (N, 3, T, T), got {:?}", thumbs.size());
     };
     let g = i64::from(side);
+    if g * g < n {
+        bail!("{n} thumbnails do not fit a {side} x {side} grid");
+    }
     let blank = Tensor::full(
         [g * g - n, 3, t, t],
         i64::from(BACKGROUND),
@@ -371,6 +377,9 @@ mod tests {
         assert_eq!(s.get_pixel(64, 0).0, CLASS_RGB[1]); // frame of the second (dog)
         assert_eq!(s.get_pixel(1, 64).0, CLASS_RGB[0]); // third, second row
         assert_eq!(s.get_pixel(100, 100).0, [BACKGROUND; 3]); // empty fourth cell
+        assert!(sprite(&f, 1).is_err(), "three thumbnails on a 1 x 1 grid");
+        let tiny = framed(&Tensor::zeros([1, 3, 3, 3], (Kind::Uint8, Device::Cpu)), &[1]);
+        assert_eq!(tiny.int64_value(&[0, 0, 1, 1]), 0, "a 3-px thumbnail keeps its centre");
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! The HParams plugin's data for one run, as PyTorch's `SummaryWriter.add_hparams` and
-//! `tensorboard.plugins.hparams.summary` write it: a `session_start_info` value (the run's
-//! hyper-parameters and its group name) when training starts and a `session_end_info`
-//! value (status) when it ends, each a `Summary.Value` with no value of its own whose
-//! metadata names the plugin `hparams` and holds a serialised `HParamsPluginData`.
+//! The HParams plugin's data for one run, as `tensorboard.plugins.hparams.summary`
+//! writes it (`session_start_pb`, `session_end_pb`): a `session_start_info` value (the
+//! run's hyper-parameters and its group name) when training starts and a
+//! `session_end_info` value (status) when it ends, each a `Summary.Value` with no value of
+//! its own whose metadata names the plugin `hparams` and holds a serialised
+//! `HParamsPluginData`, in the run's own event file.
 //!
-//! No `experiment` value is written: TensorBoard then builds the experiment from the
-//! sessions it finds (`backend_context._compute_experiment_from_runs`): the union of the
+//! Unlike PyTorch's `SummaryWriter.add_hparams` (which writes an `experiment` value listing
+//! the hyper-parameters and metrics, and the session into a separate sub-run), no
+//! `experiment` value is written: TensorBoard then builds the experiment from the sessions
+//! it finds (`backend_context._compute_experiment_from_runs`): the union of the
 //! hyper-parameters of every run under the log folder, and as metrics every scalar tag of
 //! those runs (the per-epoch curves and the `final/...` scalars lab5 writes at the end).
 //! So `runs/cnn`, `runs/transfer` and every `runs/ablation/<variant>` line up in one table.
@@ -38,7 +41,7 @@ pub type HParams = BTreeMap<String, HParamValue>;
 /// text (`[32,64,128]`), nulls are left out.
 ///
 /// # Errors
-/// Two leaves end up with the same name.
+/// `settings` is not a JSON object, or two leaves end up with the same name.
 pub fn flatten(settings: &Value, bare: &[&str]) -> Result<HParams> {
     let mut out = HParams::new();
     let Value::Object(top) = settings else {
@@ -55,6 +58,11 @@ pub fn flatten(settings: &Value, bare: &[&str]) -> Result<HParams> {
     Ok(out)
 }
 
+/// Adds the leaves of `v` to `out`, named `path` (a leaf) or `path.<key>...` (an object;
+/// an empty `path` adds no prefix).
+///
+/// # Errors
+/// A name is already in `out`.
 fn leaves(path: &str, v: &Value, out: &mut HParams) -> Result<()> {
     let kind = match v {
         Value::Null => return Ok(()),

@@ -91,6 +91,9 @@ impl EventWriter {
 
     /// Appends one scalar (e.g. tag `loss/train`, value, epoch as step); TensorBoard
     /// stores it as `f32`.
+    ///
+    /// # Errors
+    /// The event cannot be written.
     pub fn scalar(&mut self, tag: &str, value: f64, step: i64) -> Result<()> {
         let v = summary_value::Value::SimpleValue(value as f32);
         self.summary(step, vec![plain(tag, v)])
@@ -112,17 +115,26 @@ impl EventWriter {
     }
 
     /// Appends one histogram (the *Histograms* and *Distributions* tabs).
+    ///
+    /// # Errors
+    /// The event cannot be written.
     pub fn histogram(&mut self, tag: &str, h: proto::HistogramProto, step: i64) -> Result<()> {
         self.summary(step, vec![plain(tag, summary_value::Value::Histo(h))])
     }
 
     /// Appends values owned by a plugin (their `metadata` names it) with no value of
     /// their own, as the HParams plugin expects them.
+    ///
+    /// # Errors
+    /// The event cannot be written.
     pub fn plugin_values(&mut self, values: Vec<SummaryValue>, step: i64) -> Result<()> {
         self.summary(step, values)
     }
 
     /// Writes buffered events to disk so TensorBoard sees them now.
+    ///
+    /// # Errors
+    /// The file cannot be written or synced.
     pub fn flush(&mut self) -> Result<()> {
         self.out
             .flush()
