@@ -378,8 +378,15 @@ mod tests {
         assert_eq!(s.get_pixel(1, 64).0, CLASS_RGB[0]); // third, second row
         assert_eq!(s.get_pixel(100, 100).0, [BACKGROUND; 3]); // empty fourth cell
         assert!(sprite(&f, 1).is_err(), "three thumbnails on a 1 x 1 grid");
-        let tiny = framed(&Tensor::zeros([1, 3, 3, 3], (Kind::Uint8, Device::Cpu)), &[1]);
-        assert_eq!(tiny.int64_value(&[0, 0, 1, 1]), 0, "a 3-px thumbnail keeps its centre");
+        let tiny = framed(
+            &Tensor::zeros([1, 3, 3, 3], (Kind::Uint8, Device::Cpu)),
+            &[1],
+        );
+        assert_eq!(
+            tiny.int64_value(&[0, 0, 1, 1]),
+            0,
+            "a 3-px thumbnail keeps its centre"
+        );
     }
 
     #[test]
