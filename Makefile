@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup run test lab notebooks bench clean-runs
+.PHONY: setup run test lab tensorboard notebooks bench clean-runs
 
 setup:           ## install/reuse venv, weights, evcxr kernel; build lab5 (release)
 	@scripts/setup.sh
@@ -15,6 +15,9 @@ test: setup      ## fmt, clippy, all tests (incl. notebooks executed headless)
 
 lab: setup       ## JupyterLab on notebooks/ with the "Rust (lab5)" kernel
 	@$(ENV) jupyter lab --notebook-dir notebooks
+
+tensorboard: setup ## TensorBoard (venv) on runs/: prints its address (lab5 tensorboard)
+	@$(ENV) "$$LAB5_BIN" tensorboard
 
 notebooks: setup ## execute every notebook with the full config, HTML into reports/
 	@scripts/notebooks.sh

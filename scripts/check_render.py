@@ -100,7 +100,9 @@ def find_browser():
 class Browser:
     """A headless Chromium driven over --remote-debugging-pipe (fd 3: commands, fd 4: answers)."""
 
-    def __init__(self, executable):
+    def __init__(self, executable, flags=None):
+        """Starts `executable` with `flags` (default: FLAGS, the network cut off)."""
+        flags = FLAGS if flags is None else flags
         self.profile = tempfile.mkdtemp(prefix="lab5-chromium-")
         to_chrome, self._send_fd = os.pipe()
         self._recv_fd, from_chrome = os.pipe()
@@ -113,7 +115,7 @@ class Browser:
         self.log = Path(self.profile) / "stderr.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+                [executable, *flags, f"--user-data-dir={self.profile}", "about:blank"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 preexec_fn=pipes_as_3_and_4, pass_fds=(3, 4))
         os.close(to_chrome)

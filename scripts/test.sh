@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit + integration tests (real HTTP on loopback,
-# real images, real TensorBoard reader, real Jupyter executing the notebooks).
+# real images, the real TensorBoard reader and server, real Jupyter executing the notebooks).
 # Ends with one summary line: "tests: N passed, N failed".
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -482,12 +482,43 @@ impl Default for Report {
     }
 }
 
-/// TensorBoard output.
+/// TensorBoard output (every run's `<run>/<subdir>/` folder) and `lab5 tensorboard`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TensorBoard {
-    /// Sub-folder of each run holding the event files.
+    /// Sub-folder of each run holding the event files and the projector's files.
     pub subdir: String,
+    /// Equal-width buckets of the per-layer weight and gradient histograms written every
+    /// epoch (PyTorch's `add_histogram(..., bins=N)`); 0 = no histograms.
+    #[serde(default = "default_histogram_bins")]
+    pub histogram_bins: usize,
+    /// Images of the first augmented training batch shown as one grid at the start
+    /// (at most the batch size); 0 = no grid.
+    #[serde(default = "default_batch_images")]
+    pub batch_images: usize,
+    /// Side in pixels of each photo's thumbnail in the projector's sprite image (the
+    /// sprite is a square grid of all photos, at most 8192 pixels a side).
+    #[serde(default = "default_thumbnail")]
+    pub thumbnail: u32,
+    /// Port `lab5 tensorboard` serves on (the next free one when it is taken).
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
+fn default_histogram_bins() -> usize {
+    30
+}
+
+fn default_batch_images() -> usize {
+    32
+}
+
+fn default_thumbnail() -> u32 {
+    64
+}
+
+fn default_port() -> u16 {
+    6006
 }
 
 /// Device, threads and the global seed.
@@ -870,11 +901,27 @@ impl Config {
         check_range("embed.umap_epochs", e.umap_epochs, 10, 10_000)?;
         check_range("embed.knn_k", e.knn_k, 1, 100)?;
         self.validate_report()?;
-        if self.tensorboard.subdir.is_empty() || self.tensorboard.subdir.contains("..") {
-            let v = &self.tensorboard.subdir;
-            return Err(invalid("tensorboard.subdir", v, "a plain folder name"));
-        }
+        self.validate_tensorboard()?;
         self.validate_runtime()
+    }
+
+    fn validate_tensorboard(&self) -> Result<(), ConfigError> {
+        let t = &self.tensorboard;
+        let plain = !t.subdir.is_empty()
+            && t.subdir
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !plain || t.subdir.starts_with('.') {
+            return Err(invalid(
+                "tensorboard.subdir",
+                &t.subdir,
+                "a plain folder name",
+            ));
+        }
+        check_range("tensorboard.histogram_bins", t.histogram_bins, 0, 1000)?;
+        check_range("tensorboard.batch_images", t.batch_images, 0, 1024)?;
+        check_range("tensorboard.thumbnail", t.thumbnail, 8, 256)?;
+        check_range("tensorboard.port", t.port, 1, 65535)
     }
 
     fn validate_report(&self) -> Result<(), ConfigError> {

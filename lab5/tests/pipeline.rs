@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::project::{photos, text, Project};
+use support::project::{small_pets_project, text, Project};
 
 /// Photos per class copied into the project's image folder.
 const PER_CLASS: usize = 40;
@@ -31,32 +31,18 @@ const STEPS: [&str; 9] = [
 
 /// A project whose `data.folder` (`incoming/`) holds links to 40 photos per class.
 fn project() -> Project {
-    let p = Project::new("pipeline", &[]);
-    for class in ["cat", "dog"] {
-        let dir = p.root.join("incoming").join(class);
-        std::fs::create_dir_all(&dir).unwrap();
-        for f in photos(class, 0, PER_CLASS) {
-            std::os::unix::fs::symlink(&f, dir.join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    p.write_config(&[
-        ("data.source", json!("folder")),
-        ("data.folder", json!("incoming")),
-        ("preprocess.image_size", json!(48)),
-        ("preprocess.resize_shorter", json!(56)),
-        ("cnn.epochs", json!(2)),
-        ("transfer.image_size", json!(96)),
-        ("transfer.resize_shorter", json!(110)),
-        ("transfer.epochs", json!(6)),
-        ("transfer.batch_size", json!(16)),
-        ("embed.tsne_epochs", json!(250)),
-        ("embed.umap_epochs", json!(50)),
-        ("report.inference_images", json!(16)),
-        ("report.sample_photos", json!(4)),
-        ("report.mistakes", json!(4)),
-        ("report.flagged_photos", json!(4)),
-    ]);
-    p
+    small_pets_project(
+        "pipeline",
+        PER_CLASS,
+        &[
+            ("cnn.epochs", json!(2)),
+            ("transfer.epochs", json!(6)),
+            ("report.inference_images", json!(16)),
+            ("report.sample_photos", json!(4)),
+            ("report.mistakes", json!(4)),
+            ("report.flagged_photos", json!(4)),
+        ],
+    )
 }
 
 /// Runs `lab5 run ARGS`, asserts success, returns stdout and the wall time.
@@ -173,6 +159,19 @@ fn check_outputs(p: &Project) {
         for chart in ["tsne_class", "umap_class", "tsne_breed", "umap_breed"] {
             check_png(&dir.join("figures").join(format!("{chart}.png")));
         }
+        // the embed step writes TensorBoard's projector into the run's TensorBoard folder
+        let tb = dir.join("tb");
+        let meta = std::fs::read_to_string(tb.join("metadata.tsv")).unwrap();
+        assert_eq!(
+            meta.lines().count(),
+            2 * PER_CLASS + 1,
+            "{run}: header + one row a photo"
+        );
+        let tensors = std::fs::read_to_string(tb.join("tensors.tsv")).unwrap();
+        assert_eq!(tensors.lines().count(), 2 * PER_CLASS);
+        check_png(&tb.join("sprite.png"));
+        let config = std::fs::read_to_string(tb.join("projector_config.pbtxt")).unwrap();
+        assert!(config.contains("tensor_path: \"tensors.tsv\""), "{config}");
     }
     check_robustness(p);
     let state: Value = read_json(&p.root.join("runs/pipeline.json"));

@@ -212,10 +212,12 @@ fn tensorboard_reads_one_value_per_epoch_for_every_tag() {
         String::from_utf8_lossy(&out.stderr)
     );
     let tags: BTreeMap<String, Vec<(i64, f64)>> = serde_json::from_slice(&out.stdout).unwrap();
-    let expected: Vec<&str> = lab5::train::monitor::TAGS.to_vec();
+    let expected = lab5::train::monitor::TAGS
+        .iter()
+        .chain(&lab5::train::board::FINAL_TAGS);
     assert_eq!(
         tags.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        expected.into_iter().collect()
+        expected.copied().collect()
     );
     let history = &f.record.metrics.history;
     let val_loss = &tags["loss/val"];

@@ -61,6 +61,22 @@ pub fn normalize(images_u8: &Tensor, norm: &Normalize, device: Device) -> Tensor
     normalize_float(&to_float(images_u8, device), norm)
 }
 
+/// The inverse of [`normalize`]: normalised float images `(B,3,S,S)` back to uint8 pixels
+/// `(B,3,S,S)` on the CPU (rounded, clamped to `0..=255`), e.g. to look at an augmented
+/// batch.
+pub fn denormalize(x: &Tensor, norm: &Normalize) -> Tensor {
+    let _guard = tch::no_grad_guard();
+    let x = x.to_device(Device::Cpu).to_kind(Kind::Float);
+    let scale: [f32; 3] = std::array::from_fn(|c| (PIXEL_MAX * norm.std[c]) as f32);
+    let shift: [f32; 3] = std::array::from_fn(|c| (PIXEL_MAX * norm.mean[c]) as f32);
+    let as_channels = |v: &[f32; 3]| Tensor::from_slice(v).view([3, 1, 1]);
+    as_channels(&shift)
+        .addcmul(&x, &as_channels(&scale))
+        .round()
+        .clamp(0.0, PIXEL_MAX)
+        .to_kind(Kind::Uint8)
+}
+
 /// uint8 to float32 (still `0..=255`) on `device`; the bytes move first (4x less to copy).
 fn to_float(images_u8: &Tensor, device: Device) -> Tensor {
     images_u8.to_device(device).to_kind(Kind::Float)
@@ -612,6 +628,15 @@ mod tests {
             assert!(w <= 1.0 && h <= 1.0 && area >= 0.5 - 1e-9, "{w} {h}");
             assert!((0.8 - 1e-9..=1.25 + 1e-9).contains(&ratio), "{ratio}");
         }
+    }
+
+    #[test]
+    fn denormalize_undoes_normalize() {
+        let px = Tensor::from_slice(&[0u8, 17, 128, 200, 255, 3])
+            .view([1, 3, 1, 2])
+            .repeat([2, 1, 1, 1]);
+        let x = normalize(&px, &IMAGENET, Device::Cpu);
+        assert_eq!(denormalize(&x, &IMAGENET), px);
     }
 
     #[test]

@@ -9,7 +9,10 @@ use crate::data::collect::{collect_with, CollectOptions};
 use crate::data::import::{import_folder_with, ImportOptions};
 use crate::data::Manifest;
 use crate::embed::SEPARATION_FILE;
-use crate::embed::{embed_run, Projections, EMBEDDINGS_FILE, FIGURES_DIR, PROJECTIONS_FILE};
+use crate::embed::{
+    embed_run, has_projector, write_projector, Projections, EMBEDDINGS_FILE, FIGURES_DIR,
+    PROJECTIONS_FILE,
+};
 use crate::labels::audit::{self, Audit};
 use crate::models::backbone;
 use crate::robustness::{self, SuiteSettings};
@@ -115,7 +118,7 @@ fn run_stamp(cfg: &Config, name: &str) -> Option<Hasher> {
 fn embed_stamp(cfg: &Config, name: &str) -> Option<Hasher> {
     let dir = cfg.runs_dir().join(name);
     let chart = dir.join(FIGURES_DIR).join("umap_class.svg");
-    chart.is_file().then_some(())?;
+    (chart.is_file() && has_projector(&dir)).then_some(())?;
     let maps = Projections::load(&dir.join(PROJECTIONS_FILE)).ok()?;
     let h = Hasher::default().file(&dir.join(EMBEDDINGS_FILE))?;
     let h = h.file(&dir.join(SEPARATION_FILE))?;
@@ -223,17 +226,19 @@ fn embed(cfg: &Config, model: Model) -> Result<Done> {
     let dir = cfg.runs_dir().join(model.run_name());
     views::compute_embeddings(cfg, model)?;
     let out = embed_run(&dir, &cfg.embed)?;
+    let projector = write_projector(cfg, &dir, &out.set)?;
     let scores: Vec<String> = out
         .scores
         .iter()
         .map(|s| format!("{} {:.3}", s.space, s.scores.knn_accuracy))
         .collect();
     let note = format!(
-        "{} vectors; k-NN accuracy {}; t-SNE {:.1} s, UMAP {:.1} s",
+        "{} vectors; k-NN accuracy {}; t-SNE {:.1} s, UMAP {:.1} s; TensorBoard projector {:.1} s",
         out.set.len(),
         scores.join(", "),
         out.maps.tsne_secs,
-        out.maps.umap_secs
+        out.maps.umap_secs,
+        projector.secs
     );
     Ok(Done { note, output: None })
 }

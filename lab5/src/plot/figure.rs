@@ -79,9 +79,13 @@ impl Figure {
 
     /// The figure rasterised to a PNG file's bytes, text drawn with the bundled font.
     pub fn png(&self) -> Result<Vec<u8>> {
-        let rgb = render_bitmap(self.chart.as_ref(), self.size)
-            .with_context(|| format!("figure {:?}", self.title))?;
-        encode_png(&rgb)
+        encode_png(&self.bitmap()?)
+    }
+
+    /// The figure rasterised (`size` pixels, RGB), text drawn with the bundled font.
+    pub(crate) fn bitmap(&self) -> Result<RgbImage> {
+        render_bitmap(self.chart.as_ref(), self.size)
+            .with_context(|| format!("figure {:?}", self.title))
     }
 
     /// Writes `<stem>.svg` and `<stem>.png` (each atomically); returns both paths.
@@ -158,11 +162,12 @@ fn render_bitmap(chart: &dyn Paint, (w, h): (u32, u32)) -> Result<RgbImage> {
     Ok(rgb)
 }
 
-fn encode_png(rgb: &RgbImage) -> Result<Vec<u8>> {
+/// A PNG file's bytes of an RGB image (the `png` crate's default compression).
+pub(crate) fn encode_png(rgb: &RgbImage) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let (w, h) = rgb.dimensions();
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(rgb.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .context("cannot encode the figure as PNG")?;
+        .context("cannot encode the image as PNG")?;
     Ok(out)
 }

@@ -25,7 +25,7 @@ mod table;
 
 pub(crate) use bars::{bar_chart, bar_chart_with_reference};
 pub(crate) use confusion::confusion_matrix;
-pub(crate) use figure::Figure;
+pub(crate) use figure::{encode_png, Figure};
 pub(crate) use grid::{image_grid, mistakes_gallery, Mistake, Photo};
 pub(crate) use heatmap::heatmap_grid;
 pub(crate) use line::{learning_curves, line_chart, Curves, Line};

@@ -12,8 +12,9 @@
 //! input image (after resize and centre crop, before normalisation), and the same
 //! corrupted images are used for every model of the same input size.
 //!
-//! Writes `runs/<run>/robustness.json` ([`Robustness`]) and the chart
-//! `runs/<run>/figures/robustness.{svg,png}`.
+//! Writes `runs/<run>/robustness.json` ([`Robustness`]), the chart
+//! `runs/<run>/figures/robustness.{svg,png}` and the headline figures into the run's
+//! TensorBoard folder.
 
 pub(crate) mod corrupt;
 mod examples;
@@ -48,12 +49,37 @@ pub fn chart_stem(run_dir: &Path) -> PathBuf {
     run_dir.join(CHART_STEM)
 }
 
+/// Tags of the results in the run's TensorBoard folder (metrics of its HParams row).
+pub const TENSORBOARD_TAGS: [&str; 3] = [
+    "final/robustness_clean_accuracy",
+    "final/robustness_mean_corrupted_accuracy",
+    "final/robustness_drop_from_clean",
+];
+
+/// The event file holding [`TENSORBOARD_TAGS`] in a run's TensorBoard folder: one per
+/// run, replaced by each new measurement (so re-measuring does not pile up points).
+pub const TENSORBOARD_FILE: &str = "events.out.tfevents.robustness.lab5";
+
 /// Measures the run in `run_dir` ([`measure`]) and writes `robustness.json` and the
-/// chart into it (each file atomically).
+/// chart into it (each file atomically), and the clean and mean corrupted accuracy and
+/// their difference into its TensorBoard folder ([`TENSORBOARD_TAGS`] at the run's last
+/// epoch, in [`TENSORBOARD_FILE`]; best-effort: a failure there is a warning).
 pub fn check(cfg: &Config, run_dir: &Path) -> Result<Robustness> {
     let r = measure(cfg, run_dir)?;
     r.chart()?.save(&chart_stem(run_dir))?;
     r.save(&result_path(run_dir))?;
+    let rec = RunRecord::load(run_dir)?;
+    let values = [
+        r.clean_accuracy,
+        r.mean_corrupted_accuracy,
+        r.drop_from_clean,
+    ];
+    let tagged: Vec<(&str, f64)> = TENSORBOARD_TAGS.into_iter().zip(values).collect();
+    let step = rec.metrics.history.len() as i64;
+    let dir = rec.tensorboard_dir();
+    if let Err(e) = crate::train::board::replace_events(&dir, TENSORBOARD_FILE, step, &tagged) {
+        crate::train::board::warn_skipped("the robustness results", &e);
+    }
     Ok(r)
 }
 

@@ -40,6 +40,11 @@ pub trait Dataset {
         batch_size: usize,
         device: Device,
     ) -> Box<dyn Iterator<Item = Batch> + '_>;
+    /// The inputs `x` of one of this set's batches as uint8 pixels `(B, 3, S, S)` on the
+    /// CPU, to look at; `None` when the inputs are no images (feature vectors).
+    fn pixels(&self, _x: &Tensor) -> Option<Tensor> {
+        None
+    }
 }
 
 /// Train, validation and test sets.
@@ -164,6 +169,10 @@ impl Dataset for ImageSet {
         Box::new(loader::batches(
             from, batch_size, aug, out_size, &self.norm, seed, device,
         ))
+    }
+
+    fn pixels(&self, x: &Tensor) -> Option<Tensor> {
+        (x.dim() == 4).then(|| loader::denormalize(x, &self.norm))
     }
 
     fn eval_batches(

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Probability above which the prediction is "dog".
-pub(crate) const THRESHOLD: f64 = 0.5;
+pub const THRESHOLD: f64 = 0.5;
 /// Probabilities are clipped to `[LOG_LOSS_EPS, 1 - LOG_LOSS_EPS]` in the log loss.
 pub(crate) const LOG_LOSS_EPS: f64 = 1e-15;
 

@@ -1,6 +1,7 @@
 //! Training: the loop, early stopping, checkpoints and run records, the metrics of a
-//! trained model, and the TensorBoard event writer.
+//! trained model, the TensorBoard event writer and what each run logs to TensorBoard.
 
+pub mod board;
 pub(crate) mod breeds;
 pub(crate) mod checkpoint;
 pub mod dataset;

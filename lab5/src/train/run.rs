@@ -4,12 +4,14 @@
 //! `force`). [`train_and_record`] is the model-independent part (the transfer model uses
 //! it too): staging folder, training, checkpoints, final metrics, predictions, commit.
 
+use super::board;
 use super::checkpoint;
 use super::dataset::{ImageSet, Splits};
 use super::metrics;
 use super::monitor::Monitor;
 use super::record::*;
 use super::staging::Staging;
+use super::tensorboard::EventWriter;
 use super::trainer::{fit, score, Fitted, Hyper};
 use crate::config::Config;
 use crate::data::cache::{self, Cached};
@@ -37,6 +39,9 @@ pub(crate) struct Plan {
     pub data_key: String,
     /// Seconds already spent preparing the data.
     pub preprocess_secs: f64,
+    /// The settings the run depends on (what run reuse compares), shown as its
+    /// hyper-parameters in TensorBoard.
+    pub settings: serde_json::Value,
 }
 
 /// Trains `net` on `data` as described by `plan` and records the run in
@@ -56,9 +61,9 @@ pub(crate) fn train_and_record(
     println!("{summary}");
     println!("training on {device:?} in {}", net.precision());
     let tb = staging.dir().join(&cfg.tensorboard.subdir);
-    let fitted = train_with_monitor(plan, net, data, device, &tb)?;
+    let (fitted, mut monitor) = train_with_monitor(cfg, plan, net, data, device, &tb)?;
     let eval_started = Instant::now();
-    let final_metrics = save_results(staging.dir(), net, data, &fitted, plan, device)?;
+    let (final_metrics, scored) = save_results(staging.dir(), net, data, &fitted, plan, device)?;
     let trained = Trained {
         summary: &summary,
         precision: net.precision(),
@@ -66,34 +71,69 @@ pub(crate) fn train_and_record(
     };
     let mut record = assemble(plan, &trained, data, final_metrics);
     record.metrics.unseen_breeds = holdout.report_run(staging.dir())?;
-    let d = &mut record.metrics.durations;
-    d.eval_secs = eval_started.elapsed().as_secs_f64();
-    d.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
+    record.metrics.durations.eval_secs = eval_started.elapsed().as_secs_f64();
+    if let Some(w) = monitor.writer() {
+        log_end(w, cfg, &record, &scored);
+    }
+    record.metrics.durations.total_secs = plan.preprocess_secs + started.elapsed().as_secs_f64();
     record.save_to(staging.dir())?;
+    drop(monitor); // closes the event file before the folder moves
     record.dir = cfg.runs_dir().join(&plan.name);
     staging.commit(&record.dir)?;
     println!("{record}");
     Ok(record)
 }
 
-/// Runs the training loop with a progress bar, epoch lines and TensorBoard in `tb`.
+/// Runs the training loop with a progress bar, epoch lines and TensorBoard in `tb` (the
+/// run's hyper-parameters first); returns the monitor, whose writer the run's final
+/// summaries go to.
 fn train_with_monitor(
+    cfg: &Config,
     plan: &Plan,
     net: &dyn Net,
     data: &Splits,
     device: Device,
     tb: &Path,
-) -> Result<Fitted> {
+) -> Result<(Fitted, Monitor)> {
     let steps = data
         .train
         .len()
         .div_ceil(plan.hyper.train.batch_size.max(1));
-    let mut monitor = Monitor::new(plan.hyper.train.epochs, steps, Some(tb))?;
-    fit(net, data, &plan.hyper, device, &mut monitor)
+    let mut monitor = Monitor::new(plan.hyper.train.epochs, steps, Some(tb), &cfg.tensorboard)?;
+    if let Some(w) = monitor.writer() {
+        let start = board::hyper_parameters(&plan.settings, &plan.model.kind, &plan.name)
+            .and_then(|h| board::log_start(w, h, &plan.name));
+        if let Err(e) = start {
+            board::warn_skipped("the run's hyper-parameters (HParams tab)", &e);
+        }
+    }
+    let fitted = fit(net, data, &plan.hyper, device, &mut monitor)?;
+    let (log, train) = (monitor.logging_secs(), fitted.train_secs);
+    println!(
+        "TensorBoard images and histograms: {log:.2} s of the {train:.1} s training loop ({:.2} %)",
+        100.0 * log / train.max(1e-9)
+    );
+    Ok((fitted, monitor))
+}
+
+/// Writes the end-of-run TensorBoard summaries ([`board::log_end`]: final metrics,
+/// confusion matrix, ROC curves, mistakes, HParams session end) and prints the seconds
+/// they took; they are timed apart from the evaluation (`durations.eval_secs`) and from
+/// the training loop's logging, and counted in `durations.total_secs`. Best-effort: a
+/// failure is printed as a warning and the trained run is kept.
+fn log_end(w: &mut EventWriter, cfg: &Config, record: &RunRecord, scored: &[Scored]) {
+    let started = Instant::now();
+    match board::log_end(w, cfg, record, scored) {
+        Ok(()) => println!(
+            "TensorBoard final metrics and images: {:.2} s after evaluation",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => board::warn_skipped("the final metrics and images", &e),
+    }
 }
 
 /// Saves last and best weights, then scores every split with the best weights, writes
-/// `predictions.csv` and returns the final metrics.
+/// `predictions.csv` and returns the final metrics with those rows.
 fn save_results(
     dir: &Path,
     net: &dyn Net,
@@ -101,7 +141,7 @@ fn save_results(
     fitted: &Fitted,
     plan: &Plan,
     device: Device,
-) -> Result<SplitMetrics> {
+) -> Result<(SplitMetrics, Vec<Scored>)> {
     checkpoint::save(net.var_store(), &dir.join(LAST_WEIGHTS))?;
     fitted.restore_best(net)?;
     if plan.hyper.precise_bn {
@@ -123,7 +163,7 @@ fn save_results(
     let [train, val, test]: [metrics::Metrics; 3] = all
         .try_into()
         .map_err(|_| anyhow::anyhow!("three splits expected"))?;
-    Ok(SplitMetrics { train, val, test })
+    Ok((SplitMetrics { train, val, test }, rows))
 }
 
 /// The `predictions.csv` rows of one split.
@@ -312,6 +352,7 @@ pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<R
         hyper: Hyper::cnn(cfg),
         data_key: cnn_data_key(cfg, &manifest),
         preprocess_secs: started.elapsed().as_secs_f64(),
+        settings: cnn_settings(cfg),
     };
     train_and_record(cfg, &plan, &net, &data, device)
 }

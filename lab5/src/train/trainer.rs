@@ -201,7 +201,9 @@ pub(crate) fn cross_entropy(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tens
 /// The loop of every PyTorch tutorial, top to bottom: per batch forward, loss, backward
 /// and optimiser step (AdamW, Loshchilov & Hutter 2019, with the one-cycle schedule of
 /// Smith & Topin 2019 setting learning rate and beta1 at every step); per epoch
-/// validation, early stopping and the in-memory checkpoint of the best weights. With
+/// validation, early stopping and the in-memory checkpoint of the best weights; the
+/// monitor `m` logs the first batch, every epoch's figures and every layer's weight and
+/// gradient histograms (the gradients of the epoch's last step). With
 /// `ema_decay > 0`, validation and the best checkpoint use the moving average of the
 /// weights ([`Ema`]). The model ends with the LAST epoch's weights;
 /// [`Fitted::restore_best`] brings back the best ones.
@@ -229,6 +231,9 @@ pub fn fit(
         let seed = h.seed.wrapping_add(epoch as u64);
         let mut batches = data.train.train_batches(t.batch_size, seed, device);
         while let Some((x, y)) = timed(&mut sums.data_secs, || batches.next()) {
+            if step == 0 {
+                m.first_batch(&*data.train, &x);
+            }
             let logits = net.logits(&x, true); // forward
             let loss = cross_entropy(&logits, &y, t.label_smoothing);
             sums.lr = schedule.lr(step);
@@ -255,8 +260,9 @@ pub fn fit(
             None => validate()?,
         };
         let s = sums.stats(epoch, &v, epoch_started, train_secs)?;
+        m.parameters(vs, epoch);
         let best = stop.update(&s, started.elapsed().as_secs_f64(), vs, ema.as_ref())?;
-        m.epoch(&s, best)?;
+        m.epoch(&s, best);
         history.push(s);
         if stop.should_stop(epoch) && epoch < t.epochs {
             m.say(&format!(
@@ -266,7 +272,7 @@ pub fn fit(
             break;
         }
     }
-    m.finish()?;
+    m.finish();
     finish(stop, history, t.epochs, started, net)
 }
 

@@ -92,6 +92,7 @@ pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
         hyper: Hyper::transfer(cfg),
         data_key: data_key(cfg, &manifest),
         preprocess_secs: started.elapsed().as_secs_f64(),
+        settings: settings(cfg),
     };
     train_and_record(cfg, &plan, &net, &data, device)
 }

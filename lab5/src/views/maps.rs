@@ -12,8 +12,8 @@ use super::Shown;
 use crate::config::Config;
 use crate::data::{Manifest, SplitName};
 use crate::embed::{
-    embed_run, EmbeddingRecord, EmbeddingSet, Projections, SpaceScore, EMBEDDINGS_FILE,
-    PROJECTIONS_FILE, SEPARATION_FILE,
+    embed_run, has_projector, write_projector, EmbeddingRecord, EmbeddingSet, Projections,
+    SpaceScore, EMBEDDINGS_FILE, PROJECTIONS_FILE, SEPARATION_FILE,
 };
 use crate::labels::features;
 use crate::models::backbone;
@@ -93,8 +93,9 @@ pub fn compute_embeddings(cfg: &Config, model: Model) -> Result<EmbeddingSet> {
 }
 
 /// Embeddings, t-SNE and UMAP maps and separation scores of `model`'s run: loaded when
-/// the run folder has them, computed (and saved) when it does not or when `force`.
-/// Shows the separation table. Fails with what to run when the run is missing or was
+/// the run folder has them, computed (and saved) when it does not or when `force`; with
+/// the files of TensorBoard's Embedding Projector in the run's TensorBoard folder
+/// ([`write_projector`]). Shows the separation table. Fails with what to run when the run is missing or was
 /// trained with other settings or data.
 pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
     run_record(cfg, model)?;
@@ -105,6 +106,10 @@ pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
             "reusing the maps in {} (force = true computes them again)",
             dir.display()
         );
+        if !has_projector(&dir) {
+            let set = EmbeddingSet::load(&dir.join(EMBEDDINGS_FILE))?;
+            println!("{}", write_projector(cfg, &dir, &set)?);
+        }
         return separation_table(cfg, model);
     }
     if force || !dir.join(EMBEDDINGS_FILE).is_file() {
@@ -117,6 +122,7 @@ pub fn embed(cfg: &Config, model: Model, force: bool) -> Result<Table> {
         "t-SNE {t:.1} s, UMAP {u:.1} s; maps, scores and charts in {}",
         dir.display()
     );
+    println!("{}", write_projector(cfg, &dir, &maps.set)?);
     maps.table()
 }
 

@@ -8,18 +8,16 @@ use super::current::what_changed;
 use super::data::manifest;
 use super::{Note, Shown};
 use crate::config::Config;
-use crate::data::{Class, SplitName};
+use crate::data::SplitName;
 use crate::models::{transfer::Transfer, Cnn, Net};
-use crate::plot::{self, Curves, Figure, Mistake, Photo, RocCurve, Table};
-use crate::train::metrics::{roc_auc, roc_curve, Metrics, THRESHOLD};
+use crate::plot::{self, Curves, Figure, Table};
+use crate::train::metrics::Metrics;
 use crate::train::monitor::EpochStats;
 pub(crate) use crate::train::record::Scored;
 use crate::train::record::{METRICS_FILE, RUN_FILE};
-use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
+use crate::train::{board, run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
 use anyhow::{bail, Result};
 use polars::prelude::df;
-use std::collections::HashMap;
-use std::path::PathBuf;
 
 /// The two models of the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,20 +143,32 @@ pub fn train(cfg: &Config, model: Model, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// How to open the runs in TensorBoard, and the event files there are.
+/// How to open the runs in TensorBoard (`make tensorboard` or `lab5 tensorboard`), what
+/// each tab shows, and the runs there are now with what they hold.
 pub fn tensorboard(cfg: &Config) -> Result<Note> {
-    let runs = cfg.runs_dir();
-    let mut found = Vec::new();
-    for model in [Model::Cnn, Model::Transfer] {
-        let tb = runs.join(model.run_name()).join(&cfg.tensorboard.subdir);
-        let files = std::fs::read_dir(&tb).map(|d| d.count()).unwrap_or(0);
-        found.push(format!("- `{}`: {files} event file(s)", tb.display()));
-    }
+    use crate::train::tensorboard::server;
+    let runs = server::runs_found(cfg);
+    let found = if runs.is_empty() {
+        format!(
+            "No run has TensorBoard events in `{}` yet: run the training cell first.",
+            cfg.runs_dir().display()
+        )
+    } else {
+        let lines: Vec<String> = runs.iter().map(|r| format!("- `{r}`")).collect();
+        format!("Runs now:\n\n{}", lines.join("\n"))
+    };
     Ok(Note(format!(
-        "In a terminal, from the project folder:\n\n```sh\nsource scripts/env.sh   # the venv with TensorBoard\ntensorboard --logdir {} --port 6006\n```\n\nthen open <http://localhost:6006> (tab *Scalars*: `loss/train`, `loss/val`, \
-         `accuracy/train`, `accuracy/val`, `lr`, one point per epoch). Event files now:\n\n{}",
-        runs.display(),
-        found.join("\n")
+        "In a terminal, from the project folder:\n\n```sh\nmake tensorboard     # or: lab5 tensorboard\n```\n\n\
+         It starts TensorBoard from the setup's venv on `{}` and prints its address, \
+         {} (the next free port when that one is taken). Tabs: *Scalars* (`loss/train`, \
+         `loss/val`, `accuracy/train`, `accuracy/val`, `lr` per epoch; `final/...` of the kept \
+         weights), *Images* (the first augmented batch; confusion matrix, ROC curves, most \
+         confident test mistakes), *Histograms* and *Distributions* (`weights/...`, \
+         `gradients/...` per layer and epoch), *HParams* (every run's settings and final \
+         metrics side by side), *Projector* (every photo's embedding with its thumbnail; \
+         colour by `label`, `predicted` or `correct`).\n\n{found}",
+        cfg.runs_dir().display(),
+        server::address(cfg.tensorboard.port),
     )))
 }
 
@@ -265,78 +275,23 @@ pub(crate) fn predictions(cfg: &Config, model: Model) -> Result<Vec<Scored>> {
 /// ROC curves of the best weights on train, validation and test.
 pub fn roc(cfg: &Config, model: Model) -> Result<Figure> {
     let scored = predictions(cfg, model)?;
-    let curve = |split: SplitName| {
-        let rows: Vec<&Scored> = scored.iter().filter(|s| s.split == split).collect();
-        let p: Vec<f64> = rows.iter().map(|s| s.p_dog).collect();
-        let y: Vec<i64> = rows.iter().map(|s| s.label.index()).collect();
-        RocCurve {
-            name: split.name().to_string(),
-            points: roc_curve(&p, &y),
-            auc: roc_auc(&p, &y),
-        }
-    };
-    let curves = SplitName::ALL.map(curve);
-    plot::roc_curves(&format!("{}: ROC curves", model.title()), &curves)
-}
-
-/// The predicted class and the probability the model gave it.
-fn predicted(s: &Scored) -> (Class, f64) {
-    if s.p_dog > THRESHOLD {
-        (Class::Dog, s.p_dog)
-    } else {
-        (Class::Cat, 1.0 - s.p_dog)
-    }
-}
-
-/// Wrong predictions on the test split, most confident first.
-fn test_mistakes(cfg: &Config, model: Model) -> Result<Vec<(Scored, Class, f64)>> {
-    let mut wrong: Vec<(Scored, Class, f64)> = predictions(cfg, model)?
-        .into_iter()
-        .filter(|s| s.split == SplitName::Test)
-        .map(|s| {
-            let (class, p) = predicted(&s);
-            (s, class, p)
-        })
-        .filter(|(s, class, _)| *class != s.label)
-        .collect();
-    wrong.sort_by(|a, b| b.2.total_cmp(&a.2));
-    Ok(wrong)
-}
-
-/// Image file of every manifest id.
-fn photo_paths(cfg: &Config) -> Result<HashMap<String, PathBuf>> {
-    let data_dir = cfg.data_dir();
-    let m = manifest(cfg)?;
-    Ok(m.records
-        .into_iter()
-        .map(|r| (r.id, data_dir.join(r.path)))
-        .collect())
+    board::roc_figure(&format!("{}: ROC curves", model.title()), &scored)
 }
 
 /// The `n` most confident mistakes on the test split, as photos with their probability,
 /// or a note when the model made none.
 pub fn mistakes(cfg: &Config, model: Model, n: usize, cols: usize) -> Result<Shown> {
-    let wrong = test_mistakes(cfg, model)?;
-    if wrong.is_empty() {
-        let msg = format!("No mistakes: {} got every test photo right.", model.title());
-        return Ok(Shown::Note(Note(msg)));
-    }
-    let paths = photo_paths(cfg)?;
-    let mistake = |(s, class, p): &(Scored, Class, f64)| {
-        Some(Mistake {
-            photo: Photo::File(paths.get(&s.id)?.clone()),
-            truth: s.label.name().into(),
-            predicted: class.name().into(),
-            probability: *p,
-        })
-    };
-    let items: Vec<Mistake> = wrong.iter().take(n).filter_map(mistake).collect();
-    let (shown, all) = (items.len(), wrong.len());
-    let title = format!(
-        "{}: most confident test mistakes ({shown} of {all})",
-        model.title()
-    );
-    Ok(Shown::Figure(plot::mistakes_gallery(&title, &items, cols)?))
+    let scored = predictions(cfg, model)?;
+    let paths = board::photo_paths(cfg)?;
+    Ok(
+        match board::mistakes_figure(model.title(), &scored, &paths, n, cols)? {
+            Some(fig) => Shown::Figure(fig),
+            None => {
+                let msg = format!("No mistakes: {} got every test photo right.", model.title());
+                Shown::Note(Note(msg))
+            }
+        },
+    )
 }
 
 /// How to make a run that holds breeds out, for [`unseen_breeds`].

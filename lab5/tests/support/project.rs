@@ -30,6 +30,35 @@ pub fn photos(class: &str, skip: usize, n: usize) -> Vec<PathBuf> {
     v.into_iter().skip(skip).take(n).collect()
 }
 
+/// A project whose `data.folder` (`incoming/`) holds links to the first `per_class` pets
+/// photos of each class, with small settings for a quick end-to-end run (CNN at 48 px,
+/// transfer model at 96 px with batches of 16, short t-SNE and UMAP), then `edits`
+/// (applied after them, so they may override them).
+pub fn small_pets_project(name: &str, per_class: usize, edits: &[(&str, Value)]) -> Project {
+    let p = Project::new(name, &[]);
+    for class in ["cat", "dog"] {
+        let dir = p.root.join("incoming").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in photos(class, 0, per_class) {
+            std::os::unix::fs::symlink(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut all: Vec<(&str, Value)> = vec![
+        ("data.source", Value::from("folder")),
+        ("data.folder", Value::from("incoming")),
+        ("preprocess.image_size", Value::from(48)),
+        ("preprocess.resize_shorter", Value::from(56)),
+        ("transfer.image_size", Value::from(96)),
+        ("transfer.resize_shorter", Value::from(110)),
+        ("transfer.batch_size", Value::from(16)),
+        ("embed.tsne_epochs", Value::from(250)),
+        ("embed.umap_epochs", Value::from(50)),
+    ];
+    all.extend(edits.iter().cloned());
+    p.write_config(&all);
+    p
+}
+
 /// A temporary project folder, removed on drop.
 pub struct Project {
     /// The project folder (holds `config.json`, `.env`, `data/`).

@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 on success, 1 when a step failed, 2 for a bad config or bad arguments.
 
+mod board_cmds;
 mod data_cmds;
 mod report_cmds;
 mod train_cmds;
@@ -54,6 +55,8 @@ pub enum Cmd {
     Compare(report_cmds::CompareArgs),
     /// The whole lab end to end, skipping steps whose outputs are up to date.
     Run(report_cmds::RunArgs),
+    /// Start TensorBoard (from the setup's venv) on the runs folder and print its address.
+    Tensorboard(board_cmds::TensorboardArgs),
 }
 
 /// `lab5 config ...`
@@ -91,6 +94,7 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Embed(a) => report_cmds::embed(cfg, a),
         Cmd::Compare(a) => report_cmds::compare(cfg, a),
         Cmd::Run(a) => report_cmds::run(cfg, a),
+        Cmd::Tensorboard(a) => board_cmds::tensorboard(cfg, a),
     }
 }
 

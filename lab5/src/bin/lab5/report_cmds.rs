@@ -83,6 +83,7 @@ pub fn embed(cfg: &Config, a: EmbedArgs) -> anyhow::Result<()> {
     );
     println!("{}", out.table()?);
     println!("maps, scores and charts written to {}", run.display());
+    println!("{}", lab5::embed::write_projector(cfg, &run, &out.set)?);
     Ok(())
 }
 
