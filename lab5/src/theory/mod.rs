@@ -11,6 +11,7 @@
 //! - [`analysis`]: the convolution integral, the Dirac delta as its identity, commutativity,
 //!   and the convolution theorem (FFT), checked numerically;
 //! - [`backprop`]: back-propagation through one conv layer by hand, checked against autograd;
+//! - [`init`]: the initialisation the lab's CNN really uses (tch's default: He), measured;
 //! - [`receptive`]: the receptive field of every block of the CNN, computed, measured by the
 //!   gradient, and drawn on a photo;
 //! - [`filters`]: a conv layer with hand-set kernels (edges, blur, sharpen) on a photo, and one
@@ -33,6 +34,7 @@ pub mod batchnorm;
 pub mod crib;
 pub mod degradation;
 pub mod filters;
+pub mod init;
 pub mod photo;
 pub mod pooling;
 pub mod receptive;
