@@ -3,8 +3,10 @@
 //! Each sub-module answers one question and returns values that show themselves in a
 //! notebook: [`Figure`](crate::plot::Figure)s, [`Table`](crate::plot::Table)s or a
 //! [`Note`](crate::plot::Note).
-//! Everything runs on the CPU in well under a second per cell, on real photos from the
-//! folder named by `data.folder` in `config.json`.
+//! Everything runs on the CPU, on real photos from the folder named by `data.folder` in
+//! `config.json`; most cells take well under a second, the gradient measurements of
+//! [`resnet`] seconds, and [`degradation`] trains for minutes once (its result is saved in
+//! `runs/theory/` and read back afterwards).
 //!
 //! - [`signal`]: 1-D convolution of an impulse (the impulse response), and why deep-learning
 //!   "convolution" is really cross-correlation;
@@ -22,7 +24,8 @@
 //! - [`batchnorm`]: batch-norm statistics, train vs eval mode;
 //! - [`resnet`]: residual blocks and the gradient that reaches the first layer (PyTorch's
 //!   default and He initialisation);
-//! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos;
+//! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos
+//!   from several seeds (mean ± sd);
 //! - [`resnet18`]: the real ResNet-18 layer table (`tch::vision::resnet`);
 //! - [`crib`]: the crib page: every question answered in two sentences, with follow-ups;
 //! - [`trained`]: feature maps of the trained CNN, loaded from `runs/`;
