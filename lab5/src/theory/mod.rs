@@ -24,6 +24,8 @@
 //! - [`batchnorm`]: batch-norm statistics, train vs eval mode;
 //! - [`resnet`]: residual blocks and the gradient that reaches the first layer (PyTorch's
 //!   default and He initialisation);
+//! - [`gradient_flow`]: the gradient through one residual block split into its identity
+//!   and branch paths, and through stacks of original, skip-less and pre-activation blocks;
 //! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos
 //!   from several seeds (mean ± sd);
 //! - [`resnet18`]: the real ResNet-18 layer table (`tch::vision::resnet`);
@@ -37,6 +39,7 @@ pub mod batchnorm;
 pub mod crib;
 pub mod degradation;
 pub mod filters;
+pub mod gradient_flow;
 pub mod init;
 pub mod photo;
 pub mod pooling;
