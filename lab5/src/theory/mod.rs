@@ -29,6 +29,8 @@
 //! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos
 //!   from several seeds (mean ± sd);
 //! - [`resnet18`]: the real ResNet-18 layer table (`tch::vision::resnet`);
+//! - [`cards`]: the computed parts of the model cards (the CNN's hyper-parameters from
+//!   `config.json`, EfficientNet-Lite0's stages);
 //! - [`crib`]: the crib page: every question answered in two sentences, with follow-ups;
 //! - [`trained`]: feature maps of the trained CNN, loaded from `runs/`;
 //! - [`transfer`]: a pretrained backbone, frozen, and what it already knows about cats and dogs.
@@ -36,6 +38,7 @@
 pub mod analysis;
 pub mod backprop;
 pub mod batchnorm;
+pub mod cards;
 pub mod crib;
 pub mod degradation;
 pub mod filters;
