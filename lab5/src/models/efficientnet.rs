@@ -42,16 +42,16 @@ pub const IMAGENET_DOGS: RangeInclusive<i64> = 151..=268;
 pub(crate) const WEIGHTS_FILE: &str = "efficientnet_lite0.safetensors";
 
 /// Batch-norm epsilon of the reference (TensorFlow's 1e-3, not PyTorch's 1e-5).
-const BN_EPS: f64 = 1e-3;
+pub(crate) const BN_EPS: f64 = 1e-3;
 /// Batch-norm momentum (unused while the statistics stay frozen; recorded for clarity).
-const BN_MOMENTUM: f64 = 0.01;
+pub(crate) const BN_MOMENTUM: f64 = 0.01;
 /// Upper clamp of ReLU6.
 const RELU6_MAX: f64 = 6.0;
 /// Channels of the stem convolution.
 const STEM_CHANNELS: i64 = 32;
 /// Kernel side and stride of the stem convolution.
 const STEM_KERNEL: i64 = 3;
-const STEM_STRIDE: i64 = 2;
+pub(crate) const STEM_STRIDE: i64 = 2;
 /// Colour channels of the input.
 const IN_CHANNELS: i64 = 3;
 
@@ -237,7 +237,8 @@ impl ConvBn {
     }
 }
 
-/// One inverted-residual (MBConv) block without squeeze-excitation.
+/// One inverted-residual (MBConv) block without squeeze-excitation: the inverted residual
+/// with linear bottleneck of MobileNetV2 (Sandler et al. 2018), as EfficientNet uses it.
 #[derive(Debug)]
 struct MbConv {
     expand: Option<ConvBn>,

@@ -44,7 +44,9 @@ pub(crate) fn relu_t(xs: &Tensor, train: bool) -> Tensor {
 /// A 3x3 convolution, padding 1 (keeps height and width), with a bias only when
 /// `bias` (a batch-norm after it has its own), training in `train_kind`
 /// (`Kind::Float` or `Kind::BFloat16`, see [`Conv`]). Weights: tch's default
-/// (Kaiming-uniform, as PyTorch's `Conv2d`).
+/// `DEFAULT_KAIMING_UNIFORM`, uniform on `±sqrt(6 / fan_in)` with `fan_in = c_in · 9`, so
+/// `Var(w) = 2 / fan_in` (He et al. 2015). That is not PyTorch's `Conv2d` default
+/// (`kaiming_uniform_(a = sqrt(5))`, `Var(w) = 1 / (3 fan_in)`); `theory::init` measures it.
 pub(crate) fn conv3x3(p: nn::Path, c_in: i64, c_out: i64, bias: bool, train_kind: Kind) -> Conv {
     let cfg = nn::ConvConfig {
         padding: 1,

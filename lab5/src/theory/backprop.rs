@@ -7,8 +7,10 @@
 //! - `∂L/∂K[o,c,u,v] = Σ_n Σ_(i,j) G[n,o,i,j] · X_pad[n,c,i+u,j+v]`: every kernel weight is
 //!   shared by all output positions and all images, so its gradient is the **sum** of their
 //!   contributions (a cross-correlation of the input with G);
-//! - `∂L/∂X = G` convolved "fully" with `K` (a transposed convolution): every input pixel
-//!   collects the gradient of each output its kernel windows touched;
+//! - `∂L/∂X = G` convolved "fully" with `K` (`G` padded by `k - 1 - p`, cross-correlated with
+//!   the kernel flipped and its channels swapped; libtorch computes the same as a transposed
+//!   convolution): every input pixel collects the gradient of each output its kernel windows
+//!   touched;
 //! - `∂L/∂b[o] = Σ_n Σ_(i,j) G[n,o,i,j]`.
 //!
 //! The optimiser (AdamW in this lab) then moves each weight against its summed gradient.
@@ -56,10 +58,15 @@ pub(crate) fn kernel_gradient(x: &Tensor, g: &Tensor) -> Tensor {
         .view([o, c, KERNEL, KERNEL])
 }
 
-/// `∂L/∂X` by hand: the output gradient spread back through the kernel (the "full"
-/// convolution of `G` with `K`, computed as a transposed convolution).
+/// `∂L/∂X` by hand: the output gradient spread back through the kernel, the "full"
+/// convolution of `G` with `K`. Written as a plain forward `conv2d`, not as libtorch's
+/// transposed convolution (which is the very operator its autograd uses): `G` padded by
+/// `k - 1 - p` on each side, cross-correlated with the kernel flipped in both spatial axes
+/// and with its input and output channels swapped, `K'[c, o, u, v] = K[o, c, k-1-u, k-1-v]`.
 pub(crate) fn input_gradient(g: &Tensor, w: &Tensor) -> Tensor {
-    g.conv_transpose2d(w, None::<Tensor>, [1], [PADDING], [0], 1, [1])
+    let flipped = w.flip([2, 3]).transpose(0, 1); // (C, O, k, k)
+    let pad = KERNEL - 1 - PADDING;
+    g.conv2d(&flipped, None::<Tensor>, [1], [pad], [1], 1)
 }
 
 /// Runs the check on `x` `(N, C, S, S)`: a random conv layer, `L = Σ Y·G` for a random `G`

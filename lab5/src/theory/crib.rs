@@ -121,9 +121,9 @@ fn q1() -> Entry {
         question: "1. What are MNIST and Fashion-MNIST? What is a convolution in the sense of analysis?".into(),
         answer: "MNIST (LeCun et al. 1998) is 70,000 centred 28×28 greyscale handwritten digits (60k train, 10k test, disjoint writers); Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) keeps that format with 10 harder clothing classes: both are small shared benchmarks. The convolution of two functions is (f∗g)(t) = ∫ f(τ) g(t−τ) dτ; the Dirac δ is its identity (f∗δ = f), so a linear shift-invariant system's output is its input convolved with its impulse response h, the response to δ (section 2).".into(),
         follow_ups: vec![
-            qa("What is δ(t)?", "A generalised function: zero off 0, unit area, ∫ f(τ) δ(t−τ) dτ = f(t); the limit of unit-area pulses δ_ε as ε → 0 (section 2 computes f∗δ_ε → f)."),
+            qa("What is δ(t)?", "Not a function but a distribution (generalised function), defined by the sifting property ∫ f(τ) δ(t−τ) dτ = f(t) for continuous f; the limit of unit-area pulses δ_ε as ε → 0 (section 2 computes f∗δ_ε → f). \"Zero off 0 with unit area\" describes the pulses: a function zero off 0 has integral 0."),
             qa("Is convolution commutative? Cross-correlation?", "Convolution is commutative and associative (substitute τ → t−τ; checked in section 2); cross-correlation is not (it mirrors). Conv layers compute cross-correlation: a learned kernel simply learns the flipped weights."),
-            qa("Convolution theorem?", "F{f∗g} = F{f}·F{g}: convolution becomes a product of spectra; section 2 checks it with the FFT on the photo (circular convolution)."),
+            qa("Convolution theorem?", "F{f∗g} = F{f}·F{g} with F{f}(ω) = ∫ f(t) e^{−iωt} dt (the unitary convention adds a factor √(2π)): convolution becomes a product of spectra; section 2 checks it with the FFT on the photo (circular convolution)."),
             qa("How good are models on them?", "MNIST: a linear classifier 88–92 % (LeCun et al. 1998 list 12 % error for a 1-layer linear net; softmax regression ≈ 92 %), CNNs ≈ 99.7 %; Fashion-MNIST: CNNs ≈ 93–95 % (shirt vs T-shirt vs pullover is confusable). All on the 10k test set."),
             qa("Equivariance or invariance?", "Convolution is shift-equivariant (shift the input, the output shifts the same); pooling and global pooling add approximate invariance (Goodfellow et al. 2016, §9.2–9.3)."),
         ],
@@ -137,7 +137,7 @@ fn q2(f: &Facts) -> Entry {
         follow_ups: vec![
             qa("Why share weights?", &format!("Equivariance and far fewer parameters: block1.conv has {} weights; a fully connected layer from the 3×{n}×{n} image to 32×{n}×{n} outputs would have {:.1e}.", f.conv_params[0], f.dense_equivalent(), n = f.input)),
             qa("Why 3×3 kernels?", "Two stacked 3×3 convs see 5×5 with 18 instead of 25 weights per channel pair and an extra non-linearity (Simonyan & Zisserman 2015, VGG)."),
-            qa("How are the weights initialised?", "Randomly, scaled by fan-in: He et al. 2015 use Var(w) = 2/fan_in for ReLU nets; PyTorch's default is 1/(3·fan_in) (section 10 shows the difference)."),
+            qa("How are our CNN's weights initialised?", "He initialisation (He et al. 2015): tch's default conv and linear init is uniform on ±√(6/fan_in), Var(w) = 2/fan_in (section 3 measures it on a fresh CNN); batch norm γ = 1, β = 0. PyTorch's own default, kaiming_uniform_(a=√5), gives 1/(3·fan_in), a sixth of it (section 10a shows what that does to deep plain stacks)."),
             qa("Why bias = false in our convs?", "Batch norm subtracts the mean and adds its own shift β, which makes a conv bias redundant."),
             qa("What is the receptive field?", &format!("The input pixels one unit depends on: {} px for blocks 1…{} here (section 4b, computed and measured by the gradient).", list(&f.fields), f.fields.len())),
             qa("What do the first layers learn?", "Oriented edges, colour blobs (Krizhevsky et al. 2012, Fig. 3; Zeiler & Fergus 2014): section 9 shows our CNN's learned 3×3 kernels; textures, parts and objects deeper are literature findings (Zeiler & Fergus 2014), not measured here."),
@@ -148,7 +148,7 @@ fn q2(f: &Facts) -> Entry {
 
 fn q3(f: &Facts) -> Entry {
     let lenet = output_size(ConvSetting {
-        input: 28,
+        input: 32,
         kernel: 5,
         padding: 0,
         stride: 1,
@@ -159,7 +159,7 @@ fn q3(f: &Facts) -> Entry {
         question: "3. How is the output size computed? What are padding and stride?".into(),
         answer: "n_out = ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 for input n, kernel k, padding p, stride s, dilation d (PyTorch Conv2d; section 4 checks it against conv2d). Padding adds p rows and columns (zeros by default; reflect, replicate or circular) around the input so border pixels can be kernel centres and the size can be kept; the stride is the step between kernel positions: it downsamples by about s and divides the compute by about s².".into(),
         follow_ups: vec![
-            qa("28×28 input, 5×5 kernel, no padding?", &format!("{lenet}×{lenet}; after 2×2 pooling {}×{} (LeNet).", lenet / 2, lenet / 2)),
+            qa("LeNet-5's first layers?", &format!("The 28×28 MNIST digits padded to 32×32, 5×5 kernels without padding: {lenet}×{lenet} (C1), then 2×2 subsampling: {}×{} (S2) (LeCun et al. 1998, §II.B).", lenet / 2, lenet / 2)),
             qa("And when n + 2p − k is not divisible by s?", &format!("The floor drops the last rows and columns: our block5 pools {0}×{0} to {1}×{1}.", f.sides[f.sides.len() - 2], f.sides[f.sides.len() - 1])),
             qa("\"Same\" padding?", "p = (k−1)/2 with stride 1 keeps the size, for odd k; with stride 2 it gives ⌈n/2⌉."),
             qa("Strided conv vs conv + pooling?", "A strided conv learns its downsampling and costs less; conv + max pool keeps the strongest response (Springenberg et al. 2015 replace pooling by strided convs)."),
@@ -217,10 +217,10 @@ fn q7(f: &Facts) -> Entry {
             qa("Its hyper-parameters?", "num_features, eps (1e-5; EfficientNet-Lite0 uses 1e-3), momentum (0.1, the weight of the new batch; None = cumulative average), affine (learn γ, β), track_running_stats."),
             qa("Why learn γ and β?", "So normalisation does not limit what the layer can represent: γ = σ, β = μ gives back the identity."),
             qa("Parameters of block4.bn?", &format!("{bn4} learned (γ and β per channel) plus as many buffers (running mean and variance), not trained.")),
-            qa("Small batches?", "Noisy statistics and a larger train/eval gap; batch size 1 with one value per channel fails in training mode. Group norm (Wu & He 2018) or batch renorm (Ioffe 2017) avoid it."),
+            qa("Small batches?", "Noisy statistics and a larger train/eval gap; batch size 1 with one value per channel fails in training mode. Batch renorm (Ioffe 2017) reduces the gap (still batch statistics, corrected by r and d); group norm (Wu & He 2018) and layer norm do not depend on the batch."),
             qa("Forgot model.eval()?", "Predictions depend on the batch and the running statistics keep changing (section 7)."),
             qa("Why does it help?", "Ioffe & Szegedy said \"internal covariate shift\"; Santurkar et al. 2018 show it rather smooths the loss landscape."),
-            qa("Frozen backbone?", "Keep its batch norm in evaluation mode (fixed ImageNet statistics): lab5's EfficientNet does, and section 11 checks that features do not depend on the batch."),
+            qa("Frozen backbone?", "Keep its batch norm in evaluation mode (fixed ImageNet statistics): lab5's EfficientNet does, and section 11 checks that its features do not depend on the batch, against the same batch norm in training mode, whose output does and whose statistics move."),
         ],
     }
 }
@@ -243,16 +243,17 @@ fn q8(f: &Facts) -> Entry {
 fn q9(f: &Facts) -> Entry {
     Entry {
         question: "9. What is ResNet? Why does the gradient flow better? How is it used for transfer learning?".into(),
-        answer: format!("ResNet (He et al. 2016) adds an identity shortcut around every two (basic block) or three (bottleneck) conv layers, y = ReLU(x + F(x)), so the layers learn a residual F and the identity is just F = 0; ResNet-18 is a 7×7/2 stem with a 3×3/2 max pool, four stages of two basic blocks (64, 128, 256, 512 channels; 56, 28, 14, 7 px at 224), 1×1 projection shortcuts where the shape changes, GAP and fc-1000: {} parameters (section 10c). The Jacobian of a block is D(I + ∂F/∂x) (D: the ReLU's 0/1 gate), so the gradient has a path around every block (clean identity in the pre-activation ResNet, He et al. 2016b); for transfer learning one replaces fc by a new head (Linear(512, 2)), freezes the rest with batch norm in eval mode, trains the head, then optionally fine-tunes the last stage with a smaller learning rate.", f.resnet18_params),
+        answer: format!("ResNet (He et al. 2016) adds an identity shortcut around every two (basic block) or three (bottleneck) conv layers, y = ReLU(x + F(x)), so the layers learn a residual F and the identity is just F = 0; ResNet-18 is a 7×7/2 stem with a 3×3/2 max pool, four stages of two basic blocks (64, 128, 256, 512 channels; 56, 28, 14, 7 px at 224), 1×1 projection shortcuts where the shape changes, GAP and fc-1000: {} parameters (section 10c). The Jacobian of a block is D(I + ∂F/∂x) (D: the ReLU's 0/1 gate), so the gradient has a path around every block (section 10 computes its two parts); in the pre-activation ResNet (He et al. 2016b) x_L = x_l + Σ F(x_i), so ∂L/∂x_l = ∂L/∂x_L (I + ∂/∂x_l Σ F(x_i)) and ∂L/∂x_L reaches every block unchanged; for transfer learning one replaces fc by a new head (Linear(512, 2)), freezes the rest with batch norm in eval mode, trains the head, then optionally fine-tunes the last stage with a smaller learning rate.", f.resnet18_params),
         follow_ups: vec![
-            qa("What is the degradation problem? Overfitting?", "Deeper plain nets reach a higher training error than shallower ones (not overfitting); He et al. 2016 §4.1 say it is unlikely to be vanishing gradients (their plain nets had BN and healthy gradients) but an optimisation difficulty. Section 10b tries it on our photos at a tiny scale (read its table)."),
-            qa("Did you show vanishing gradients?", "At initialisation with PyTorch's default init the plain stack's first-layer gradient collapses by orders of magnitude with depth; with He init it shrinks only by a small factor, and with skips it does not shrink (section 10a). That is an effect of the initialisation, not the degradation problem."),
+            qa("What is the degradation problem? Overfitting?", "Deeper plain nets reach a higher training error than shallower ones, so it is not overfitting: 34 vs 18 layers on ImageNet (He et al. 2016, Fig. 4), 56 vs 20 on CIFAR-10 (Fig. 1). §4.1 says it is unlikely to be vanishing gradients (their plain nets had BN and healthy gradient norms) but an optimisation difficulty. Section 10b tries it on our photos at a tiny scale, over 5 seeds (read its table: mean ± sd, and in how many seeds the deep stack ends higher)."),
+            qa("Did you show vanishing gradients?", "At initialisation with PyTorch's default init the plain stack's first-layer gradient collapses by orders of magnitude with depth; with He init it shrinks only by a small factor, and with skips it does not shrink (section 10a). That is an effect of the initialisation, not the degradation problem, and none of the lab's networks uses PyTorch's default: our CNN is He-initialised and has batch norm."),
+            qa("Write down why the gradient flows.", "Original block x_{l+1} = ReLU(x_l + F(x_l)): ∂L/∂x_l = ∂L/∂x_{l+1} · D_l (I + ∂F/∂x_l), an identity path D_l g gated by the ReLU mask plus a branch path. Pre-activation x_{l+1} = x_l + F(x_l): summing, x_L = x_l + Σ_{i=l}^{L−1} F(x_i), so ∂L/∂x_l = ∂L/∂x_L (I + ∂/∂x_l Σ F(x_i)): a term that is not multiplied by any weight (He et al. 2016b, eq. 4–5); section 10 computes both paths on one block."),
             qa("Shapes of x and F(x) differ?", "A projection shortcut: 1×1 conv with stride 2 + BN (or zero-padding, option A of the paper)."),
             qa("Basic vs bottleneck block?", "Bottleneck 1×1 (reduce) → 3×3 → 1×1 (expand ×4) is cheaper at wide stages: ResNet-50 has 25.6 M parameters with 50 layers."),
             qa("How was it trained?", "SGD, momentum 0.9, batch 256, lr 0.1 divided by 10 on plateaus, weight decay 1e-4, BN after every conv, no dropout, scale and colour augmentation (He et al. 2016, §3.4)."),
             qa("Which layers to unfreeze first, and why a smaller lr?", "The last ones: they are the most task-specific (Yosinski et al. 2014); a small lr keeps the pretrained features."),
-            qa("Why EfficientNet-Lite0 here?", "Its ImageNet weights are available offline; its MBConv blocks are inverted residuals with depthwise convs (Tan & Le 2019)."),
-            qa("Is the label check \"zero-shot\"?", "Not in the usual sense (unseen classes via side information; Lampert et al. 2009): cats and dogs are ImageNet classes, 5 cat vs 118 dog classes, which biases toward \"dog\"."),
+            qa("Why EfficientNet-Lite0 here?", "Its ImageNet weights are available offline (ResNet-18's cannot be downloaded on the lab machines), and it is small (4.7 M parameters with its ImageNet classifier, TF TPU repository) and fast on a CPU. Its MBConv blocks are MobileNetV2's inverted residuals with linear bottlenecks (Sandler et al. 2018), used by EfficientNet (Tan & Le 2019); the Lite variants (TensorFlow TPU repository, 2020) drop squeeze-excitation, replace swish by ReLU6 and keep stem and head fixed, for quantisation and mobile accelerators."),
+            qa("Is the label check \"zero-shot\"?", "Not in the usual sense (unseen classes via side information; Lampert et al. 2009): cats and dogs are ImageNet classes (5 domestic-cat classes, 118 dog breeds)."),
         ],
     }
 }
@@ -305,6 +306,9 @@ mod tests {
         assert_eq!(f.resnet18_params, 11_689_512);
         let md = page(&cfg).unwrap().0;
         assert!(md.contains("78×78") && md.contains("11689512"), "{md}");
-        assert!(md.contains("24×24; after 2×2 pooling 12×12"));
+        assert!(
+            md.contains("28×28 (C1), then 2×2 subsampling: 14×14 (S2)"),
+            "{md}"
+        );
     }
 }

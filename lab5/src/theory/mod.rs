@@ -3,14 +3,17 @@
 //! Each sub-module answers one question and returns values that show themselves in a
 //! notebook: [`Figure`](crate::plot::Figure)s, [`Table`](crate::plot::Table)s or a
 //! [`Note`](crate::plot::Note).
-//! Everything runs on the CPU in well under a second per cell, on real photos from the
-//! folder named by `data.folder` in `config.json`.
+//! Everything runs on the CPU, on real photos from the folder named by `data.folder` in
+//! `config.json`; most cells take well under a second, the gradient measurements of
+//! [`resnet`] seconds, and [`degradation`] trains for minutes once (its result is saved in
+//! `runs/theory/` and read back afterwards).
 //!
 //! - [`signal`]: 1-D convolution of an impulse (the impulse response), and why deep-learning
 //!   "convolution" is really cross-correlation;
 //! - [`analysis`]: the convolution integral, the Dirac delta as its identity, commutativity,
 //!   and the convolution theorem (FFT), checked numerically;
 //! - [`backprop`]: back-propagation through one conv layer by hand, checked against autograd;
+//! - [`init`]: the initialisation the lab's CNN really uses (tch's default: He), measured;
 //! - [`receptive`]: the receptive field of every block of the CNN, computed, measured by the
 //!   gradient, and drawn on a photo;
 //! - [`filters`]: a conv layer with hand-set kernels (edges, blur, sharpen) on a photo, and one
@@ -21,8 +24,13 @@
 //! - [`batchnorm`]: batch-norm statistics, train vs eval mode;
 //! - [`resnet`]: residual blocks and the gradient that reaches the first layer (PyTorch's
 //!   default and He initialisation);
-//! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos;
+//! - [`gradient_flow`]: the gradient through one residual block split into its identity
+//!   and branch paths, and through stacks of original, skip-less and pre-activation blocks;
+//! - [`degradation`]: shallow vs deep, plain vs residual stacks trained on the same photos
+//!   from several seeds (mean ± sd);
 //! - [`resnet18`]: the real ResNet-18 layer table (`tch::vision::resnet`);
+//! - [`cards`]: the computed parts of the model cards (the CNN's hyper-parameters from
+//!   `config.json`, EfficientNet-Lite0's stages);
 //! - [`crib`]: the crib page: every question answered in two sentences, with follow-ups;
 //! - [`trained`]: feature maps of the trained CNN, loaded from `runs/`;
 //! - [`transfer`]: a pretrained backbone, frozen, and what it already knows about cats and dogs.
@@ -30,9 +38,12 @@
 pub mod analysis;
 pub mod backprop;
 pub mod batchnorm;
+pub mod cards;
 pub mod crib;
 pub mod degradation;
 pub mod filters;
+pub mod gradient_flow;
+pub mod init;
 pub mod photo;
 pub mod pooling;
 pub mod receptive;

@@ -63,13 +63,30 @@ pub(crate) fn photo_u8(
 }
 
 /// The first `per_class` photos of each class as one batch `(N, 3, S, S)` with labels `(N,)`
-/// (0 cat, 1 dog).
+/// (0 cat, 1 dog), `S` = `preprocess.image_size`.
 pub(crate) fn batch(cfg: &Config, per_class: usize) -> Result<(Tensor, Tensor)> {
+    let p = &cfg.preprocess;
+    batch_sized(cfg, per_class, (p.image_size, p.resize_shorter))
+}
+
+/// Size and shorter side the gradient and training experiments of section 10 load their
+/// photos at, before shrinking them: the lab's default input (`preprocess.image_size` 112,
+/// `resize_shorter` 128), fixed so that their results, and the statements the notebook makes
+/// about them, do not change with the configured input size (the CI config uses 48 px).
+pub(crate) const EXPERIMENT_PHOTOS: (i64, i64) = (112, 128);
+
+/// [`batch`] at `(size, shorter)` instead of the configured input size, values in 0..1.
+pub(crate) fn batch_sized(
+    cfg: &Config,
+    per_class: usize,
+    (size, shorter): (i64, i64),
+) -> Result<(Tensor, Tensor)> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for class in Class::ALL {
         for i in 0..per_class {
-            images.push(photo(cfg, class, i)?);
+            let img = photo_u8(cfg, class, i, size, shorter)?;
+            images.push(img.to_kind(Kind::Float) / 255.0);
             labels.push(class.index());
         }
     }

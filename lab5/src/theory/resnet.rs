@@ -19,6 +19,9 @@ use crate::config::Config;
 use crate::plot::{self, Figure, Line, Table};
 use anyhow::{Context, Result};
 use polars::prelude::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::StandardNormal;
+use std::sync::{Mutex, MutexGuard};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
@@ -31,7 +34,7 @@ pub(crate) const PHOTOS_PER_CLASS: usize = 4;
 /// Convolutions in the stack body (even: a residual block holds two).
 pub const DEPTHS: [usize; 6] = [2, 4, 8, 16, 24, 32];
 /// Initialisations averaged (geometric mean) per depth.
-pub(crate) const SEEDS: [i64; 3] = [11, 12, 13];
+pub(crate) const SEEDS: [u64; 3] = [11, 12, 13];
 /// PyTorch's default conv init, `kaiming_uniform_(a = sqrt(5))`: U(-1/sqrt(fan_in), +).
 const PYTORCH_DEFAULT_GAIN: f64 = 0.577_350_269_189_625_8; // 1 / sqrt(3)
 /// He init for ReLU layers: gain sqrt(2), so `Var(w) = 2 / fan_in`.
@@ -45,8 +48,9 @@ pub(crate) enum Init {
     /// He et al. 2015: `Var(w) = 2 / fan_in`, keeps the signal's scale through ReLU layers.
     He,
 }
-/// Name of the first convolution in the var store.
+/// Names of the first convolution and of the linear head in the var store.
 const STEM: &str = "stem";
+const HEAD: &str = "head";
 
 /// With or without skip connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,16 +61,20 @@ pub(crate) enum Stack {
     Residual,
 }
 
-/// A 3x3 "same" convolution without bias, initialised by `init`.
-fn conv(p: nn::Path, c_in: i64, c_out: i64, init: Init) -> nn::Conv2D {
-    let gain = match init {
+/// The gain of `init`: `Var(w) = gain² / fan_in`.
+fn gain(init: Init) -> f64 {
+    match init {
         Init::PyTorch => PYTORCH_DEFAULT_GAIN,
         Init::He => HE_GAIN,
-    };
+    }
+}
+
+/// A 3x3 "same" convolution without bias, initialised by `init`.
+pub(crate) fn conv(p: nn::Path, c_in: i64, c_out: i64, init: Init) -> nn::Conv2D {
     let ws_init = nn::Init::Kaiming {
         dist: nn::init::NormalOrUniform::Uniform,
         fan: nn::init::FanInOut::FanIn,
-        non_linearity: nn::init::NonLinearity::ExplicitGain(gain),
+        non_linearity: nn::init::NonLinearity::ExplicitGain(gain(init)),
     };
     nn::conv2d(
         p,
@@ -127,12 +135,17 @@ impl ResidualBlock {
     }
 }
 
+impl ResidualBlock {
+    /// The residual branch `F(x)` alone.
+    pub(crate) fn branch(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.second
+            .forward_t(&self.first.forward_t(xs, train), train)
+    }
+}
+
 impl ModuleT for ResidualBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let f = self
-            .second
-            .forward_t(&self.first.forward_t(xs, train), train);
-        (xs + f).relu()
+        (xs + self.branch(xs, train)).relu()
     }
 }
 
@@ -152,7 +165,7 @@ pub(crate) fn network(root: &nn::Path, v: Variant, depth: usize) -> nn::Sequenti
             Stack::Residual => s,
         };
     }
-    let head = nn::linear(root / "head", CHANNELS, 2, Default::default());
+    let head = nn::linear(root / HEAD, CHANNELS, 2, Default::default());
     s.add_fn(|x| x.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float))
         .add(head)
 }
@@ -163,11 +176,11 @@ pub(crate) fn first_layer_gradient(
     y: &Tensor,
     v: Variant,
     depth: usize,
-    seed: i64,
+    seed: u64,
 ) -> Result<f64> {
-    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let net = network(&vs.root(), v, depth);
+    redraw(&vs, v.init, &mut rng(seed));
     net.forward_t(x, true)
         .cross_entropy_for_logits(y)
         .backward();
@@ -196,9 +209,10 @@ const fn variant(name: &'static str, stack: Stack, batch_norm: bool, init: Init)
     }
 }
 
-/// The six variants measured: default init with and without batch norm, and He init
-/// without batch norm (batch norm re-normalises the scale, so the init matters little there).
-pub(crate) const VARIANTS: [Variant; 6] = [
+/// The eight variants measured: plain and residual, each with PyTorch's default and with He
+/// init, without and with batch norm. The lab's CNN is a plain stack with He init and batch
+/// norm; none of the lab's networks uses PyTorch's default init.
+pub(crate) const VARIANTS: [Variant; 8] = [
     variant("plain", Stack::Plain, false, Init::PyTorch),
     variant("residual", Stack::Residual, false, Init::PyTorch),
     variant("plain + batch norm", Stack::Plain, true, Init::PyTorch),
@@ -210,6 +224,13 @@ pub(crate) const VARIANTS: [Variant; 6] = [
     ),
     variant("plain, He init", Stack::Plain, false, Init::He),
     variant("residual, He init", Stack::Residual, false, Init::He),
+    variant("plain + batch norm, He init", Stack::Plain, true, Init::He),
+    variant(
+        "residual + batch norm, He init",
+        Stack::Residual,
+        true,
+        Init::He,
+    ),
 ];
 
 /// Gradient norms at the first layer: `norms[v][d]` for variant `VARIANTS[v]`, depth `depths[d]`.
@@ -221,29 +242,82 @@ pub struct GradientNorms {
     pub norms: Vec<Vec<f64>>,
 }
 
-/// Sets libtorch's intra-op threads for as long as it lives, then restores them.
-pub(crate) struct Threads(i32);
+/// Taken by every [`Threads`]: the thread count is global to the process, and the crate's
+/// tests run in parallel threads, so two measurements must not change it under each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Sets libtorch's intra-op threads for as long as it lives, then restores them; while it
+/// lives, no other `Threads` can be made (the next one waits).
+pub(crate) struct Threads {
+    old: i32,
+    _turn: MutexGuard<'static, ()>,
+}
 
 impl Threads {
     /// Sets `n` threads; the old number comes back when the value is dropped.
     pub(crate) fn set(n: i32) -> Threads {
-        let old = Threads(tch::get_num_threads());
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let old = tch::get_num_threads();
         tch::set_num_threads(n);
-        old
+        Threads { old, _turn: turn }
     }
 }
 
 impl Drop for Threads {
     fn drop(&mut self) {
-        tch::set_num_threads(self.0);
+        tch::set_num_threads(self.old);
     }
+}
+
+/// A private random generator for `seed`: libtorch's global one is shared with everything
+/// else the process runs (parallel tests, other cells' networks), so seeding it would not
+/// make these measurements repeatable.
+pub(crate) fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// A tensor of `shape` with values uniform on `[-bound, bound)` drawn from `rng`.
+pub(crate) fn uniform(rng: &mut StdRng, shape: &[i64], bound: f64) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let b = bound as f32;
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-b..b)).collect();
+    Tensor::from_slice(&v).view(shape)
+}
+
+/// A tensor of `shape` with standard normal values drawn from `rng`.
+pub(crate) fn normal(rng: &mut StdRng, shape: &[i64]) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    Tensor::from_slice(&v).view(shape)
+}
+
+/// Redraws the random variables of `vs` from `rng`, in name order, with the distributions
+/// they were built with: convolutions uniform by `init` and fan-in, the linear head tch's
+/// default (uniform on `±sqrt(6 / fan_in)`, bias `±1 / sqrt(fan_in)`); batch-norm
+/// parameters and buffers are constants and stay.
+pub(crate) fn redraw(vs: &nn::VarStore, init: Init, rng: &mut StdRng) {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let head_fan_in = (CHANNELS as f64).sqrt();
+    tch::no_grad(|| {
+        for (name, mut t) in vars {
+            let size = t.size();
+            let bound = match size.len() {
+                4 => gain(init) * (3.0 / (size[1] * size[2] * size[3]) as f64).sqrt(),
+                2 => (6.0 / size[1] as f64).sqrt(),
+                1 if name == format!("{HEAD}.bias") => 1.0 / head_fan_in,
+                _ => continue,
+            };
+            t.copy_(&uniform(rng, &size, bound));
+        }
+    });
 }
 
 /// Runs the experiment on `PHOTOS_PER_CLASS` cats and dogs from `data.folder`, on one
 /// thread (these tiny convolutions run several times faster without thread hand-offs).
 pub fn gradient_norms(cfg: &Config, depths: &[usize]) -> Result<GradientNorms> {
     let _one = Threads::set(1);
-    let (images, labels) = photo::batch(cfg, PHOTOS_PER_CLASS)?;
+    let (images, labels) = photo::batch_sized(cfg, PHOTOS_PER_CLASS, photo::EXPERIMENT_PHOTOS)?;
     let x = images.adaptive_avg_pool2d([INPUT_SIDE, INPUT_SIDE]);
     let norms = VARIANTS
         .iter()
@@ -322,15 +396,33 @@ mod tests {
         let cfg =
             crate::Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
         let g = gradient_norms(&cfg, &[2, 24]).unwrap();
-        let (plain, residual) = (&g.norms[0], &g.norms[1]);
-        // Without skips the gradient at the first layer collapses with depth; with them it does not.
-        assert!(plain[1] < plain[0] * 1e-4, "plain: {plain:?}");
-        assert!(residual[1] > residual[0] * 0.1, "residual: {residual:?}");
-        assert!(residual[1] > plain[1] * 1e4, "{g:?}");
-        // With He init the plain stack's gradient does not vanish: the default init caused it.
-        let plain_he = &g.norms[4];
-        assert!(plain_he[1] > plain_he[0] * 1e-2, "plain, He: {plain_he:?}");
-        assert!(plain_he[1] > plain[1] * 1e4, "{g:?}");
+        // Growth factor from 2 to 24 convolutions of variant v.
+        let growth = |v: usize| g.norms[v][1] / g.norms[v][0];
+        let within = |v: usize, lo: f64, hi: f64| {
+            assert!(
+                (lo..hi).contains(&growth(v)),
+                "{}: x{} from 2 to 24 convs, {g:?}",
+                VARIANTS[v].name,
+                growth(v)
+            )
+        };
+        // PyTorch's default init: the plain stack's gradient collapses by orders of magnitude;
+        // the residual one stays at the same scale.
+        assert!(growth(0) < 1e-4, "{g:?}");
+        within(1, 0.1, 10.0);
+        assert!(g.norms[1][1] > g.norms[0][1] * 1e4, "{g:?}");
+        // With batch norm the plain stack's gradient grows; the residual one stays within a
+        // small factor.
+        within(2, 2.0, 1e3);
+        within(3, 0.2, 5.0);
+        // He init: the plain stack loses about an order of magnitude, not many; the residual
+        // stack without batch norm grows (each block adds its branch's variance).
+        within(4, 1.0 / 30.0, 0.5);
+        assert!(g.norms[4][1] > g.norms[0][1] * 1e4, "{g:?}");
+        within(5, 5.0, 1e4);
+        // He init and batch norm, the lab CNN's setting: plain grows, residual within a small factor.
+        within(6, 2.0, 1e3);
+        within(7, 0.2, 5.0);
         assert_eq!(g.table().unwrap().0.height(), 2);
         assert!(g.figure().unwrap().svg().contains("residual"));
         // gradient_table and gradient_chart measure separately: they must show the same values.

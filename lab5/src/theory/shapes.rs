@@ -35,7 +35,8 @@ const fn setting(input: i64, kernel: i64, padding: i64, stride: i64, dilation: i
 }
 
 /// Settings shown in the notebook: "same" padding, "valid" (none), strided downsampling,
-/// a stride that does not divide evenly, a patchify stem, a dilated kernel.
+/// a stride that does not divide evenly, a patchify stem, LeNet-5's first layer (a 5x5
+/// kernel on the 32x32 padded digit: 28x28, LeCun et al. 1998 §II.B), a dilated kernel.
 pub const SETTINGS: [ConvSetting; 8] = [
     setting(112, 3, 1, 1, 1),
     setting(112, 3, 0, 1, 1),
@@ -43,7 +44,7 @@ pub const SETTINGS: [ConvSetting; 8] = [
     setting(224, 7, 3, 2, 1),
     setting(112, 3, 0, 2, 1),
     setting(64, 4, 0, 4, 1),
-    setting(28, 5, 0, 1, 1),
+    setting(32, 5, 0, 1, 1),
     setting(32, 3, 2, 1, 2),
 ];
 

@@ -5,10 +5,10 @@
 use super::photo::photo_u8;
 use crate::data::loader::{normalize, IMAGENET};
 use crate::data::Class;
-use crate::models::efficientnet::{cat_dog_neither, EfficientNetLite0, INPUT_SIZE};
+use crate::models::efficientnet::{self, cat_dog_neither, EfficientNetLite0, INPUT_SIZE};
 use crate::plot::{Note, Shown, Table};
 use crate::Config;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use polars::prelude::*;
 use tch::{nn, Device, Tensor};
 
@@ -62,6 +62,20 @@ fn head_params(cfg: &Config) -> i64 {
     counts(&vs).0
 }
 
+/// The fine-tuning row's name: what `transfer.unfreeze_blocks` configures, or a row for
+/// comparison when the config keeps fewer than 2 blocks unfrozen.
+fn fine_tuning_label(cfg: &Config, unfrozen: usize) -> String {
+    let configured = cfg.transfer.unfreeze_blocks;
+    let what = if configured == unfrozen {
+        "fine-tuning, as transfer.unfreeze_blocks configures".to_string()
+    } else {
+        format!(
+            "fine-tuning, for comparison: the config has transfer.unfreeze_blocks = {configured}"
+        )
+    };
+    format!("same backbone, last {unfrozen} blocks + head conv unfrozen ({what})")
+}
+
 /// The table: the frozen backbone, the backbone with `transfer.unfreeze_blocks` blocks
 /// unfrozen (fine-tuning), and the new head; parameters and how many of them train.
 pub fn parameters_table(cfg: &Config) -> Result<Shown> {
@@ -74,7 +88,7 @@ pub fn parameters_table(cfg: &Config) -> Result<Shown> {
     let df = df!(
         "part" => [
             "EfficientNet-Lite0 backbone, ImageNet weights, frozen".to_string(),
-            format!("same backbone, last {unfrozen} blocks + head conv unfrozen (fine-tuning)"),
+            fine_tuning_label(cfg, unfrozen),
             format!("new head 1280 -> {} -> {} -> 2 (trained from scratch)", cfg.transfer.hidden, cfg.transfer.embedding_dim),
         ],
         "parameters" => [frozen.0, tuned.0, head],
@@ -137,17 +151,71 @@ fn max_difference(a: &[Tensor], b: &[Tensor]) -> Result<f64> {
     Ok(d.into_iter().fold(0.0, f64::max))
 }
 
-/// The frozen backbone's batch-norm in evaluation mode, checked: each photo's features are
-/// the same alone as in a batch with others, and the running statistics do not move.
-pub fn frozen_batch_norm(cfg: &Config, photos: &[(Class, usize)]) -> Result<Shown> {
-    let net = match backbone(cfg, 0)? {
-        Ok(net) => net,
-        Err(note) => return Ok(Shown::Note(note)),
+/// The backbone's stem, `_conv_stem` (3x3, stride 2, TensorFlow `SAME` padding) then `_bn0`,
+/// on `x` `(N, 3, 224, 224)`, with the batch norm in training (`train`) or evaluation mode
+/// and *copies* of its running statistics: `(output (N, 32, 112, 112), running mean,
+/// running var)` after the pass. Training mode is what PyTorch's `model.train()` does to a
+/// backbone whose parameters merely have `requires_grad = False`: it normalises with the
+/// batch's statistics and moves the running ones (momentum 0.01, as the backbone's).
+fn stem(vs: &nn::VarStore, x: &Tensor, train: bool) -> Result<(Tensor, Tensor, Tensor)> {
+    let vars = vs.variables();
+    let get = |n: &str| {
+        vars.get(n)
+            .map(|t| t.detach())
+            .with_context(|| format!("the backbone has no variable {n}"))
     };
-    let x = imagenet_batch(cfg, photos)?;
+    let w = get("_conv_stem.weight")?;
+    let (k, s) = (w.size()[2], efficientnet::STEM_STRIDE);
+    let (top, bottom) = efficientnet::same_padding(x.size()[2], k, s);
+    let (left, right) = efficientnet::same_padding(x.size()[3], k, s);
+    let z = x.constant_pad_nd([left, right, top, bottom]).conv2d(
+        &w,
+        None::<Tensor>,
+        [s, s],
+        [0, 0],
+        [1, 1],
+        1,
+    );
+    let (mean, var) = (
+        get("_bn0.running_mean")?.copy(),
+        get("_bn0.running_var")?.copy(),
+    );
+    let (g, b) = (get("_bn0.weight")?, get("_bn0.bias")?);
+    let (m, e) = (efficientnet::BN_MOMENTUM, efficientnet::BN_EPS);
+    let y = z.batch_norm(
+        Some(&g),
+        Some(&b),
+        Some(&mean),
+        Some(&var),
+        train,
+        m,
+        e,
+        false,
+    );
+    Ok((y, mean, var))
+}
+
+/// Largest difference between each photo's stem output in the batch and alone, and largest
+/// change of the stem batch norm's running statistics after the batched pass.
+fn stem_check(vs: &nn::VarStore, x: &Tensor, train: bool) -> Result<(f64, f64)> {
+    tch::no_grad(|| {
+        let (batched, mean, var) = stem(vs, x, train)?;
+        let rows: Vec<Tensor> = (0..x.size()[0]).map(|i| batched.narrow(0, i, 1)).collect();
+        let alone = (0..x.size()[0])
+            .map(|i| Ok(stem(vs, &x.narrow(0, i, 1), train)?.0))
+            .collect::<Result<Vec<_>>>()?;
+        let (_, mean0, var0) = stem(vs, &x.narrow(0, 0, 1), false)?;
+        let moved = max_difference(&[mean, var], &[mean0, var0])?;
+        Ok((max_difference(&rows, &alone)?, moved))
+    })
+}
+
+/// The whole frozen backbone as lab5 runs it: the largest difference between each photo's
+/// features in the batch and alone, and the largest change of any batch-norm buffer.
+fn backbone_check(net: &EfficientNetLite0, x: &Tensor) -> Result<(f64, f64)> {
     let before = running_stats(net.var_store());
     let (batched, alone) = tch::no_grad(|| {
-        let batched = net.features(&x);
+        let batched = net.features(x);
         let alone: Vec<Tensor> = (0..x.size()[0])
             .map(|i| net.features(&x.narrow(0, i, 1)))
             .collect();
@@ -159,15 +227,50 @@ pub fn frozen_batch_norm(cfg: &Config, photos: &[(Class, usize)]) -> Result<Show
     let after = running_stats(net.var_store());
     let stats =
         |v: &[(String, Tensor)]| v.iter().map(|(_, t)| t.shallow_clone()).collect::<Vec<_>>();
+    Ok((
+        max_difference(&rows, &alone)?,
+        max_difference(&stats(&before), &stats(&after))?,
+    ))
+}
+
+/// The frozen backbone's batch norm in evaluation mode, checked, against the contrast that
+/// can fail: each photo's features are the same alone as in a batch with others and the
+/// running statistics do not move (the whole backbone, as lab5 runs it); the stem's batch
+/// norm in *training* mode (PyTorch's `model.train()` on a backbone frozen only by
+/// `requires_grad = False`) gives a photo a different output in the batch than alone, and
+/// moves its running statistics. Photos as `(class, index)` in `data.folder`; at least two.
+pub fn frozen_batch_norm(cfg: &Config, photos: &[(Class, usize)]) -> Result<Shown> {
+    anyhow::ensure!(
+        photos.len() >= 2,
+        "the check needs a batch of at least 2 photos, got {}",
+        photos.len()
+    );
+    let net = match backbone(cfg, 0)? {
+        Ok(net) => net,
+        Err(note) => return Ok(Shown::Note(note)),
+    };
+    let x = imagenet_batch(cfg, photos)?;
+    let whole = backbone_check(&net, &x)?;
+    let eval = stem_check(net.var_store(), &x, false)?;
+    let train = stem_check(net.var_store(), &x, true)?;
+    let n = photos.len();
+    let layers = running_stats(net.var_store()).len() / 2;
     let df = df!(
+        "batch norm" => [
+            "evaluation mode (lab5's frozen backbone)", "evaluation mode (lab5's frozen backbone)",
+            "evaluation mode", "evaluation mode",
+            "training mode (contrast)", "training mode (contrast)",
+        ],
         "check" => [
-            format!("features of each photo: in a batch of {} vs alone", photos.len()),
-            format!("running mean/var of the {} batch-norm layers: before vs after", before.len() / 2),
+            format!("whole backbone: each photo's 1280 features, in a batch of {n} vs alone"),
+            format!("whole backbone: running mean/var of its {layers} batch-norm layers, before vs after"),
+            format!("stem (conv + batch norm): each photo's output, in a batch of {n} vs alone"),
+            "stem batch norm: running mean/var, before vs after the batch".to_string(),
+            format!("stem (conv + batch norm): each photo's output, in a batch of {n} vs alone"),
+            "stem batch norm: running mean/var, before vs after the batch".to_string(),
         ],
-        "max |difference|" => [
-            format!("{:.1e}", max_difference(&rows, &alone)?),
-            format!("{:.1e}", max_difference(&stats(&before), &stats(&after))?),
-        ],
+        "max |difference|" => [whole.0, whole.1, eval.0, eval.1, train.0, train.1]
+            .iter().map(|d| format!("{d:.1e}")).collect::<Vec<_>>(),
     )?;
     Ok(Shown::Table(Table(df)))
 }
@@ -233,6 +336,12 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
+        // lab5's frozen backbone, and the stem's batch norm in evaluation mode: no dependence
+        // on the batch, no moving statistics.
         assert!(d[0] < 1e-4 && d[1] == 0.0, "{}", t.0);
+        assert!(d[2] < 1e-4 && d[3] == 0.0, "{}", t.0);
+        // The contrast, training mode: the batch changes each photo's output by a lot (the
+        // output is normalised to about unit scale), and the statistics move.
+        assert!(d[4] > 0.1 && d[5] > 1e-4, "{}", t.0);
     }
 }
