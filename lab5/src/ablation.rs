@@ -340,6 +340,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_of_the_recipe_and_every_variant_flatten_into_hyper_parameters() {
+        let cfg = Config::from_json(include_str!("../../config.json")).unwrap();
+        let names = std::iter::once(RECIPE).chain(VARIANTS.map(|(name, _)| name));
+        for v in names {
+            let c = variant_config(&cfg, v).unwrap();
+            let settings = crate::train::run::cnn_settings(&c);
+            crate::train::board::tests::assert_flattens(&settings, "cnn");
+        }
+    }
+
+    #[test]
     fn csv_has_one_line_per_variant_with_four_decimals_and_seconds_with_one() {
         let variant = |name: &str, acc: f64| Variant {
             name: name.into(),
