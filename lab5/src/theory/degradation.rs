@@ -287,16 +287,20 @@ pub struct Versus {
 }
 
 impl Degradation {
+    /// The curves of one stack, one per seed.
+    fn curves_of(&self, residual: bool, depth: usize) -> Vec<&Curve> {
+        self.curves
+            .iter()
+            .filter(|c| c.residual == residual && c.depth == depth)
+            .collect()
+    }
+
     /// Per stack, the values of all seeds.
     pub fn summaries(&self) -> Vec<StackSummary> {
         stacks()
             .into_iter()
             .map(|(residual, depth)| {
-                let cs: Vec<&Curve> = self
-                    .curves
-                    .iter()
-                    .filter(|c| c.residual == residual && c.depth == depth)
-                    .collect();
+                let cs = self.curves_of(residual, depth);
                 let at = |i: usize| cs.iter().map(|c| c.loss[i]).collect();
                 StackSummary {
                     name: stack_name(residual, depth),
@@ -336,11 +340,7 @@ impl Degradation {
         let lines: Vec<Line> = stacks()
             .into_iter()
             .map(|(residual, depth)| {
-                let cs: Vec<&Curve> = self
-                    .curves
-                    .iter()
-                    .filter(|c| c.residual == residual && c.depth == depth)
-                    .collect();
+                let cs = self.curves_of(residual, depth);
                 let points = (0..=STEPS)
                     .map(|i| {
                         let logs: Vec<f64> =
