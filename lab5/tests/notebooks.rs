@@ -32,7 +32,8 @@
 //!   check names the raw TeX, the requests over the network, the chart the merged output
 //!   hides and the broken image; the fixture without its faulty cells passes;
 //! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
-//!   `:dep lab5` first and a cell tagged `setup` in every numbered notebook.
+//!   the kernel-status cell (`scripts/kernel_cache.py status`) first, `:dep lab5` second
+//!   and cells tagged `setup` in every numbered notebook.
 //!
 //! Kernel tests share one lock, so one kernel runs at a time and reuses evcxr's warm
 //! work folder. Executed copies, pages, screenshots and timings stay in
@@ -55,6 +56,9 @@ const CELL_TIMEOUT_SECS: u32 = 2400;
 const SETUP_TAG: &str = "setup";
 /// The first line of every numbered notebook.
 const DEP_LINE: &str = r#":dep lab5 = { path = "../lab5" }"#;
+/// What the first code cell of every numbered notebook runs: it says whether the `:dep`
+/// cell after it only loads lab5 or compiles it first (`scripts/kernel_cache.py`).
+const STATUS_CALL: &str = r#""../scripts/kernel_cache.py", "status""#;
 /// Small settings for CI (JSON pointer, value): fast, but every step still runs for real.
 const CI_OVERRIDES: [(&str, i64); 9] = [
     ("/data/per_class", 60),
@@ -639,7 +643,9 @@ fn offline_pages_are_checked_in_chromium() {
         "mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe over the network",
         "MathJax did not load",
         "cell 0 (",
-        "raw TeX in the text (formulas not typeset): $$, $y = \\mathrm{ReLU}(x + F(x))$",
+        "raw TeX in the text (formulas not typeset): $$, ",
+        "$y = \\mathrm{ReLU}(x + F(x))$",
+        "$\\mathcal{L}(\\theta)$, $\\mathfrak{g}$",
     ] {
         assert!(report.contains(needle), "{needle:?} missing in:\n{report}");
     }
@@ -685,12 +691,21 @@ fn run_all_with_ci_config() -> (PathBuf, PathBuf) {
     for path in numbered_notebooks() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let start = Instant::now();
-        execute(
+        let executed = execute(
             &read_notebook(&path),
             path.parent().unwrap(),
             &dir,
             &name,
             &env,
+        );
+        let status = cells(&executed)
+            .iter()
+            .find(|c| is_code(c))
+            .map(printed)
+            .unwrap_or_default();
+        assert!(
+            status.starts_with("lab5 for notebooks "),
+            "{name}: the first cell must say whether the kernel's lab5 is compiled; it printed {status:?}"
         );
         timings.push_str(&format!("{name}: {:.0} s\n", start.elapsed().as_secs_f64()));
     }
@@ -792,13 +807,19 @@ fn committed_problems(path: &Path) -> Vec<String> {
         problems.push(format!("kernel is not {KERNEL:?}"));
     }
     if numbered_notebooks().contains(&path.to_path_buf()) {
-        let first = cells(&nb)
+        let code: Vec<String> = cells(&nb)
             .iter()
-            .find(|c| is_code(c))
+            .filter(|c| is_code(c))
+            .take(2)
             .map(source)
-            .unwrap_or_default();
-        if !first.starts_with(DEP_LINE) {
-            problems.push(format!("first code cell must start with {DEP_LINE}"));
+            .collect();
+        if !code.first().is_some_and(|c| c.contains(STATUS_CALL)) {
+            problems.push(format!(
+                "first code cell must run scripts/kernel_cache.py status ({STATUS_CALL})"
+            ));
+        }
+        if !code.get(1).is_some_and(|c| c.starts_with(DEP_LINE)) {
+            problems.push(format!("second code cell must start with {DEP_LINE}"));
         }
         if !cells(&nb).iter().any(is_setup) {
             problems.push(format!("no cell tagged {SETUP_TAG:?}"));
