@@ -14,6 +14,9 @@ test: setup      ## fmt, clippy, all tests (incl. notebooks executed headless)
 	@scripts/test.sh
 
 lab: setup       ## JupyterLab on notebooks/ with the "Rust (lab5)" kernel
+	@echo "lab: JupyterLab starts below; open the http://localhost:.../lab?token=... address it prints,"
+	@echo "lab: then 01_data.ipynb first (01 to 06 in order, 00_theory last). Each notebook's first"
+	@echo "lab: cell says whether its :dep cell only loads lab5 (seconds) or compiles it (minutes)."
 	@$(ENV) jupyter lab --notebook-dir notebooks
 
 tensorboard: setup ## TensorBoard (venv) on runs/: prints its address (lab5 tensorboard)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command, idempotent setup of everything lab5 needs. Heavy state lives under
 # $LAB5_HOME (default ~/.cache/lab5) so every clone reuses it; each step says whether
-# it reused or installed. Called by `make run`, `make test`, `make lab`.
+# it reused or installed. Called by `make run`, `make test`, `make lab`, `make notebooks`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$LAB5_ROOT"
@@ -155,6 +155,12 @@ setup_browser() {
     "or set LAB5_BROWSER to a Chrome or Chromium binary"
 }
 
+# The kernel's own compiled copy of lab5 (scripts/kernel_cache.py): built here once, the way a
+# notebook's `:dep` cell builds it, so that a notebook's first cells take seconds afterwards.
+setup_notebook_kernel() {
+  "$LAB5_VENV/bin/python" scripts/kernel_cache.py warm || die "the notebook kernel could not build lab5 (see above)"
+}
+
 build_crate() {
   say "building lab5 (release)"
   cargo build --release --quiet -p lab5 || die "cargo build failed (see above)"
@@ -169,4 +175,5 @@ setup_cargo_env
 setup_kernel
 setup_browser
 build_crate
+setup_notebook_kernel
 say "ready in $(( $(date +%s) - START )) s (state in $LAB5_HOME)"
