@@ -9,7 +9,8 @@ exit status 1) when
   1. the page asks for anything over the network (an offline reader cannot load it), or a
      file it needs next to it is missing (a MathJax part, a font);
   2. text outside code still holds raw TeX delimiters ($...$, $$, \\( or \\[): formulas
-     that were not typeset; or MathJax reports a formula it could not typeset;
+     that were not typeset; MathJax reports a formula it could not typeset; or a typeset
+     formula shows TeX source as text (a backslash among its glyphs: `\\_` in `\\text{}`);
   3. an image did not load, or a cell shows fewer charts and images than its outputs hold
      (an output with two rich MIME types shows only one of them).
 With --screenshots DIR it saves DIR/<page>.png, the page as a reader sees it (its first
@@ -66,6 +67,13 @@ PAGE_REPORT_JS = r"""
     mathErrors: document.querySelectorAll('.MathJax_Error, .MathJax .noError, .MathJax merror').length,
     cells: [...document.querySelectorAll('.jp-Cell')].map(c => ({
       text: visible(c),
+      // Typeset formulas whose visible glyphs still hold a backslash: TeX source shown as
+      // text (MathJax prints `\_` inside \text{} literally, for instance).
+      mathSource: [...c.querySelectorAll('.MathJax')].map(m => {
+        const k = m.cloneNode(true);
+        k.querySelectorAll('.MJX_Assistive_MathML').forEach(n => n.remove());
+        return k.textContent;
+      }).filter(t => t.includes('\\')),
       images: [...c.querySelectorAll('.jp-OutputArea-output img')].map(i => ({
         loaded: i.complete && i.naturalWidth > 0,
         src: i.getAttribute('src').slice(0, 60),
@@ -262,6 +270,9 @@ def cell_problems(i, cell, shown):
     tex = sorted(set(m.group(0)[:60] for m in RAW_TEX.finditer(shown["text"])))
     if tex:
         problems.append(f"{where}: raw TeX in the text (formulas not typeset): {', '.join(tex)}")
+    if shown["mathSource"]:
+        problems.append(f"{where}: typeset formula(s) show TeX source as text (a TeX escape in "
+                        f"text mode, such as \\_ inside \\text{{}}): {', '.join(shown['mathSource'])}")
     broken = [img["src"] for img in shown["images"] if not img["loaded"]]
     if broken:
         problems.append(f"{where}: {len(broken)} image(s) did not load: {', '.join(broken)}")

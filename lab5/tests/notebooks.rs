@@ -30,7 +30,8 @@
 //! - `offline_pages_are_checked_in_chromium`: the same fixture rendered by nbconvert's
 //!   default HTML (MathJax from a CDN) and by `scripts/render_notebook.py`: the browser
 //!   check names the raw TeX, the requests over the network, the chart the merged output
-//!   hides and the broken image; the fixture without its faulty cells passes;
+//!   hides, the broken image and the formula showing TeX source; the fixture without its
+//!   faulty cells passes;
 //! - `committed_notebooks_carry_no_outputs`: no outputs, no execution counts, our kernel,
 //!   the kernel-status cell (`scripts/kernel_cache.py status`) first, `:dep lab5` second
 //!   and cells tagged `setup` in every numbered notebook.
@@ -649,20 +650,23 @@ fn offline_pages_are_checked_in_chromium() {
     ] {
         assert!(report.contains(needle), "{needle:?} missing in:\n{report}");
     }
-    assert_eq!(cells_named(&report), [0, 2, 5], "{report}");
+    assert_eq!(cells_named(&report), [0, 2, 5, 7], "{report}");
 
     let offline = render_pages(&[put_notebook(&nb, &out.join("offline"), name)]);
     let shots = out.join("screenshots");
-    let report = render_problems(&offline, Some(&shots)).expect("two cells are faulty");
+    let report = render_problems(&offline, Some(&shots)).expect("three cells are faulty");
     assert_eq!(
         cells_named(&report),
-        [2, 5],
+        [2, 5, 7],
         "only the faulty cells:\n{report}"
     );
     for needle in [
         "cell 2 (`g.table()?.evcxr_display();`): its outputs hold 1 chart(s)/image(s), the page shows 0",
         "cell 5 (`broken_image()`): 1 image(s) did not load: no-such-photo.png",
         "no-such-photo.png: net::ERR_FILE_NOT_FOUND",
+        "cell 7 (`PyTorch's default initialisation draws $w \\sim U(\\pm 1/\\sqrt{\\text{fan\\_in}})$: `): \
+         typeset formula(s) show TeX source as text",
+        "fan\\_in",
     ] {
         assert!(report.contains(needle), "{needle:?} missing in:\n{report}");
     }
