@@ -257,48 +257,47 @@ fn listed_in_labels(dir: &Path) -> Result<Option<Listed>> {
     let lines: Vec<PathLine> = csv_io::read_rows(&file).context(
         "expected the columns id,species,breed,provenance,p,path (as `lab5 label` writes them)",
     )?;
-    let (mut files, mut labels, mut notes) = (Vec::new(), HashMap::new(), Vec::new());
-    let mut unchecked = HashSet::new();
+    let mut listed: Listed = Default::default();
     for (k, line) in lines.into_iter().enumerate() {
-        let n = k + 2; // line 1 is the header
-        let (id, written) = (line.id.trim(), line.species.as_deref().unwrap_or("").trim());
-        let Some(class) = Class::parse(written).filter(|_| !id.is_empty()) else {
-            notes.push(format!(
-                "line {n}: id {id:?}, species {written:?}: not a cat or dog photo (not imported)"
-            ));
-            continue;
-        };
-        if labels.contains_key(id) {
-            notes.push(format!("line {n}: id {id:?} again (not imported twice)"));
-            continue;
-        }
-        if line.provenance.as_deref().is_some_and(|p| p != "human") {
-            unchecked.insert(images::file_id(id));
-        }
-        let breed = line.breed.filter(|b| !b.trim().is_empty());
-        let label = Label {
-            species: Some(class),
-            breed,
-        };
-        labels.insert(id.to_string(), label);
-        let path = dir.join(line.path.trim()); // an absolute path replaces dir
-        files.push(Candidate {
-            class,
-            path,
-            stem: id.to_string(),
-        });
+        take_line(dir, k + 2, line, &mut listed); // line 1 is the header
     }
     anyhow::ensure!(
-        !files.is_empty(),
+        !listed.0.files.is_empty(),
         "{} lists no cat or dog photo: nothing to import",
         file.display()
     );
-    let listing = Listing {
-        files,
-        ignored_dirs: Vec::new(),
-        hidden_files: Vec::new(),
+    Ok(Some(listed))
+}
+
+/// Adds line `n` of a `labels.csv` of `lab5 label` to `listed`: a file to import for a
+/// cat or dog, a note otherwise.
+fn take_line(dir: &Path, n: usize, line: PathLine, listed: &mut Listed) {
+    let (listing, labels, notes, unchecked) = listed;
+    let (id, written) = (line.id.trim(), line.species.as_deref().unwrap_or("").trim());
+    let Some(class) = Class::parse(written).filter(|_| !id.is_empty()) else {
+        notes.push(format!(
+            "line {n}: id {id:?}, species {written:?}: not a cat or dog photo (not imported)"
+        ));
+        return;
     };
-    Ok(Some((listing, labels, notes, unchecked)))
+    if labels.contains_key(id) {
+        notes.push(format!("line {n}: id {id:?} again (not imported twice)"));
+        return;
+    }
+    if line.provenance.as_deref().is_some_and(|p| p != "human") {
+        unchecked.insert(images::file_id(id));
+    }
+    let breed = line.breed.filter(|b| !b.trim().is_empty());
+    labels.insert(
+        id.to_string(),
+        Label {
+            species: Some(class),
+            breed,
+        },
+    );
+    let path = dir.join(line.path.trim()); // an absolute path replaces dir
+    let stem = id.to_string();
+    listing.files.push(Candidate { class, path, stem });
 }
 
 /// Reads and hashes every file, and decodes those whose content is new, in parallel.

@@ -97,26 +97,36 @@ fn walk(
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let child_rel = if rel.is_empty() {
-            name.clone()
+        visit(&entry, rel, skip, found, out)?;
+    }
+    Ok(())
+}
+
+/// One entry of a folder: a folder to search or skip, a candidate photo, another file.
+fn visit(
+    entry: &std::fs::DirEntry,
+    rel: &str,
+    skip: &[PathBuf],
+    found: &mut Vec<Candidate>,
+    out: &mut Scan,
+) -> Result<()> {
+    let name = entry.file_name().to_string_lossy().into_owned();
+    let child_rel = match rel.is_empty() {
+        true => name.clone(),
+        false => format!("{rel}/{name}"),
+    };
+    let path = entry.path();
+    let linked = entry.file_type().is_ok_and(|t| t.is_symlink());
+    if path.is_dir() {
+        if name.starts_with('.') || linked || is_skipped(&path, skip) {
+            out.skipped_dirs.push(child_rel);
         } else {
-            format!("{rel}/{name}")
-        };
-        let path = entry.path();
-        let linked = entry.file_type().is_ok_and(|t| t.is_symlink());
-        if path.is_dir() {
-            let skipped = name.starts_with('.') || linked || is_skipped(&path, skip);
-            if skipped {
-                out.skipped_dirs.push(child_rel);
-            } else {
-                walk(&path, &child_rel, skip, found, out)?;
-            }
-        } else if !name.starts_with('.') {
-            match is_photo_name(&name) {
-                true => found.push((child_rel, path)),
-                false => out.other_files.push(child_rel),
-            }
+            walk(&path, &child_rel, skip, found, out)?;
+        }
+    } else if !name.starts_with('.') {
+        match is_photo_name(&name) {
+            true => found.push((child_rel, path)),
+            false => out.other_files.push(child_rel),
         }
     }
     Ok(())

@@ -214,16 +214,7 @@ pub fn simulate(
     let data = Data::new(&records, pass)?;
     let s = &cfg.label.simulation;
     let pool = ((records.len() as f64 * s.pool_fraction).round() as usize).clamp(2, records.len());
-    let strategies: Vec<Strategy> = s
-        .strategies
-        .iter()
-        .map(|x| Strategy::parse(x))
-        .collect::<Result<_>>()?;
-    let priors: Vec<Prior> = s
-        .priors
-        .iter()
-        .map(|p| Prior::parse(p).with_context(|| format!("prior {p:?} is not zero-shot or none")))
-        .collect::<Result<_>>()?;
+    let (strategies, priors) = compared(s)?;
     let mut curves = Vec::new();
     for i in 0..s.seeds {
         let seed = cfg.label.seed.wrapping_add(i as u64);
@@ -246,6 +237,19 @@ pub fn simulate(
         curves,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The strategies and priors of the settings.
+fn compared(s: &LabelSimulation) -> Result<(Vec<Strategy>, Vec<Prior>)> {
+    let strategies = s.strategies.iter().map(|x| Strategy::parse(x));
+    let priors = s
+        .priors
+        .iter()
+        .map(|p| Prior::parse(p).with_context(|| format!("prior {p:?} is not zero-shot or none")));
+    Ok((
+        strategies.collect::<Result<_>>()?,
+        priors.collect::<Result<_>>()?,
+    ))
 }
 
 /// The photos' numbers and hidden labels.
@@ -503,31 +507,12 @@ impl Simulation {
     /// zero-shot accuracy and the target as dashed guides; the right panel zooms in above
     /// 90 %.
     pub fn chart(&self) -> Result<Figure> {
-        let lines: Vec<Line> = self
-            .variants()
-            .into_iter()
-            .map(|v| {
-                let pts = self
-                    .label_counts(v)
-                    .into_iter()
-                    .filter_map(|n| self.row(v, n))
-                    .map(|r| (r.labels as f64, r.mean))
-                    .collect();
-                Line::new(&format!("{}, start {}", v.0.name(), v.1.name()), pts)
-            })
-            .collect();
+        let lines = self.mean_lines();
         let max_x = lines
             .iter()
             .flat_map(|l| l.points.iter().map(|p| p.0))
             .fold(0.0, f64::max);
-        let level = |name: &str, y: f64| Line::new(name, vec![(0.0, y), (max_x, y)]);
-        let mut guides = vec![level(
-            &format!("target {:.0} %", 100.0 * self.settings.target_accuracy),
-            100.0 * self.settings.target_accuracy,
-        )];
-        if let Some(z) = self.zero_shot_accuracy() {
-            guides.push(level(&format!("zero-shot {:.1} %", 100.0 * z), 100.0 * z));
-        }
+        let guides = self.guides(max_x);
         let zoom = |l: &Line| {
             Line::new(
                 &l.name,
@@ -553,6 +538,31 @@ impl Simulation {
         )
     }
 
+    /// Mean accuracy (%) against human labels, one line per variant.
+    fn mean_lines(&self) -> Vec<Line> {
+        let line = |v: (Strategy, Prior)| {
+            let pts = self
+                .label_counts(v)
+                .into_iter()
+                .filter_map(|n| self.row(v, n))
+                .map(|r| (r.labels as f64, r.mean))
+                .collect();
+            Line::new(&format!("{}, start {}", v.0.name(), v.1.name()), pts)
+        };
+        self.variants().into_iter().map(line).collect()
+    }
+
+    /// The target and the zero-shot accuracy as levels from 0 to `max_x` labels.
+    fn guides(&self, max_x: f64) -> Vec<Line> {
+        let level = |name: String, y: f64| Line::new(&name, vec![(0.0, y), (max_x, y)]);
+        let target = 100.0 * self.settings.target_accuracy;
+        let mut guides = vec![level(format!("target {target:.0} %"), target)];
+        if let Some(z) = self.zero_shot_accuracy() {
+            guides.push(level(format!("zero-shot {:.1} %", 100.0 * z), 100.0 * z));
+        }
+        guides
+    }
+
     /// The two answers in words: how many human labels reach the zero-shot rule's
     /// accuracy without the head, and how many reach the target, per variant.
     pub fn answers(&self) -> Vec<String> {
@@ -576,13 +586,14 @@ impl Simulation {
                 100.0 * self.zero_shot_all,
                 self.photos
             ));
-            for v in self.variants().into_iter().filter(|v| v.1 == Prior::None) {
-                out.push(format!(
-                    "human labels to reach the zero-shot accuracy without the head ({}): {}",
-                    v.0.name(),
-                    reach(v, z)
-                ));
-            }
+            let without_head = self.variants().into_iter().filter(|v| v.1 == Prior::None);
+            out.extend(without_head.map(|v| {
+                let n = reach(v, z);
+                format!(
+                    "human labels to reach the zero-shot accuracy without the head ({}): {n}",
+                    v.0.name()
+                )
+            }));
         }
         for v in self.variants() {
             out.push(format!(
