@@ -560,6 +560,93 @@ impl Default for Ablation {
     }
 }
 
+/// Labelling a folder of unlabelled photos (`lab5 label DIR`): zero-shot proposals, then
+/// active-learning rounds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    /// The folder the notebook labels; `null` = a demo folder of `demo_photos` photos of
+    /// the data set copied without their labels into `<data_dir>/unlabelled-demo/`.
+    pub folder: Option<PathBuf>,
+    /// Photos copied into the demo folder.
+    pub demo_photos: usize,
+    /// Where `labels.csv`, `rounds.csv`, `state.json` and the rounds' files go; `null` =
+    /// the labelled folder itself.
+    pub out_dir: Option<PathBuf>,
+    /// Photos a person labels per round.
+    pub k: usize,
+    /// How a round picks its photos: `uncertainty` (proposal closest to p = 0.5),
+    /// `random`, or `diverse` (far apart in feature space among the most uncertain).
+    pub strategy: String,
+    /// `diverse` picks among the `k * diverse_pool` most uncertain photos.
+    pub diverse_pool: usize,
+    /// Inverse L2 strength of the logistic regression (scikit-learn's `C`): the penalty
+    /// is `||w - w_zero_shot||^2 / 2` against `c` times the summed log-loss.
+    pub c: f64,
+    /// Seed of the random picks and of the simulation's pools.
+    pub seed: u64,
+    /// Columns of a round's photo grid.
+    pub grid_cols: usize,
+    /// The simulation on the data set (`lab5 label --simulate`).
+    pub simulation: LabelSimulation,
+}
+
+impl Default for Label {
+    /// The values of the shipped `config.json` (for config files older than the section).
+    fn default() -> Self {
+        Label {
+            folder: None,
+            demo_photos: 48,
+            out_dir: None,
+            k: 10,
+            strategy: "uncertainty".into(),
+            diverse_pool: 5,
+            c: 1.0,
+            seed: 42,
+            grid_cols: 5,
+            simulation: LabelSimulation::default(),
+        }
+    }
+}
+
+/// The simulated labelling of the data set: its labels hidden, a person's answers taken
+/// from them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSimulation {
+    /// Repetitions, each with its own pool and random picks (seeds `label.seed + i`).
+    pub seeds: usize,
+    /// Share of the data set drawn as each repetition's pool of unlabelled photos.
+    pub pool_fraction: f64,
+    /// Human labels at which the accuracy is tabulated (the curve has every round).
+    pub budgets: Vec<usize>,
+    /// Strategies compared (`uncertainty`, `random`, `diverse`).
+    pub strategies: Vec<String>,
+    /// Starting points compared: `zero-shot` (the ImageNet head's cat/dog direction) and
+    /// `none` (features only, from zero weights).
+    pub priors: Vec<String>,
+    /// The accuracy the answers are asked for ("how many labels reach 99 %").
+    pub target_accuracy: f64,
+}
+
+impl Default for LabelSimulation {
+    fn default() -> Self {
+        LabelSimulation {
+            seeds: 5,
+            pool_fraction: 0.8,
+            budgets: vec![0, 10, 20, 50, 100, 200],
+            strategies: vec!["uncertainty".into(), "random".into()],
+            priors: vec!["zero-shot".into(), "none".into()],
+            target_accuracy: 0.99,
+        }
+    }
+}
+
+/// Strategies a labelling round may use.
+pub const LABEL_STRATEGIES: [&str; 3] = ["uncertainty", "random", "diverse"];
+/// Starting points of the labelling classifier.
+pub const LABEL_PRIORS: [&str; 2] = ["zero-shot", "none"];
+
 /// Every constant of the lab.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -591,6 +678,9 @@ pub struct Config {
     /// Ablation study (optional in older files: defaults apply).
     #[serde(default)]
     pub ablation: Ablation,
+    /// Labelling a folder without labels (optional in older files: defaults apply).
+    #[serde(default)]
+    pub label: Label,
     /// TensorBoard.
     pub tensorboard: TensorBoard,
     /// Device and threads.
@@ -901,6 +991,7 @@ impl Config {
         check_range("embed.umap_epochs", e.umap_epochs, 10, 10_000)?;
         check_range("embed.knn_k", e.knn_k, 1, 100)?;
         self.validate_report()?;
+        self.validate_label()?;
         self.validate_tensorboard()?;
         self.validate_runtime()
     }
@@ -922,6 +1013,44 @@ impl Config {
         check_range("tensorboard.batch_images", t.batch_images, 0, 1024)?;
         check_range("tensorboard.thumbnail", t.thumbnail, 8, 256)?;
         check_range("tensorboard.port", t.port, 1, 65535)
+    }
+
+    fn validate_label(&self) -> Result<(), ConfigError> {
+        let l = &self.label;
+        check_range("label.demo_photos", l.demo_photos, 1, 10_000)?;
+        check_range("label.k", l.k, 1, 1000)?;
+        check_one_of("label.strategy", &l.strategy, &LABEL_STRATEGIES)?;
+        check_range("label.diverse_pool", l.diverse_pool, 1, 100)?;
+        check_range("label.c", l.c, 1e-6, 1e6)?;
+        check_range("label.grid_cols", l.grid_cols, 1, 20)?;
+        let s = &l.simulation;
+        check_range("label.simulation.seeds", s.seeds, 1, 100)?;
+        check_range("label.simulation.pool_fraction", s.pool_fraction, 0.05, 1.0)?;
+        check_range(
+            "label.simulation.target_accuracy",
+            s.target_accuracy,
+            0.5,
+            1.0,
+        )?;
+        if s.budgets.is_empty() || s.budgets.windows(2).any(|w| w[0] >= w[1]) {
+            let v = format!("{:?}", s.budgets);
+            return Err(invalid("label.simulation.budgets", v, "increasing numbers"));
+        }
+        for (key, list, allowed) in [
+            (
+                "label.simulation.strategies",
+                &s.strategies,
+                &LABEL_STRATEGIES[..],
+            ),
+            ("label.simulation.priors", &s.priors, &LABEL_PRIORS[..]),
+        ] {
+            if list.is_empty() {
+                return Err(invalid(key, "[]", &allowed.join(", ")));
+            }
+            list.iter()
+                .try_for_each(|v| check_one_of(key, v, allowed))?;
+        }
+        Ok(())
     }
 
     fn validate_report(&self) -> Result<(), ConfigError> {
@@ -1207,6 +1336,37 @@ mod tests {
         assert_eq!(old.report, Config::from_json(&shipped()).unwrap().report);
         let err = Config::from_json(&with(&["report", "grid_cols"], 0.into())).unwrap_err();
         assert!(err.to_string().contains("`report.grid_cols`"), "{err}");
+    }
+
+    #[test]
+    fn label_section_defaults_to_the_shipped_values_and_is_checked() {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        v.as_object_mut().unwrap().remove("label");
+        let old = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(old.label, Label::default());
+        assert_eq!(old.label, Config::from_json(&shipped()).unwrap().label);
+        let bad = [
+            (
+                vec!["label", "strategy"],
+                serde_json::json!("smart"),
+                "`label.strategy`",
+            ),
+            (vec!["label", "k"], 0.into(), "`label.k`"),
+            (
+                vec!["label", "simulation", "budgets"],
+                serde_json::json!([0, 20, 10]),
+                "`label.simulation.budgets`",
+            ),
+            (
+                vec!["label", "simulation", "priors"],
+                serde_json::json!(["zero-shot", "imagenet"]),
+                "`label.simulation.priors`",
+            ),
+        ];
+        for (key, value, named) in bad {
+            let err = Config::from_json(&with(&key, value)).unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! |---|---|---|---|---|
 //! | 1 collect / import | `01_data` | [`data`] | [`data::collect::collect_with`], [`data::import::import_folder`] ([`views::get_data`]) | `data/raw/`, `data/manifest.csv`, `data/rejected.csv` |
 //! | 2 label check | `02_labels` | [`labels`] | [`labels::audit::Audit::run`] ([`views::label_check`]) | `data/cache/backbone-*`, `data/audit.csv` |
+//! | 2 labelling a folder | `02_labels` | [`labels`] | [`labels::rounds::label_folder`] (`lab5 label DIR`), [`labels::simulate::run`] | `DIR/labels.csv`, `rounds.csv`, `state.json`; `runs/label-simulation/` |
 //! | 3 CNN from scratch | `03_cnn` | [`models::cnn`], [`train`] | [`train::train_cnn`] -> [`train::trainer::fit`] | `runs/cnn/` (checkpoints, `metrics.json`, `predictions.csv`, `tb/`) |
 //! | 3 robustness | `03_cnn` | [`robustness`] | [`robustness`] (`lab5 robustness --run`) | `runs/<run>/robustness.json` |
 //! | 3 ablation | `03_cnn` | [`ablation`] | [`ablation::run`] (`lab5 ablate`) | `runs/ablation/` |

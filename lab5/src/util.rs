@@ -40,7 +40,7 @@ pub(crate) fn slash_path(path: &Path) -> String {
 }
 
 /// Lets `write` fill a temp file, then renames it onto `path`; the temp file is removed
-/// when `write` fails.
+/// when `write` or the rename fails.
 pub(crate) fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -50,7 +50,10 @@ pub(crate) fn with_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) 
         let _ = std::fs::remove_file(&tmp);
         return Err(e.context(format!("cannot write {}", path.display())));
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename onto {}", path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("cannot rename onto {}", path.display()))
+    })
 }
 
 /// A progress bar for `len` items, hidden when stderr is not a terminal (notebooks, CI).
@@ -80,6 +83,11 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        // A rename that fails (a folder in the way) leaves no temp file either.
+        std::fs::create_dir_all(dir.join("busy/inside")).unwrap();
+        let err = write_atomic(&dir.join("busy"), b"three").unwrap_err();
+        assert!(format!("{err:#}").contains("cannot rename onto"), "{err:#}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,6 +25,7 @@ impl Listing {
 }
 
 /// What an ImageFolder holds: the files to read, and what is not taken.
+#[derive(Default)]
 pub(crate) struct Listing {
     /// The files of every class folder, sorted.
     pub(crate) files: Vec<Candidate>,

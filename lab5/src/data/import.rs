@@ -1,6 +1,7 @@
 //! `lab5 import DIR`: brings an ImageFolder directory (`DIR/<class>/*`, optional
-//! `DIR/labels.csv` with `id,species,breed,...`) into the data set with the same checks as
-//! collect: decode check, SHA-256 de-duplication, atomic copies into `data/raw/<class>/`,
+//! `DIR/labels.csv` with `id,species,breed,...`), or a folder labelled by `lab5 label`
+//! (`DIR/labels.csv` with a `path` column naming each photo), into the data set with the
+//! same checks as collect: decode check, SHA-256 de-duplication, atomic copies into `data/raw/<class>/`,
 //! manifest rows with source `folder`, and splits. Importing again changes nothing.
 
 use crate::config::{Config, Images};
@@ -66,6 +67,9 @@ pub struct ImportReport {
     /// not cat or dog, an id given twice, an id that matches no file), and the rows that
     /// disagree with their folder.
     pub labels_csv_notes: Vec<String>,
+    /// Rows imported from a `labels.csv` of `lab5 label` whose label no person checked
+    /// (provenance `zero-shot` or `model`).
+    pub unchecked_labels: usize,
     /// Contents under both labels in the data set (both rows kept out of training).
     pub label_conflicts: Vec<Conflict>,
     /// Rows of an older manifest that got their perceptual hash in this run.
@@ -125,12 +129,19 @@ pub fn import_folder(cfg: &Config, dir: &Path) -> Result<ImportReport> {
 /// copies them into `data/raw/<class>/`, assigns splits and saves the manifest.
 pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Result<ImportReport> {
     let start = Instant::now();
+    let (listing, labels, labels_notes, unchecked) = match listed_in_labels(dir)? {
+        Some(listed) => listed,
+        None => {
+            let listing = list_files(dir)?;
+            let (labels, notes) = read_labels(&dir.join(LABELS_FILE))?;
+            (listing, labels, notes, HashSet::new())
+        }
+    };
     let Listing {
         files: candidates,
         ignored_dirs,
         hidden_files,
-    } = list_files(dir)?;
-    let (labels, labels_notes) = read_labels(&dir.join(LABELS_FILE))?;
+    } = listing;
     let (mut store, housekeeping) = Store::open(&cfg.data_dir())?;
     let mut rep = ImportReport::new(dir, candidates.len(), ignored_dirs, housekeeping);
     rep.hidden_files = hidden_files;
@@ -153,6 +164,7 @@ pub fn import_folder_with(cfg: &Config, dir: &Path, opts: &ImportOptions) -> Res
     rep.rejected_file = store.data_dir().join(images::REJECTED_FILE);
     copy_all(store.data_dir(), &plans)?;
     for p in plans {
+        rep.unchecked_labels += usize::from(unchecked.contains(&p.record.id));
         *rep.imported.entry(p.record.label).or_default() += 1;
         rep.imported_bytes += p.record.bytes;
         store.add(p.record);
@@ -200,6 +212,92 @@ fn read_labels(path: &Path) -> Result<(HashMap<String, Label>, Vec<String>)> {
         out.insert(id, Label { species, breed });
     }
     Ok((out, notes))
+}
+
+/// The files of a `labels.csv` of `lab5 label`, their labels, the notes, and the ids whose
+/// label no person checked.
+type Listed = (
+    Listing,
+    HashMap<String, Label>,
+    Vec<String>,
+    HashSet<String>,
+);
+
+/// One line of a `labels.csv` that lists its photos (as `lab5 label` writes it).
+#[derive(Debug, Clone, Deserialize)]
+struct PathLine {
+    id: String,
+    species: Option<String>,
+    #[serde(default)]
+    breed: Option<String>,
+    #[serde(default)]
+    provenance: Option<String>,
+    path: String,
+}
+
+/// True when the CSV file's header has a `path` column.
+fn has_path_column(path: &Path) -> Result<bool> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = r
+        .headers()
+        .with_context(|| format!("{}: no header line", path.display()))?;
+    Ok(headers.iter().any(|h| h == "path"))
+}
+
+/// The photos of `dir/labels.csv` when it has a `path` column (the labels of `lab5
+/// label`): each cat or dog line is a file to import under its id (a relative path is
+/// relative to `dir`); other lines are named in the notes, and so are the labels no
+/// person checked (provenance `zero-shot` or `model`). `None` without such a file.
+fn listed_in_labels(dir: &Path) -> Result<Option<Listed>> {
+    let file = dir.join(LABELS_FILE);
+    if !file.is_file() || !has_path_column(&file)? {
+        return Ok(None);
+    }
+    let lines: Vec<PathLine> = csv_io::read_rows(&file).context(
+        "expected the columns id,species,breed,provenance,p,path (as `lab5 label` writes them)",
+    )?;
+    let mut listed: Listed = Default::default();
+    for (k, line) in lines.into_iter().enumerate() {
+        take_line(dir, k + 2, line, &mut listed); // line 1 is the header
+    }
+    anyhow::ensure!(
+        !listed.0.files.is_empty(),
+        "{} lists no cat or dog photo: nothing to import",
+        file.display()
+    );
+    Ok(Some(listed))
+}
+
+/// Adds line `n` of a `labels.csv` of `lab5 label` to `listed`: a file to import for a
+/// cat or dog, a note otherwise.
+fn take_line(dir: &Path, n: usize, line: PathLine, listed: &mut Listed) {
+    let (listing, labels, notes, unchecked) = listed;
+    let (id, written) = (line.id.trim(), line.species.as_deref().unwrap_or("").trim());
+    let Some(class) = Class::parse(written).filter(|_| !id.is_empty()) else {
+        notes.push(format!(
+            "line {n}: id {id:?}, species {written:?}: not a cat or dog photo (not imported)"
+        ));
+        return;
+    };
+    if labels.contains_key(id) {
+        notes.push(format!("line {n}: id {id:?} again (not imported twice)"));
+        return;
+    }
+    if line.provenance.as_deref().is_some_and(|p| p != "human") {
+        unchecked.insert(images::file_id(id));
+    }
+    let breed = line.breed.filter(|b| !b.trim().is_empty());
+    labels.insert(
+        id.to_string(),
+        Label {
+            species: Some(class),
+            breed,
+        },
+    );
+    let path = dir.join(line.path.trim()); // an absolute path replaces dir
+    let stem = id.to_string();
+    listing.files.push(Candidate { class, path, stem });
 }
 
 /// Reads and hashes every file, and decodes those whose content is new, in parallel.
@@ -446,6 +544,10 @@ impl std::fmt::Display for ImportReport {
 
 impl ImportReport {
     fn fmt_notes(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.unchecked_labels > 0 {
+            let n = self.unchecked_labels;
+            writeln!(f, "  {n} imported label(s) were proposed by the pretrained network or the classifier of `lab5 label`, not checked by a person (provenance zero-shot or model in labels.csv)")?;
+        }
         if self.labels_csv_conflicts > 0 {
             let n = self.labels_csv_conflicts;
             writeln!(

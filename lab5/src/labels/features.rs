@@ -12,8 +12,9 @@
 //! them to undo an exclusion.
 
 use crate::config::Config;
+use crate::config::Images;
 use crate::data::images::sha256_hex;
-use crate::data::preprocess::preprocess_bytes;
+use crate::data::preprocess::preprocess_bytes_with;
 use crate::data::{cache, loader, Manifest, Record};
 use crate::models::backbone::{self, Backbone};
 use anyhow::{bail, Context, Result};
@@ -101,7 +102,12 @@ impl BackbonePass {
 
     /// Row of a manifest record (by the hash of its bytes).
     pub fn row(&self, rec: &Record) -> Option<i64> {
-        self.index.get(&rec.sha256).copied()
+        self.row_of(&rec.sha256)
+    }
+
+    /// Row of the image whose bytes have the SHA-256 `sha` (hex).
+    pub fn row_of(&self, sha: &str) -> Option<i64> {
+        self.index.get(sha).copied()
     }
 
     /// Zero-shot probabilities of a record.
@@ -152,25 +158,92 @@ pub(crate) fn load_or_compute_for(
     kind: backbone::Kind,
 ) -> Result<BackbonePass> {
     let path = pass_path_for(cfg, kind)?;
-    let cached = read_pass(&path).unwrap_or_else(|e| {
+    let data_dir = cfg.data_dir();
+    let wanted: Vec<ImageFile> = distinct_records(manifest)
+        .into_iter()
+        .map(|r| ImageFile::new(&r.sha256, data_dir.join(&r.path)))
+        .collect();
+    let how = Compute {
+        kind,
+        policy: Images::display(),
+        strict: true,
+    };
+    let (pass, _) = load_or_compute_files(cfg, &wanted, (&path, &[]), device, &how)?;
+    Ok(pass)
+}
+
+/// An image file for the pass: the SHA-256 (hex) of its bytes, and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ImageFile {
+    /// SHA-256 of the bytes, hex; the row key of the cache.
+    pub sha256: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl ImageFile {
+    pub(crate) fn new(sha256: &str, path: PathBuf) -> Self {
+        ImageFile {
+            sha256: sha256.to_string(),
+            path,
+        }
+    }
+}
+
+/// An image the pass could not read, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    /// The file.
+    pub path: PathBuf,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// How the pass computes what no cache holds.
+pub(crate) struct Compute {
+    /// The backbone.
+    pub kind: backbone::Kind,
+    /// The decoding policy ([`Images::display`] for photos already in the data set).
+    pub policy: Images,
+    /// Fail at the first chunk with an unreadable image (the data set's photos were all
+    /// readable when they came in); otherwise such images are returned and left out.
+    pub strict: bool,
+}
+
+/// The pass over `wanted`, with rows from the cache file `cache` (updated), from the
+/// cache files `borrowed` (read only; missing ones are skipped), and computed for the
+/// rest. Returns the pass (rows in the order of `wanted`, unreadable images left out)
+/// and the unreadable images.
+pub(crate) fn load_or_compute_files(
+    cfg: &Config,
+    wanted: &[ImageFile],
+    (cache, borrowed): (&Path, &[PathBuf]),
+    device: Device,
+    how: &Compute,
+) -> Result<(BackbonePass, Vec<Unreadable>)> {
+    let own = read_or_warn(cache).unwrap_or_else(|| empty_pass(how.kind.feature_dim()));
+    let mut sources = vec![own];
+    sources.extend(borrowed.iter().filter_map(|p| read_or_warn(p)));
+    let known = |f: &&ImageFile| sources.iter().any(|s| s.row_of(&f.sha256).is_some());
+    let missing: Vec<&ImageFile> = wanted.iter().filter(|f| !known(f)).collect();
+    let (fresh, unreadable) = compute(cfg, &missing, device, how)?;
+    let own_len = sources[0].len();
+    sources.push(fresh);
+    let pass = assemble(wanted, &sources)?;
+    if pass.stats.computed > 0 || own_len != pass.len() {
+        write_pass(cache, &pass)?;
+        remove_stale(cache, how.kind);
+    }
+    Ok((pass, unreadable))
+}
+
+/// The cached pass at `path`, or `None` (no file, or a file that cannot be read: said
+/// on stderr, and recomputed).
+fn read_or_warn(path: &Path) -> Option<BackbonePass> {
+    read_pass(path).unwrap_or_else(|e| {
         eprintln!("lab5: ignoring unreadable backbone cache ({e:#}); recomputing it");
         None
-    });
-    let cached = cached.unwrap_or_else(|| empty_pass(kind.feature_dim()));
-    let wanted = distinct_records(manifest);
-    let missing: Vec<&Record> = wanted
-        .iter()
-        .copied()
-        .filter(|r| cached.row(r).is_none())
-        .collect();
-    let fresh = compute(cfg, &missing, device, kind)?;
-    let cached_len = cached.len();
-    let pass = assemble(&wanted, cached, fresh)?;
-    if pass.stats.computed > 0 || cached_len != pass.len() {
-        write_pass(&path, &pass)?;
-        remove_stale(&path, kind);
-    }
-    Ok(pass)
+    })
 }
 
 fn empty_pass(dim: i64) -> BackbonePass {
@@ -234,51 +307,92 @@ fn pass_key(cfg: &Config, kind: backbone::Kind) -> Result<String> {
     ))
 }
 
-/// Runs the backbone over `records` (decoding in parallel on `runtime.threads`).
+/// Runs the backbone over `files` (decoding in parallel on `runtime.threads`); returns
+/// the pass of the readable ones and the others.
 fn compute(
     cfg: &Config,
-    records: &[&Record],
+    files: &[&ImageFile],
     device: Device,
-    kind: backbone::Kind,
-) -> Result<BackbonePass> {
-    if records.is_empty() {
-        return Ok(empty_pass(kind.feature_dim()));
+    how: &Compute,
+) -> Result<(BackbonePass, Vec<Unreadable>)> {
+    if files.is_empty() {
+        return Ok((empty_pass(how.kind.feature_dim()), Vec::new()));
     }
     let started = Instant::now();
-    let net = Backbone::load_kind(kind, cfg, device, 0)?;
-    let (features, probs) = run_chunks(cfg, &net, records, device)?;
+    let net = Backbone::load_kind(how.kind, cfg, device, 0)?;
+    let done = run_chunks(cfg, &net, files, device, how)?;
     let seconds = started.elapsed().as_secs_f64();
-    report_speed(records.len(), seconds);
-    let shas = records.iter().map(|r| r.sha256.clone()).collect();
+    if !done.shas.is_empty() {
+        report_speed(done.shas.len(), seconds);
+    }
     let stats = PassStats {
-        computed: records.len(),
+        computed: done.shas.len(),
         reused: 0,
         seconds,
     };
-    Ok(BackbonePass::new(shas, features, probs, stats))
+    let pass = BackbonePass::new(done.shas, done.features, done.probs, stats);
+    Ok((pass, done.unreadable))
 }
 
-/// Features and probabilities of `records`, [`PASS_BATCH`] images at a time.
+/// What [`run_chunks`] computed.
+struct Chunks {
+    shas: Vec<String>,
+    features: Tensor,
+    probs: Tensor,
+    unreadable: Vec<Unreadable>,
+}
+
+/// Features and probabilities of `files`, [`PASS_BATCH`] images at a time.
 fn run_chunks(
     cfg: &Config,
     net: &Backbone,
-    records: &[&Record],
+    files: &[&ImageFile],
     device: Device,
-) -> Result<(Tensor, Tensor)> {
-    let bar = crate::util::progress(records.len() as u64, "backbone");
+    how: &Compute,
+) -> Result<Chunks> {
+    let bar = crate::util::progress(files.len() as u64, "backbone");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.runtime.threads)
         .build()?;
-    let (mut feats, mut probs) = (Vec::new(), Vec::new());
-    for chunk in records.chunks(PASS_BATCH) {
-        let images = pool.install(|| decode_chunk(cfg, chunk))?;
-        let (f, p) = run_backbone(net, &images, device);
-        feats.push(f);
-        probs.push(p);
+    let dim = how.kind.feature_dim();
+    let mut done = Chunks {
+        shas: Vec::new(),
+        features: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)),
+        probs: Tensor::zeros([0, PROB_COLUMNS], (Kind::Float, Device::Cpu)),
+        unreadable: Vec::new(),
+    };
+    let (mut feats, mut probs) = (vec![done.features.shallow_clone()], vec![]);
+    probs.push(done.probs.shallow_clone());
+    for chunk in files.chunks(PASS_BATCH) {
+        let (images, read, bad) = pool.install(|| decode_chunk(cfg, chunk, &how.policy))?;
+        if how.strict && !bad.is_empty() {
+            bail!(unreadable_message(&bad));
+        }
+        done.unreadable.extend(bad);
+        if !read.is_empty() {
+            let (f, p) = run_backbone(net, &images, device);
+            feats.push(f);
+            probs.push(p);
+            done.shas.extend(read);
+        }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    Ok((Tensor::cat(&feats, 0), Tensor::cat(&probs, 0)))
+    (done.features, done.probs) = (Tensor::cat(&feats, 0), Tensor::cat(&probs, 0));
+    Ok(done)
+}
+
+/// The error of a strict pass: every unreadable image of the chunk, and what to do.
+fn unreadable_message(bad: &[Unreadable]) -> String {
+    let lines: Vec<String> = bad
+        .iter()
+        .map(|u| format!("  {}: {}", u.path.display(), u.reason))
+        .collect();
+    format!(
+        "{} image(s) could not be read for the backbone pass:\n{}\nfix or remove them, then re-run `lab5 import`",
+        bad.len(),
+        lines.join("\n")
+    )
 }
 
 fn report_speed(n: usize, seconds: f64) {
@@ -307,56 +421,79 @@ fn run_backbone(net: &Backbone, images_u8: &Tensor, device: Device) -> (Tensor, 
     })
 }
 
-/// Decodes a chunk of records in parallel into a `(B, 3, S, S)` uint8 tensor; fails
-/// naming every image that could not be read.
-fn decode_chunk(cfg: &Config, records: &[&Record]) -> Result<Tensor> {
+/// Decodes a chunk of files in parallel into a `(B, 3, S, S)` uint8 tensor of those that
+/// could be read, with their hashes, and the others with the reason.
+fn decode_chunk(
+    cfg: &Config,
+    files: &[&ImageFile],
+    policy: &Images,
+) -> Result<(Tensor, Vec<String>, Vec<Unreadable>)> {
     let t = &cfg.transfer;
     let (size, shorter) = (t.image_size as u32, t.resize_shorter as u32);
-    let data_dir = cfg.data_dir();
-    let results: Vec<Result<Vec<u8>>> = records
+    let results: Vec<Result<Vec<u8>>> = files
         .par_iter()
-        .map(|r| decode_record(&data_dir, r, size, shorter))
+        .map(|f| decode_file(f, size, shorter, policy))
         .collect();
-    let mut pixels = Vec::with_capacity(records.len() * 3 * (size * size) as usize);
-    let mut errors = Vec::new();
-    for res in results {
+    let mut pixels = Vec::with_capacity(files.len() * 3 * (size * size) as usize);
+    let (mut read, mut bad) = (Vec::new(), Vec::new());
+    for (f, res) in files.iter().zip(results) {
         match res {
-            Ok(p) => pixels.extend_from_slice(&p),
-            Err(e) => errors.push(format!("  {e:#}")),
+            Ok(p) => {
+                pixels.extend_from_slice(&p);
+                read.push(f.sha256.clone());
+            }
+            Err(e) => bad.push(Unreadable {
+                path: f.path.clone(),
+                reason: format!("{e:#}"),
+            }),
         }
     }
-    if !errors.is_empty() {
-        bail!("{} image(s) could not be read for the backbone pass:\n{}\nfix or remove them, then re-run `lab5 import`", errors.len(), errors.join("\n"));
-    }
     let side = t.image_size;
-    Ok(Tensor::f_from_slice(&pixels)?.f_view([records.len() as i64, 3, side, side])?)
+    let images = Tensor::f_from_slice(&pixels)?.f_view([read.len() as i64, 3, side, side])?;
+    Ok((images, read, bad))
 }
 
-fn decode_record(data_dir: &Path, rec: &Record, size: u32, shorter: u32) -> Result<Vec<u8>> {
-    let path = data_dir.join(&rec.path);
-    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if sha256_hex(&bytes) != rec.sha256 {
-        bail!("{}: the file changed since it was imported (SHA-256 differs from the manifest); re-run `lab5 import`", path.display());
+fn decode_file(f: &ImageFile, size: u32, shorter: u32, policy: &Images) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(&f.path).context("cannot read")?;
+    if sha256_hex(&bytes) != f.sha256 {
+        bail!("the file changed since it was listed (SHA-256 differs)");
     }
-    preprocess_bytes(&bytes, size, shorter).with_context(|| path.display().to_string())
+    preprocess_bytes_with(&bytes, size, shorter, policy)
 }
 
-/// The pass for `wanted`, rows taken from the cache or from the fresh computation.
-fn assemble(wanted: &[&Record], cached: BackbonePass, fresh: BackbonePass) -> Result<BackbonePass> {
-    let offset = cached.len() as i64;
-    let row = |r: &&Record| match cached.row(r) {
-        Some(i) => Ok(i),
-        None => fresh.row_or_fail(r).map(|i| i + offset),
+/// The pass for `wanted`, each row taken from the first of `sources` that has it; images
+/// that no source has (unreadable ones) are left out.
+fn assemble(wanted: &[ImageFile], sources: &[BackbonePass]) -> Result<BackbonePass> {
+    let mut offsets = Vec::with_capacity(sources.len());
+    let mut offset = 0i64;
+    for s in sources {
+        offsets.push(offset);
+        offset += s.len() as i64;
+    }
+    let find = |sha: &str| {
+        sources
+            .iter()
+            .zip(&offsets)
+            .find_map(|(s, o)| s.row_of(sha).map(|r| r + o))
     };
-    let rows: Vec<i64> = wanted.iter().map(row).collect::<Result<_>>()?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut rows, mut shas) = (Vec::new(), Vec::new());
+    for f in wanted.iter().filter(|f| seen.insert(f.sha256.as_str())) {
+        if let Some(r) = find(&f.sha256) {
+            rows.push(r);
+            shas.push(f.sha256.clone());
+        }
+    }
     let rows = Tensor::from_slice(&rows);
-    let pick = |a: &Tensor, b: &Tensor| Tensor::cat(&[a, b], 0).index_select(0, &rows);
-    let features = pick(&cached.features, &fresh.features);
-    let probs = pick(&cached.probs, &fresh.probs);
-    let shas = wanted.iter().map(|r| r.sha256.clone()).collect();
+    let all = |get: fn(&BackbonePass) -> &Tensor| {
+        let parts: Vec<&Tensor> = sources.iter().map(get).collect();
+        Tensor::cat(&parts, 0).index_select(0, &rows)
+    };
+    let (features, probs) = (all(|s| &s.features), all(|s| &s.probs));
+    let fresh = sources.last().map(|s| s.stats).unwrap_or_default();
     let stats = PassStats {
-        reused: wanted.len() - fresh.len(),
-        ..fresh.stats
+        reused: shas.len().saturating_sub(fresh.computed),
+        ..fresh
     };
     Ok(BackbonePass::new(shas, features, probs, stats))
 }

@@ -91,6 +91,36 @@ pub(crate) fn line_chart(
     Figure::new(title, CHART_SIZE, chart)
 }
 
+/// Side-by-side panels sharing the axis names, each with its series and dashed guides
+/// (reference levels such as a baseline's accuracy), under one title; `panels` holds
+/// `(panel title, series, guides)`.
+pub(crate) fn line_panels(
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    panels: Vec<(String, Vec<Line>, Vec<Line>)>,
+) -> Result<Figure> {
+    let panels: Vec<LinePanel> = panels
+        .into_iter()
+        .map(|(name, series, guides)| LinePanel {
+            title: name,
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series,
+            guides,
+            marker: None,
+            whole_x: true,
+        })
+        .collect();
+    let width = CURVES_SIZE
+        .0
+        .max(CHART_SIZE.0 * panels.len() as u32 * 3 / 4);
+    let chart = LineChart {
+        title: title.into(),
+        panels,
+    };
+    Figure::new(title, (width, CURVES_SIZE.1 + 60), chart)
+}
+
 /// Per-epoch metrics of a training run, as plain vectors (index 0 = epoch 1).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Curves {

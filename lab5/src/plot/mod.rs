@@ -28,7 +28,7 @@ pub(crate) use confusion::confusion_matrix;
 pub(crate) use figure::{encode_png, Figure};
 pub(crate) use grid::{image_grid, mistakes_gallery, Mistake, Photo};
 pub(crate) use heatmap::heatmap_grid;
-pub(crate) use line::{learning_curves, line_chart, Curves, Line};
+pub(crate) use line::{learning_curves, line_chart, line_panels, Curves, Line};
 pub(crate) use roc::{roc_curves, RocCurve};
 pub(crate) use scatter::{scatter, scatter_with_axes};
 pub use shown::{Note, Shown};

@@ -1,6 +1,7 @@
 //! One way to read and write the lab's CSV files. Every file with a fixed schema (the
 //! manifest, `rejected.csv`, `labels.csv` on import, `audit.csv`, `predictions.csv`, `separation.csv`,
-//! `comparison.csv`, `ablation.csv`, the bench's `train_files.csv`) is a list of rows of a
+//! `comparison.csv`, `ablation.csv`, `lab5 label`'s `labels.csv`, `rounds.csv` and round files,
+//! `simulation.csv`, the bench's `train_files.csv`) is a list of rows of a
 //! `#[derive(Serialize, Deserialize)]` struct: the header is the struct's field names in
 //! order, one line per row. [`write_rows`] writes such a file atomically, [`read_rows`]
 //! reads it back and names the file, line and column of a bad value. The `csv` crate does

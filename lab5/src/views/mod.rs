@@ -11,6 +11,8 @@
 //!
 //! - [`data`]: get the data set (API or folder), its summary, sample photos, breeds;
 //! - [`labels`]: the zero-shot label check, its flagged photos, optional exclusion;
+//! - [`labelling`]: labelling a folder without labels in rounds, and the simulation of
+//!   how many human labels that saves;
 //! - [`runs`]: layer tables, training, TensorBoard, learning curves, metrics, confusion
 //!   matrix, ROC curves, most confident mistakes;
 //! - [`maps`]: embeddings of a run in 2-D (t-SNE, UMAP) and how well they separate;
@@ -25,6 +27,7 @@ pub mod comparison;
 mod current;
 pub mod data;
 pub mod inline;
+pub mod labelling;
 pub mod labels;
 pub mod maps;
 pub mod robustness;
@@ -35,6 +38,7 @@ pub use ablation::*;
 pub use comparison::*;
 pub use data::*;
 pub use inline::Inline;
+pub use labelling::*;
 pub use labels::*;
 pub use maps::*;
 pub use robustness::*;

@@ -40,13 +40,18 @@ DIR holds one folder per class (cat or cats, dog or dogs) of JPEG, PNG or WebP f
 other folders are ignored. An optional DIR/labels.csv with columns id,species,breed
 (id = file name without extension) gives breeds. Every file is decoded and hashed:
 broken files are rejected with a reason, content already in the data set is skipped,
-and importing again changes nothing.";
+and importing again changes nothing.
+
+A folder labelled with `lab5 label` is imported from its labels.csv instead: when that
+file has a `path` column, each cat or dog line names a photo (relative to DIR, or
+absolute) and its class; neither lines are not imported.";
 
 /// Arguments of `lab5 import`.
 #[derive(Args)]
 #[command(after_help = IMPORT_HELP)]
 pub struct ImportArgs {
-    /// The ImageFolder directory (default: `data.folder` from the config).
+    /// The ImageFolder directory, or a folder labelled by `lab5 label` (default:
+    /// `data.folder` from the config).
     pub dir: Option<PathBuf>,
     /// Print the report as JSON on stdout instead of text.
     #[arg(long)]

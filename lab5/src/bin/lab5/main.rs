@@ -4,6 +4,7 @@
 
 mod board_cmds;
 mod data_cmds;
+mod label_cmds;
 mod report_cmds;
 mod train_cmds;
 
@@ -33,12 +34,16 @@ pub enum Cmd {
     },
     /// Download images from The Cat API / The Dog API into data/raw (resumable).
     Collect(data_cmds::CollectArgs),
-    /// Import an ImageFolder directory (DIR/<class>/*.jpg|png, optional labels.csv).
+    /// Import an ImageFolder directory (DIR/<class>/*.jpg|png, optional labels.csv) or a
+    /// folder labelled by `lab5 label`.
     Import(data_cmds::ImportArgs),
     /// Print the data-set summary (counts per class and split, breeds, sizes).
     Summary,
     /// Check labels with the pretrained ImageNet head; --apply excludes flagged images.
     Audit(train_cmds::AuditArgs),
+    /// Label a folder without labels: zero-shot proposals, then active-learning rounds
+    /// (`--simulate`: measured on the data set).
+    Label(label_cmds::LabelArgs),
     /// Train a model: `cnn` (from scratch) or `transfer` (frozen pretrained backbone).
     Train(train_cmds::TrainArgs),
     /// Ablation study of the CNN recipe: without batch-norm, dropout, augmentation, ...
@@ -86,6 +91,7 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Import(a) => data_cmds::import(cfg, a),
         Cmd::Summary => data_cmds::summary(cfg),
         Cmd::Audit(a) => train_cmds::audit(cfg, a),
+        Cmd::Label(a) => label_cmds::label(cfg, a),
         Cmd::Train(a) => train_cmds::train(cfg, a),
         Cmd::Ablate(a) => train_cmds::ablate(cfg, a),
         Cmd::Evaluate(a) => train_cmds::evaluate(cfg, a),
