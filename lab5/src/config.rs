@@ -59,6 +59,18 @@ pub struct Paths {
     pub reports_dir: PathBuf,
     /// Pretrained weights; `null` means `$LAB5_HOME/weights`.
     pub weights_dir: Option<PathBuf>,
+    /// Your own photos (any JPEG, PNG or WebP files, no class folders), shown with both
+    /// models' answers and Grad-CAM maps in notebook `07_your_photos`.
+    #[serde(default = "default_my_photos")]
+    pub my_photos: PathBuf,
+    /// Another labelled ImageFolder collection (`DIR/cat`, `DIR/dog`) both models are
+    /// evaluated on (`lab5 evaluate --data`, notebook `07_your_photos`); `null`: none.
+    #[serde(default)]
+    pub other_collection: Option<PathBuf>,
+}
+
+fn default_my_photos() -> PathBuf {
+    PathBuf::from("my_photos")
 }
 
 /// Where the images come from.
@@ -482,6 +494,31 @@ impl Default for Report {
     }
 }
 
+/// Grad-CAM heat maps (`lab5 explain`, notebook `07_your_photos`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Explain {
+    /// Side in pixels of the photo a heat map is drawn over (the model's centre crop,
+    /// decoded again at this size).
+    pub overlay_size: u32,
+    /// Weight of the heat map's colour over the photo, 0..=1.
+    pub opacity: f64,
+    /// Photos of `paths.my_photos` shown at most (the first by file name).
+    pub max_photos: usize,
+}
+
+impl Default for Explain {
+    /// The values of the shipped `config.json`; used for configs and run records written
+    /// before this section existed.
+    fn default() -> Self {
+        Explain {
+            overlay_size: 224,
+            opacity: 0.45,
+            max_photos: 24,
+        }
+    }
+}
+
 /// TensorBoard output (every run's `<run>/<subdir>/` folder) and `lab5 tensorboard`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -591,6 +628,9 @@ pub struct Config {
     /// Ablation study (optional in older files: defaults apply).
     #[serde(default)]
     pub ablation: Ablation,
+    /// Grad-CAM overlays (optional in older files: defaults apply).
+    #[serde(default)]
+    pub explain: Explain,
     /// TensorBoard.
     pub tensorboard: TensorBoard,
     /// Device and threads.
@@ -931,7 +971,10 @@ impl Config {
         check_range("report.mistakes", r.mistakes, 0, 200)?;
         check_range("report.flagged_photos", r.flagged_photos, 0, 500)?;
         check_range("report.grid_cols", r.grid_cols, 1, 20)?;
-        check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)
+        check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)?;
+        check_range("explain.overlay_size", self.explain.overlay_size, 32, 2048)?;
+        check_range("explain.opacity", self.explain.opacity, 0.0, 1.0)?;
+        check_range("explain.max_photos", self.explain.max_photos, 1, 500)
     }
 
     fn validate_runtime(&self) -> Result<(), ConfigError> {
