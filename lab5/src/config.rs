@@ -477,6 +477,14 @@ pub struct Report {
     /// A train-minus-test accuracy gap above this fraction is called over-fitting (mild up
     /// to twice it).
     pub overfit_gap: f64,
+    /// The comparison calls one model more accurate only when McNemar's exact test on the
+    /// test photos gives a p-value below this.
+    #[serde(default = "default_significance")]
+    pub significance: f64,
+}
+
+fn default_significance() -> f64 {
+    0.05
 }
 
 impl Default for Report {
@@ -490,6 +498,7 @@ impl Default for Report {
             flagged_photos: 24,
             grid_cols: 6,
             overfit_gap: 0.05,
+            significance: default_significance(),
         }
     }
 }
@@ -972,6 +981,7 @@ impl Config {
         check_range("report.flagged_photos", r.flagged_photos, 0, 500)?;
         check_range("report.grid_cols", r.grid_cols, 1, 20)?;
         check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)?;
+        check_range("report.significance", r.significance, 0.001, 0.5)?;
         check_range("explain.overlay_size", self.explain.overlay_size, 32, 2048)?;
         check_range("explain.opacity", self.explain.opacity, 0.0, 1.0)?;
         check_range("explain.max_photos", self.explain.max_photos, 1, 500)

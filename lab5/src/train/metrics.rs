@@ -78,6 +78,26 @@ pub fn wilson_interval(k: u64, n: u64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// McNemar's test of two classifiers on the same photos (McNemar, Psychometrika 1947), in
+/// its exact binomial form (recommended for comparing classifiers by Dietterich, Neural
+/// Computation 1998): `b` photos only the first gets right, `c` only the second. Under
+/// "equally accurate" each of the `b + c` disagreements goes either way with probability
+/// 1/2, so the two-sided p-value is `min(1, 2 P(X <= min(b, c)))`, `X ~ Binomial(b + c,
+/// 1/2)`; 1 when they never disagree. Photos both get right or both get wrong say nothing
+/// about which is better and do not enter.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    let k = b.min(c);
+    // log P(X = i), from i = 0 upwards: log C(n, i) - n log 2.
+    let mut log_p = -(n as f64) * std::f64::consts::LN_2;
+    let mut tail = 0.0;
+    for i in 0..=k {
+        tail += log_p.exp();
+        log_p += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    (2.0 * tail).min(1.0)
+}
+
 impl Metrics {
     /// Number of correct predictions (the confusion matrix's diagonal).
     pub fn correct(&self) -> u64 {
@@ -231,6 +251,22 @@ mod tests {
         assert!(close(super::wilson_interval(0, 10), (0.0, 0.2775)));
         assert!(close(super::wilson_interval(10, 10), (0.7225, 1.0)));
         assert_eq!(super::wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn mcnemar_exact_p_values_match_the_binomial_by_hand() {
+        // 1 vs 9 disagreements: 2 (C(10,0) + C(10,1)) / 2^10 = 22 / 1024.
+        assert!((super::mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert!((super::mcnemar_exact(9, 1) - 22.0 / 1024.0).abs() < 1e-12);
+        // 0 vs 6: 2 / 64.
+        assert!((super::mcnemar_exact(0, 6) - 2.0 / 64.0).abs() < 1e-12);
+        // Even splits and no disagreement cannot tell the two apart.
+        assert_eq!(super::mcnemar_exact(5, 5), 1.0);
+        assert_eq!(super::mcnemar_exact(0, 0), 1.0);
+        // Large counts stay finite: 100 vs 150 gives 2 sum_{i<=100} C(250, i) / 2^250
+        // = 0.0018833009 (exact integers in Python).
+        let p = super::mcnemar_exact(100, 150);
+        assert!((p - 0.001_883_300_9).abs() < 1e-9, "{p}");
     }
 
     use super::*;
