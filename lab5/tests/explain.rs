@@ -488,6 +488,9 @@ fn test_photos_and_mistakes_are_shown_with_both_maps() {
             other => panic!("{other:?}"),
         }
     }
+    let table = views::metrics_table(&cfg, Model::Transfer).unwrap().0;
+    let interval = table.column("95 % Wilson interval").unwrap();
+    assert_eq!(interval.len(), 3, "one interval per split");
     let fig = views::augmentations(&cfg, 5).unwrap();
     assert_eq!(fig.svg().matches("<image").count(), 6);
     assert!(fig.svg().contains("augmented #5"));
