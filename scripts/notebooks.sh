@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make notebooks`: executes every notebooks/NN_*.ipynb (01 ... 06, then 00) with the full config
+# `make notebooks`: executes every notebooks/NN_*.ipynb (01 ... 07, then 00) with the full config
 # (config.json, or the file named by $LAB5_CONFIG) in the "Rust (lab5)" kernel, and
 # renders each executed notebook as HTML into <reports_dir>/notebooks/ (git-ignored).
 # The committed notebooks stay untouched (no outputs). Finished steps are reused (data,

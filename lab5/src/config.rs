@@ -59,6 +59,18 @@ pub struct Paths {
     pub reports_dir: PathBuf,
     /// Pretrained weights; `null` means `$LAB5_HOME/weights`.
     pub weights_dir: Option<PathBuf>,
+    /// Your own photos (any JPEG, PNG or WebP files, no class folders), shown with both
+    /// models' answers and Grad-CAM maps in notebook `07_your_photos`.
+    #[serde(default = "default_my_photos")]
+    pub my_photos: PathBuf,
+    /// Another labelled ImageFolder collection (`DIR/cat`, `DIR/dog`) both models are
+    /// evaluated on (`lab5 evaluate --data`, notebook `07_your_photos`); `null`: none.
+    #[serde(default)]
+    pub other_collection: Option<PathBuf>,
+}
+
+fn default_my_photos() -> PathBuf {
+    PathBuf::from("my_photos")
 }
 
 /// Where the images come from.
@@ -465,6 +477,14 @@ pub struct Report {
     /// A train-minus-test accuracy gap above this fraction is called over-fitting (mild up
     /// to twice it).
     pub overfit_gap: f64,
+    /// The comparison calls one model more accurate only when McNemar's exact test on the
+    /// test photos gives a p-value below this.
+    #[serde(default = "default_significance")]
+    pub significance: f64,
+}
+
+fn default_significance() -> f64 {
+    0.05
 }
 
 impl Default for Report {
@@ -478,6 +498,32 @@ impl Default for Report {
             flagged_photos: 24,
             grid_cols: 6,
             overfit_gap: 0.05,
+            significance: default_significance(),
+        }
+    }
+}
+
+/// Grad-CAM heat maps (`lab5 explain`, notebook `07_your_photos`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Explain {
+    /// Side in pixels of the photo a heat map is drawn over (the model's centre crop,
+    /// decoded again at this size).
+    pub overlay_size: u32,
+    /// Weight of the heat map's colour over the photo, 0..=1.
+    pub opacity: f64,
+    /// Photos of `paths.my_photos` shown at most (the first by file name).
+    pub max_photos: usize,
+}
+
+impl Default for Explain {
+    /// The values of the shipped `config.json`; used for configs and run records written
+    /// before this section existed.
+    fn default() -> Self {
+        Explain {
+            overlay_size: 224,
+            opacity: 0.45,
+            max_photos: 24,
         }
     }
 }
@@ -681,6 +727,9 @@ pub struct Config {
     /// Labelling a folder without labels (optional in older files: defaults apply).
     #[serde(default)]
     pub label: Label,
+    /// Grad-CAM overlays (optional in older files: defaults apply).
+    #[serde(default)]
+    pub explain: Explain,
     /// TensorBoard.
     pub tensorboard: TensorBoard,
     /// Device and threads.
@@ -1060,7 +1109,11 @@ impl Config {
         check_range("report.mistakes", r.mistakes, 0, 200)?;
         check_range("report.flagged_photos", r.flagged_photos, 0, 500)?;
         check_range("report.grid_cols", r.grid_cols, 1, 20)?;
-        check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)
+        check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)?;
+        check_range("report.significance", r.significance, 0.001, 0.5)?;
+        check_range("explain.overlay_size", self.explain.overlay_size, 32, 2048)?;
+        check_range("explain.opacity", self.explain.opacity, 0.0, 1.0)?;
+        check_range("explain.max_photos", self.explain.max_photos, 1, 500)
     }
 
     fn validate_runtime(&self) -> Result<(), ConfigError> {

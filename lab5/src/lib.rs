@@ -17,10 +17,12 @@
 //! | 2 labelling a folder | `02_labels` | [`labels`] | [`labels::rounds::label_folder`] (`lab5 label DIR`), [`labels::simulate::run`] | `DIR/labels.csv`, `rounds.csv`, `state.json`; `runs/label-simulation/` |
 //! | 3 CNN from scratch | `03_cnn` | [`models::cnn`], [`train`] | [`train::train_cnn`] -> [`train::trainer::fit`] | `runs/cnn/` (checkpoints, `metrics.json`, `predictions.csv`, `tb/`) |
 //! | 3 robustness | `03_cnn` | [`robustness`] | [`robustness`] (`lab5 robustness --run`) | `runs/<run>/robustness.json` |
+//! | 3 augmentation preview | `03_cnn` | [`train::dataset`] | [`train::dataset::augmentation_preview`] ([`views::augmentations`]) | nothing (inline) |
 //! | 3 ablation | `03_cnn` | [`ablation`] | [`ablation::run`] (`lab5 ablate`) | `runs/ablation/` |
 //! | 4 embeddings | `04_embeddings` | [`embed`] | [`embed::run::embed_run`] ([`views::embed`]) | `runs/<run>/embeddings*`, maps |
 //! | 5 transfer learning | `05_transfer` | [`models::transfer`], [`train::transfer`] | [`train::train_transfer`] | `runs/transfer/` |
 //! | 6 comparison | `06_comparison` | [`compare`], [`report`] | [`compare::compare`], [`report::write`] | `runs/comparison/`, `runs/<date>/report.html` |
+//! | 7 Grad-CAM, your photos, another collection | `07_your_photos` | [`explain`], [`views::explain`] | [`explain::grad_cam`], [`explain::write_overlays`] (`lab5 explain`), [`views::other_collection`] (`lab5 evaluate --data`) | `runs/<run>/explain/`, `runs/<run>/evaluations/` |
 //! | 7 theory | `00_theory` | [`theory`] | one function per illustration | nothing (inline) |
 //! | all | - | [`pipeline`] | [`pipeline::run`] (`lab5 run`) | `runs/pipeline.json` |
 //!
@@ -44,7 +46,7 @@
 //! The modules follow the lab, and each imports only modules before it in this order
 //! (`tests/layout.rs` checks it): [`util`], [`config`], [`runtime`], [`decode`] (what an
 //! image must be to be read), [`plot`] -> [`data`]
-//! -> [`models`] -> [`labels`] -> [`train`] -> [`robustness`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
+//! -> [`models`] -> [`labels`] -> [`train`] -> [`robustness`] -> [`explain`] -> [`ablation`] -> [`theory`] -> [`embed`] ->
 //! [`compare`] -> [`views`] (what the notebooks, the report and the pipeline show) ->
 //! [`report`] -> [`pipeline`].
 #![warn(missing_docs)]
@@ -55,6 +57,7 @@ pub mod config;
 pub mod data;
 pub mod decode;
 pub mod embed;
+pub mod explain;
 pub mod labels;
 pub mod models;
 pub mod pipeline;

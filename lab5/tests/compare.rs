@@ -79,20 +79,28 @@ fn contains_all(text: &str, parts: &[&str]) {
     }
 }
 
-/// The verdict of a comparison with the 5-point over-fitting limit, as one text.
-fn verdict(cnn: ModelSummary, transfer: ModelSummary) -> String {
-    Comparison::new(cnn, transfer, 0.05).verdict.join("\n")
+/// The verdict of a comparison with the 5-point over-fitting limit and both models'
+/// answers on the same photos counted in `paired` (both right, only the CNN, only the
+/// transfer model, both wrong), judged at p < 0.05, as one text.
+fn verdict(cnn: ModelSummary, transfer: ModelSummary, paired: [usize; 4]) -> String {
+    let [a, b, c, d] = paired;
+    let paired = compare::Paired::from_counts(a, b, c, d);
+    Comparison::with_test(cnn, transfer, paired, 0.05, 0.05)
+        .verdict
+        .join("\n")
 }
 
 #[test]
 fn verdict_follows_the_numbers_and_swaps_with_them() {
     let cnn = summary("cnn", 4, 10, 500.0, 400.0);
     let transfer = summary("transfer", 1, 2, 60.0, 20.0);
-    let v = verdict(cnn, transfer);
+    // 90 and 98 right of 100: they disagree on 10 photos, 1 vs 9 (p = 22/1024 = 0.021).
+    let v = verdict(cnn, transfer, [89, 1, 9, 1]);
     contains_all(
         &v,
         &[
-            "The transfer model is more accurate on the 100 test photos: 98.0 % vs 90.0 % (+8.0 points)",
+            "The transfer model is more accurate on the 100 test photos: 98.0 % [93.0, 99.4] vs 90.0 % [82.6, 94.5] (+8.0 points; 95 % Wilson intervals)",
+            "they disagree on 10 of the 100 photos (only the CNN right on 1, only the transfer model on 9): McNemar's exact test p = 0.021 < 0.05",
             "The CNN over-fits mildly: train accuracy 96.0 % vs test 90.0 % (+6.0 points, above, but within twice, the 5.0-point limit)",
             "The transfer model does not over-fit: train accuracy 99.0 % vs test 98.0 % (+1.0 points, within",
             "the transfer model was 18.3x faster to train",
@@ -105,9 +113,10 @@ fn verdict_follows_the_numbers_and_swaps_with_them() {
         &verdict(
             summary("cnn", 1, 2, 60.0, 20.0),
             summary("transfer", 4, 10, 500.0, 400.0),
+            [89, 9, 1, 1],
         ),
         &[
-            "The CNN is more accurate on the 100 test photos: 98.0 % vs 90.0 %",
+            "The CNN is more accurate on the 100 test photos: 98.0 % [93.0, 99.4] vs 90.0 %",
             "The transfer model over-fits mildly: train accuracy 96.0 % vs test 90.0 %",
             "The CNN does not over-fit",
             "the CNN was 18.3x faster to train",
@@ -119,24 +128,56 @@ fn verdict_follows_the_numbers_and_swaps_with_them() {
         &verdict(
             summary("cnn", 0, 14, 500.0, 400.0),
             summary("transfer", 1, 2, 60.0, 20.0),
+            [86, 0, 12, 2],
         ),
         &["The CNN over-fits: train accuracy 100.0 % vs test 86.0 % (+14.0 points, more than twice the 5.0-point limit)"],
     );
 }
 
 #[test]
-fn equal_accuracy_is_a_tie_and_one_model_can_win_everything() {
+fn a_difference_the_photos_cannot_show_is_within_noise_and_one_model_can_win_everything() {
     contains_all(
         &verdict(
             summary("cnn", 2, 3, 900.0, 100.0),
             summary("transfer", 2, 3, 50.0, 10.0),
+            [96, 1, 1, 2],
         ),
-        &["both models are equally accurate (97.0 % vs 97.0 %, less than one photo apart)"],
+        &[
+            "the two models are equally accurate within noise: CNN 97.0 % [91.5, 99.0] vs transfer model 97.0 % [91.5, 99.0]",
+            "McNemar's exact test p = 1.000 \u{2265} 0.05",
+            "Overall: the test photos cannot tell the two models' accuracy apart; the CNN is the cheaper one to run.",
+        ],
+    );
+    // 90 vs 95 % right, but they disagree on 15 photos 5 vs 10: p = 0.30, within noise.
+    let v = verdict(
+        summary("cnn", 4, 10, 500.0, 400.0),
+        summary("transfer", 1, 5, 60.0, 20.0),
+        [85, 5, 10, 0],
+    );
+    contains_all(
+        &v,
+        &["equally accurate within noise", "p = 0.302 \u{2265} 0.05"],
+    );
+    assert!(!v.contains("more accurate"), "{v}");
+    // Without paired answers, overlapping 95 % intervals are within noise too.
+    let alone = Comparison::new(
+        summary("cnn", 4, 10, 500.0, 400.0),
+        summary("transfer", 1, 2, 60.0, 20.0),
+        0.05,
+    );
+    let v = alone.verdict.join("\n");
+    contains_all(
+        &v,
+        &[
+            "within noise",
+            "judged by whether the two 95 % intervals overlap",
+        ],
     );
     contains_all(
         &verdict(
             summary("cnn", 0, 1, 900.0, 100.0),
-            summary("transfer", 2, 5, 50.0, 10.0),
+            summary("transfer", 2, 8, 50.0, 10.0),
+            [92, 7, 0, 1],
         ),
         &["Overall: the CNN is both the better classifier and the faster one to run here."],
     );

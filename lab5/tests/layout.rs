@@ -24,6 +24,7 @@ const ORDER: &[&str] = &[
     "labels",
     "train",
     "robustness",
+    "explain",
     "ablation",
     "theory",
     "embed",

@@ -312,19 +312,41 @@ fn numbered_notebooks() -> Vec<PathBuf> {
 /// Copies the first `n` photos (by file name) of `pets/<class>` into `out/<class>`;
 /// returns their file stems (the ids `labels.csv` uses).
 fn copy_first(pets: &Path, out: &Path, class: &str, n: usize) -> Vec<String> {
+    copy_range(pets, &out.join(class), class, 0, n)
+}
+
+/// Copies `n` photos (by file name, after the first `skip`) of `pets/<class>` into `to`;
+/// returns their file stems.
+fn copy_range(pets: &Path, to: &Path, class: &str, skip: usize, n: usize) -> Vec<String> {
     let from = pets.join(class);
-    std::fs::create_dir_all(out.join(class)).unwrap();
+    std::fs::create_dir_all(to).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&from)
         .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    files.truncate(n);
+    let files: Vec<PathBuf> = files.into_iter().skip(skip).take(n).collect();
     for f in &files {
-        std::fs::copy(f, out.join(class).join(f.file_name().unwrap())).unwrap();
+        std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
     }
     let stem = |f: &PathBuf| f.file_stem().unwrap().to_string_lossy().into_owned();
     files.iter().map(stem).collect()
+}
+
+/// For notebook `07_your_photos`: a folder of "your" photos (one cat, one dog) and another
+/// labelled collection (10 photos per class), all outside the CI data set's first
+/// `per_class` photos per class.
+fn your_photos_and_another_collection(
+    pets: &Path,
+    dir: &Path,
+    per_class: usize,
+) -> (PathBuf, PathBuf) {
+    let (mine, other) = (dir.join("my-photos"), dir.join("other-collection"));
+    for class in ["cat", "dog"] {
+        copy_range(pets, &mine, class, per_class + 20, 1);
+        copy_range(pets, &other.join(class), class, per_class, 10);
+    }
+    (mine, other)
 }
 
 /// A subset of the pets folder in `dir/pets-subset`: the first `per_class` photos of each
@@ -364,6 +386,9 @@ fn ci_config(dir: &Path) -> PathBuf {
     let pets = pets.canonicalize().expect("pets folder (data.folder)");
     let subset = pets_subset(&pets, dir, per_class);
     set(&mut v, "/data/folder", json!(subset));
+    let (mine, other) = your_photos_and_another_collection(&pets, dir, per_class);
+    set(&mut v, "/paths/my_photos", json!(mine));
+    set(&mut v, "/paths/other_collection", json!(other));
     write_config(v, dir, "ci-config.json")
 }
 

@@ -1,8 +1,10 @@
 //! `lab5 compare`: the CNN trained from scratch against the transfer model in one table:
 //! parameters (total, trainable), epochs, training time (total, per epoch, to the best
 //! validation loss), inference speed (measured now, see [`measure_inference`]), and
-//! accuracy, F1, ROC-AUC and log loss on train, val and test; a verdict written from
-//! those numbers; and bar charts.
+//! accuracy (with its 95 % Wilson interval), F1, ROC-AUC and log loss on train, val and
+//! test; McNemar's exact test of the two models on the same test photos ([`Paired`]); a
+//! verdict written from those numbers (one model is called more accurate only when the
+//! test's p-value is below `report.significance`); and bar charts.
 //!
 //! Files, in `runs/compare/`: `comparison.json` (everything, re-loadable with [`load`]),
 //! `comparison.csv` (full precision), `comparison.md` (rounded, with the verdict) and
@@ -18,12 +20,14 @@
 
 mod charts;
 mod inference;
+mod paired;
 mod summary;
 mod table;
 mod verdict;
 
 pub(crate) use inference::measure_inference;
 pub use inference::Inference;
+pub use paired::Paired;
 pub use summary::ModelSummary;
 pub use table::Better;
 pub(crate) use table::Row;
@@ -60,6 +64,10 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// The verdict, one sentence per entry.
     pub verdict: Vec<String>,
+    /// Both models' answers on the same test photos and McNemar's test; `None` for a
+    /// comparison built from the summaries alone, or saved by an older lab5.
+    #[serde(default)]
+    pub paired: Option<Paired>,
 }
 
 /// `runs/compare/` of this config.
@@ -72,22 +80,25 @@ pub fn dir(cfg: &Config) -> PathBuf {
 /// `runs/compare/`, and returns the comparison.
 pub fn compare(cfg: &Config) -> Result<Comparison> {
     crate::runtime::init(cfg)?;
-    let cnn = side(cfg, CNN_RUN)?;
-    let transfer = side(cfg, TRANSFER_RUN)?;
-    let c = Comparison::new(cnn, transfer, cfg.report.overfit_gap);
+    let (cnn, cnn_scored) = side(cfg, CNN_RUN)?;
+    let (transfer, transfer_scored) = side(cfg, TRANSFER_RUN)?;
+    let paired = Paired::of_test(&cnn_scored, &transfer_scored);
+    let r = &cfg.report;
+    let c = Comparison::with_test(cnn, transfer, paired, r.overfit_gap, r.significance);
     c.save(&dir(cfg))?;
     Ok(c)
 }
 
-/// The summary of the run `runs/<name>/`, with its inference speed measured now.
-fn side(cfg: &Config, name: &str) -> Result<ModelSummary> {
+/// The summary of the run `runs/<name>/`, with its inference speed measured now, and its
+/// per-photo predictions.
+fn side(cfg: &Config, name: &str) -> Result<(ModelSummary, Vec<crate::train::record::Scored>)> {
     let run_dir = cfg.runs_dir().join(name);
     let record = RunRecord::load(&run_dir).with_context(|| {
         format!("no finished {name} run to compare: run `lab5 train {name}` first")
     })?;
     let inference = measure_inference(cfg, &run_dir)
         .with_context(|| format!("cannot time the inference of {}", run_dir.display()))?;
-    Ok(ModelSummary::of(&record, inference))
+    Ok((ModelSummary::of(&record, inference), record.predictions()?))
 }
 
 /// The comparison saved by the last [`compare`] (no new measurement).
@@ -108,14 +119,45 @@ pub fn load(cfg: &Config) -> Result<Comparison> {
 }
 
 impl Comparison {
-    /// The comparison of two model summaries; `overfit_gap` is the train-minus-test
-    /// accuracy above which the verdict calls a model over-fitted.
+    /// The comparison of two model summaries alone; `overfit_gap` is the train-minus-test
+    /// accuracy above which the verdict calls a model over-fitted. Without paired answers
+    /// the verdict calls one model more accurate only when the two 95 % Wilson intervals of
+    /// the test accuracy do not overlap.
     pub fn new(cnn: ModelSummary, transfer: ModelSummary, overfit_gap: f64) -> Comparison {
+        let judge = verdict::Judge {
+            paired: None,
+            overfit_gap,
+            significance: 0.0,
+        };
+        Self::judged(cnn, transfer, judge)
+    }
+
+    /// The comparison with both models' paired test answers: the verdict calls one model
+    /// more accurate only when McNemar's exact p-value is below `significance`.
+    pub fn with_test(
+        cnn: ModelSummary,
+        transfer: ModelSummary,
+        paired: Paired,
+        overfit_gap: f64,
+        significance: f64,
+    ) -> Comparison {
+        let judge = verdict::Judge {
+            paired: Some(&paired),
+            overfit_gap,
+            significance,
+        };
+        let mut c = Self::judged(cnn, transfer, judge);
+        c.paired = Some(paired);
+        c
+    }
+
+    fn judged(cnn: ModelSummary, transfer: ModelSummary, judge: verdict::Judge) -> Comparison {
         Comparison {
             rows: table::rows(&cnn, &transfer),
-            verdict: verdict::verdict(&cnn, &transfer, overfit_gap),
+            verdict: verdict::verdict(&cnn, &transfer, &judge),
             cnn,
             transfer,
+            paired: None,
         }
     }
 

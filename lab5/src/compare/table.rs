@@ -122,11 +122,24 @@ pub(crate) fn rows(cnn: &ModelSummary, transfer: &ModelSummary) -> Vec<Row> {
         for (name, d, b, f) in SCORES {
             let v = [cnn, transfer].map(|m| f(split_metrics(m, split)));
             rows.push(Row::new(&format!("{} {name}", split.name()), d, b, v));
+            if name == SCORES[0].0 {
+                rows.extend(interval_rows(split, cnn, transfer));
+            }
         }
     }
     let gap = [cnn, transfer].map(|m| 100.0 * m.gap);
     rows.push(Row::new("train-test gap, points", 1, Better::Lower, gap));
     rows
+}
+
+/// The ends of the accuracy's 95 % Wilson interval on `split`, in %, as two rows.
+fn interval_rows(split: SplitName, cnn: &ModelSummary, transfer: &ModelSummary) -> [Row; 2] {
+    let ends = [cnn, transfer].map(|m| split_metrics(m, split).accuracy_interval());
+    let name = |end: &str| format!("{} accuracy, 95 % Wilson interval {end}, %", split.name());
+    [
+        Row::new(&name("low"), 2, Better::Neither, ends.map(|e| 100.0 * e.0)),
+        Row::new(&name("high"), 2, Better::Neither, ends.map(|e| 100.0 * e.1)),
+    ]
 }
 
 /// One line of `comparison.csv`: full-precision numbers (empty when undefined) and the

@@ -1,8 +1,22 @@
 //! The written verdict: a few sentences generated from the numbers of both models
-//! (accuracy, over-fitting, training cost, inference speed, size), ending with which
-//! model to use for what. Nothing in it is fixed text about which model wins.
+//! (accuracy with its 95 % Wilson interval and McNemar's test, over-fitting, training
+//! cost, inference speed, size), ending with which model to use for what. Nothing in it
+//! is fixed text about which model wins, and a difference the test photos cannot show is
+//! called within noise.
 
+use super::paired::Paired;
 use super::summary::ModelSummary;
+use crate::train::metrics::Metrics;
+
+/// How the verdict judges: the paired test (when there is one) and the limits.
+pub(crate) struct Judge<'a> {
+    /// Both models' answers on the same test photos, with McNemar's p-value.
+    pub paired: Option<&'a Paired>,
+    /// Train-minus-test gap above which a model over-fits.
+    pub overfit_gap: f64,
+    /// p-value below which the accuracy difference counts.
+    pub significance: f64,
+}
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
@@ -13,63 +27,89 @@ fn millions(n: i64) -> String {
 }
 
 /// The sentences of the verdict, in reading order.
-pub(crate) fn verdict(
-    cnn: &ModelSummary,
-    transfer: &ModelSummary,
-    overfit_gap: f64,
-) -> Vec<String> {
+pub(crate) fn verdict(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> Vec<String> {
     vec![
-        quality(cnn, transfer),
-        fit(cnn, overfit_gap),
-        fit(transfer, overfit_gap),
+        quality(cnn, transfer, judge),
+        fit(cnn, judge.overfit_gap),
+        fit(transfer, judge.overfit_gap),
         training_cost(cnn, transfer),
         inference(cnn, transfer),
         size(cnn, transfer),
-        overall(cnn, transfer),
+        overall(cnn, transfer, judge),
     ]
 }
 
-/// Accuracy difference below one test photo counts as a tie.
-fn accuracy_tie(a: &ModelSummary, b: &ModelSummary) -> bool {
-    let n = a.metrics.test.n.max(b.metrics.test.n).max(1);
-    (a.metrics.test.accuracy - b.metrics.test.accuracy).abs() < 1.0 / n as f64
+/// `90.0 % [83.0, 94.3]`: the accuracy and its 95 % Wilson interval.
+fn with_interval(m: &Metrics) -> String {
+    let (lo, hi) = m.accuracy_interval();
+    format!("{} [{:.1}, {:.1}]", pct(m.accuracy), 100.0 * lo, 100.0 * hi)
 }
 
-/// The better classifier: higher test accuracy, or lower test log loss on a tie.
-fn better<'a>(a: &'a ModelSummary, b: &'a ModelSummary) -> (&'a ModelSummary, &'a ModelSummary) {
-    let (ta, tb) = (&a.metrics.test, &b.metrics.test);
-    let a_wins = if accuracy_tie(a, b) {
-        ta.log_loss <= tb.log_loss
+/// Whether the test photos show a real accuracy difference: McNemar's p-value below the
+/// significance level with paired answers, else 95 % intervals that do not overlap.
+fn shown_by_the_photos(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> bool {
+    match judge.paired {
+        Some(p) => p.p_value < judge.significance,
+        None => {
+            let ((a_lo, a_hi), (b_lo, b_hi)) = (
+                cnn.metrics.test.accuracy_interval(),
+                transfer.metrics.test.accuracy_interval(),
+            );
+            a_hi < b_lo || b_hi < a_lo
+        }
+    }
+}
+
+/// The more accurate model and the other, when the test photos show a difference
+/// ([`shown_by_the_photos`]); `None`: within noise.
+fn more_accurate<'a>(
+    cnn: &'a ModelSummary,
+    transfer: &'a ModelSummary,
+    judge: &Judge,
+) -> Option<(&'a ModelSummary, &'a ModelSummary)> {
+    let (a, b) = (cnn.metrics.test.accuracy, transfer.metrics.test.accuracy);
+    if a == b || !shown_by_the_photos(cnn, transfer, judge) {
+        return None;
+    }
+    Some(if a > b {
+        (cnn, transfer)
     } else {
-        ta.accuracy > tb.accuracy
+        (transfer, cnn)
+    })
+}
+
+/// What the judgement rests on: McNemar's test on the photos where the models disagree,
+/// or the intervals alone.
+fn evidence(judge: &Judge) -> String {
+    let Some(p) = judge.paired else {
+        return "no paired answers to test, so judged by whether the two 95 % intervals overlap"
+            .into();
     };
-    if a_wins {
-        (a, b)
+    let side = if p.p_value < judge.significance {
+        "<"
     } else {
-        (b, a)
-    }
+        "\u{2265}"
+    };
+    format!(
+        "they disagree on {} of the {} photos (only the CNN right on {}, only the transfer model on {}): McNemar's exact test p = {:.3} {side} {}",
+        p.disagreements(), p.photos, p.only_cnn, p.only_transfer, p.p_value, judge.significance
+    )
 }
 
-fn quality(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
-    let (w, l) = better(cnn, transfer);
-    let (tw, tl) = (&w.metrics.test, &l.metrics.test);
-    let scores = format!(
-        "F1 {:.3} vs {:.3}, ROC-AUC {:.3} vs {:.3}, log loss {:.3} vs {:.3}",
-        tw.f1, tl.f1, tw.roc_auc, tl.roc_auc, tw.log_loss, tl.log_loss
-    );
-    if accuracy_tie(cnn, transfer) {
+fn quality(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> String {
+    let n = cnn.metrics.test.n.max(transfer.metrics.test.n);
+    let Some((w, l)) = more_accurate(cnn, transfer, judge) else {
+        let (c, t) = (&cnn.metrics.test, &transfer.metrics.test);
         return format!(
-            "On the {} test photos both models are equally accurate ({} vs {}, less than one photo apart); the {} is better calibrated ({scores}).",
-            tw.n, pct(tw.accuracy), pct(tl.accuracy), w.title()
+            "On the {n} test photos the two models are equally accurate within noise: CNN {} vs transfer model {} (accuracy with its 95 % Wilson interval); {}; log loss {:.3} vs {:.3}.",
+            with_interval(c), with_interval(t), evidence(judge), c.log_loss, t.log_loss
         );
-    }
+    };
+    let (tw, tl) = (&w.metrics.test, &l.metrics.test);
     format!(
-        "The {} is more accurate on the {} test photos: {} vs {} ({:+.1} points); {scores}.",
-        w.title(),
-        tw.n,
-        pct(tw.accuracy),
-        pct(tl.accuracy),
-        100.0 * (tw.accuracy - tl.accuracy)
+        "The {} is more accurate on the {n} test photos: {} vs {} ({:+.1} points; 95 % Wilson intervals); {}; F1 {:.3} vs {:.3}, ROC-AUC {:.3} vs {:.3}, log loss {:.3} vs {:.3}.",
+        w.title(), with_interval(tw), with_interval(tl), 100.0 * (tw.accuracy - tl.accuracy),
+        evidence(judge), tw.f1, tl.f1, tw.roc_auc, tl.roc_auc, tw.log_loss, tl.log_loss
     )
 }
 
@@ -156,12 +196,17 @@ fn size(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
     format!("Size: {}; {}.", part(cnn), part(transfer))
 }
 
-fn overall(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
-    let (w, _) = better(cnn, transfer);
+fn overall(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> String {
     let cheap = if cnn.inference.images_per_sec >= transfer.inference.images_per_sec {
         cnn
     } else {
         transfer
+    };
+    let Some((w, _)) = more_accurate(cnn, transfer, judge) else {
+        return format!(
+            "Overall: the test photos cannot tell the two models' accuracy apart; the {} is the cheaper one to run.",
+            cheap.title()
+        );
     };
     if w.model == cheap.model {
         return format!(

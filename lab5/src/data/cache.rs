@@ -412,12 +412,24 @@ pub fn preprocess_folder(
     resize_shorter: i64,
     policy: &Images,
 ) -> Result<FolderTensors> {
+    preprocess_folder_except(dir, (size, resize_shorter), policy, &Default::default())
+}
+
+/// [`preprocess_folder`] leaving out the files in `except` (paths as the listing gives
+/// them: `dir` joined with the class folder and the file name).
+pub(crate) fn preprocess_folder_except(
+    dir: &Path,
+    (size, resize_shorter): (i64, i64),
+    policy: &Images,
+    except: &std::collections::HashSet<PathBuf>,
+) -> Result<FolderTensors> {
     let (s, r) = sizes(size, resize_shorter)?;
     let listing = crate::data::folder::list_files(dir)?;
     let left_out = listing.left_out();
     let files: Vec<(PathBuf, Class)> = listing
         .files
         .into_iter()
+        .filter(|c| !except.contains(&c.path))
         .map(|c| (c.path, c.class))
         .collect();
     let results: Vec<Result<Vec<u8>>> = files

@@ -174,6 +174,18 @@ impl Backbone {
         }
     }
 
+    /// The last feature map before pooling, `(N, C, h, w)`, for Grad-CAM: EfficientNet-Lite0's
+    /// head convolution output (after batch-norm and ReLU6, `(N, 1280, 7, 7)` at 224 px).
+    ///
+    /// # Errors
+    /// ResNet-18 (tch's network is one opaque function: its last map cannot be reached).
+    pub(crate) fn feature_map(&self, images: &Tensor) -> Result<Tensor> {
+        match self {
+            Backbone::EfficientNet(e) => Ok(e.feature_map(images)),
+            Backbone::ResNet18(_) => bail!("Grad-CAM needs the backbone's last feature map, which lab5 reaches only for transfer.backbone = \"efficientnet_lite0\", not resnet18"),
+        }
+    }
+
     /// Zero-shot cat/dog/neither probabilities `(N, 3)` from features, when the backbone
     /// has its ImageNet classifier (EfficientNet-Lite0).
     pub(crate) fn zero_shot(&self, features: &Tensor) -> Option<Tensor> {

@@ -14,9 +14,9 @@
 use super::seq::Seq;
 use super::speed::{self, channels_last};
 use super::summary::Summary;
-use super::Net;
+use super::{CamForward, Net};
 use crate::config;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -127,6 +127,8 @@ pub struct Cnn {
     image_size: i64,
     train_kind: Kind,
     tta_hflip: bool,
+    /// Number of conv blocks (`cnn.channels.len()`).
+    blocks: usize,
 }
 
 impl std::fmt::Debug for Cnn {
@@ -169,6 +171,7 @@ impl Cnn {
             image_size,
             train_kind,
             tta_hflip: cfg.tta_hflip,
+            blocks: cfg.channels.len(),
         };
         let what = "cnn.channels or cnn.embedding_dim in config.json";
         net.summary()?.check_params(MIN_PARAMS, MAX_PARAMS, what)?;
@@ -186,6 +189,16 @@ impl Cnn {
             .map(|s| s.name.clone())
             .zip(outs)
             .collect()
+    }
+
+    /// Index (into the layer table and `features`' outputs) of the last conv block's
+    /// ReLU, Grad-CAM's layer: `block5.relu` with the default five blocks.
+    fn last_block_relu(&self) -> Result<usize> {
+        let last = format!("block{}.relu", self.blocks);
+        match self.specs.iter().position(|s| s.name == last) {
+            Some(i) => Ok(i),
+            None => bail!("the CNN has no layer {last} for Grad-CAM"),
+        }
     }
 }
 
@@ -219,6 +232,24 @@ impl Net for Cnn {
 
     fn var_store_mut(&mut self) -> &mut nn::VarStore {
         &mut self.vs
+    }
+
+    /// The last conv block's ReLU output `A` (`(N, 256, 7, 7)` for 112-pixel inputs with
+    /// the default channels: before that block's max-pool, the finest map of the widest
+    /// layer) and the logits from it. No test-time flip: the map explains the photo as
+    /// given. The input is made to require gradients so that `A` is in the graph even
+    /// when the weights are frozen.
+    fn cam_forward(&self, images: &Tensor) -> Result<CamForward> {
+        let at = self.last_block_relu()?;
+        let x = channels_last(images).detach().set_requires_grad(true);
+        let outs = self.features.forward_all_t(&x, false, None);
+        let embedding = outs.last().context("the CNN has no layers")?;
+        let logits = self.classifier.forward_t(embedding, false);
+        Ok(CamForward {
+            layer: self.specs[at].name.clone(),
+            activations: outs[at].shallow_clone(),
+            logits,
+        })
     }
 
     fn summary(&self) -> Result<Summary> {

@@ -384,9 +384,17 @@ impl EfficientNetLite0 {
     /// Globally average-pooled features `(N, 1280)` of normalised images `(N, 3, H, W)`
     /// (ImageNet mean/std, 224 px for the figures the weights were trained at).
     pub fn features(&self, images: &Tensor) -> Tensor {
+        self.feature_map(images)
+            .mean_dim(&[2i64, 3][..], false, Kind::Float)
+    }
+
+    /// The last feature map before pooling: the head convolution's output after its
+    /// batch-norm and ReLU6, `(N, 1280, H/32, W/32)` (`(N, 1280, 7, 7)` at 224 px), what
+    /// [`EfficientNetLite0::features`] averages and Grad-CAM weighs.
+    pub fn feature_map(&self, images: &Tensor) -> Tensor {
         let x = relu6(&self.stem.forward(images));
         let x = self.blocks.iter().fold(x, |x, b| b.forward(&x));
-        relu6(&self.head.forward(&x)).mean_dim(&[2i64, 3][..], false, Kind::Float)
+        relu6(&self.head.forward(&x))
     }
 
     /// The backbone's layers (stem, 16 blocks, head convolution, pooling) with their

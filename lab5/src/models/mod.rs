@@ -48,6 +48,31 @@ pub trait Net {
     fn image_embed(&self, images: &Tensor) -> Tensor {
         self.embed(images, false)
     }
+    /// The forward pass Grad-CAM needs ([`CamForward`]) for normalised images
+    /// `(N, 3, S, S)`, in evaluation mode. Call it with gradients enabled (not under
+    /// `tch::no_grad`).
+    ///
+    /// # Errors
+    /// The model has no feature map lab5 can reach (the default; a ResNet-18 backbone).
+    fn cam_forward(&self, _images: &Tensor) -> Result<CamForward> {
+        bail!(
+            "Grad-CAM is not available for the {} model: lab5 cannot reach its last feature map",
+            self.kind()
+        )
+    }
+}
+
+/// Grad-CAM's view of a model: the activations `A` of its last convolutional layer
+/// `(N, C, h, w)` and the logits `(N, 2)` computed from them, in one autograd graph, so
+/// that the gradient of a score over `A` can be taken (Selvaraju et al., 2017).
+#[derive(Debug)]
+pub struct CamForward {
+    /// The layer `A` comes from, as named in the layer table (`block5.relu`, `_bn1`).
+    pub layer: String,
+    /// The feature maps `A`, `(N, C, h, w)` float, part of the graph of `logits`.
+    pub activations: Tensor,
+    /// Class scores `(N, 2)` (cat, dog) before the softmax.
+    pub logits: Tensor,
 }
 
 /// Per-channel normalisation of images, as recorded in a run.

@@ -15,7 +15,7 @@
 
 use super::backbone::Backbone;
 use super::summary::{LayerSpec, Summary};
-use super::Net;
+use super::{CamForward, Net};
 use crate::config::Config;
 use anyhow::Result;
 use tch::nn::{self, Module};
@@ -188,5 +188,24 @@ impl Net for Transfer {
 
     fn image_embed(&self, images: &Tensor) -> Tensor {
         self.head.embed(&self.features(images), false)
+    }
+
+    /// The backbone's last feature map `A` (EfficientNet-Lite0: the head convolution's
+    /// output after batch-norm and ReLU6, `(N, 1280, 7, 7)` at 224 px), computed without
+    /// gradients and made a leaf that requires them, then pooled and fed to our head in
+    /// evaluation mode: the gradient of a score over `A` costs one backward pass through
+    /// the head only.
+    fn cam_forward(&self, images: &Tensor) -> Result<CamForward> {
+        let map = {
+            let _guard = tch::no_grad_guard();
+            self.backbone.feature_map(images)?
+        };
+        let activations = map.detach().set_requires_grad(true);
+        let pooled = activations.mean_dim(&[2i64, 3][..], false, Kind::Float);
+        Ok(CamForward {
+            layer: "_bn1".into(),
+            logits: self.head.logits(&pooled, false),
+            activations,
+        })
     }
 }

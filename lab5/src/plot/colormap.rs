@@ -1,4 +1,5 @@
-//! Colour scales for heat maps: viridis for values, white-to-blue for counts.
+//! Colour scales for heat maps: viridis for values, white-to-blue for counts, jet for
+//! Grad-CAM overlays (the scale of the Grad-CAM paper's figures).
 
 use plotters::style::RGBColor;
 
@@ -30,6 +31,15 @@ pub(crate) fn viridis(t: f64) -> RGBColor {
     let pos = t * (VIRIDIS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(VIRIDIS.len() - 2);
     lerp(VIRIDIS[i], VIRIDIS[i + 1], pos - i as f64)
+}
+
+/// Jet (MATLAB's and the Grad-CAM paper's scale): dark blue (0), cyan, yellow, dark red
+/// (1), as three clamped ramps; clamped to 0..=1, NaN maps to the low end.
+pub(crate) fn jet(t: f64) -> RGBColor {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+    let ramp =
+        |centre: f64| ((1.5 - (4.0 * t - centre).abs()).clamp(0.0, 1.0) * 255.0).round() as u8;
+    RGBColor(ramp(3.0), ramp(2.0), ramp(1.0))
 }
 
 /// White (0) to dark blue (1).
@@ -72,5 +82,8 @@ mod tests {
         assert_eq!(blues(0.0), RGBColor(255, 255, 255));
         assert!(is_dark(blues(1.0)) && !is_dark(blues(0.0)));
         assert_eq!(unit(5.0, 0.0, 10.0), 0.5);
+        assert_eq!(jet(0.0), RGBColor(0, 0, 128));
+        assert_eq!(jet(0.5), RGBColor(128, 255, 128));
+        assert_eq!(jet(1.0), RGBColor(128, 0, 0));
     }
 }

@@ -80,17 +80,30 @@ struct Grid {
 
 /// Photos with captions (a caption may hold several lines separated by `\n`), `cols` wide.
 pub(crate) fn image_grid(title: &str, items: &[(Photo, String)], cols: usize) -> Result<Figure> {
+    image_grid_px(title, items, cols, THUMB_PX)
+}
+
+/// [`image_grid`] with each photo `thumb_px` pixels square (at least 32).
+pub(crate) fn image_grid_px(
+    title: &str,
+    items: &[(Photo, String)],
+    cols: usize,
+    thumb_px: u32,
+) -> Result<Figure> {
+    if thumb_px < 32 {
+        bail!("image grid {title:?}: photos of {thumb_px} px are too small (at least 32)");
+    }
     let tiles = items
         .iter()
         .map(|(photo, caption)| {
             Ok(Tile {
-                thumb: thumbnail(photo)?,
-                lines: lines(caption),
+                thumb: thumbnail(photo, thumb_px)?,
+                lines: lines(caption, thumb_px),
                 frame: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    layout(title, tiles, cols)
+    layout(title, tiles, cols, thumb_px)
 }
 
 /// The mistakes, framed in red, each captioned with truth, prediction and probability.
@@ -104,27 +117,36 @@ pub(crate) fn mistakes_gallery(title: &str, mistakes: &[Mistake], cols: usize) -
             format!("said {} ({:.1} %)", m.predicted, m.probability * 100.0),
         ];
         Ok(Tile {
-            thumb: thumbnail(&m.photo)?,
+            thumb: thumbnail(&m.photo, THUMB_PX)?,
             lines,
             frame: Some(MISTAKE),
         })
     };
     let tiles = mistakes.iter().map(tile).collect::<Result<Vec<_>>>()?;
-    layout(title, tiles, cols)
+    layout(title, tiles, cols, THUMB_PX)
 }
 
-fn lines(caption: &str) -> Vec<String> {
-    caption.lines().map(super::scatter::shorten).collect()
+/// Caption characters per pixel of a photo's width (the label font is about 7.5 pixels
+/// a character: 22 characters under a 170-pixel photo).
+const CHARS_PER_PX: f64 = 22.0 / 170.0;
+
+/// The caption's lines, each cut to what fits under a photo `thumb_px` wide.
+fn lines(caption: &str, thumb_px: u32) -> Vec<String> {
+    let max = (f64::from(thumb_px) * CHARS_PER_PX).floor() as usize;
+    caption
+        .lines()
+        .map(|l| super::scatter::shorten_to(l, max))
+        .collect()
 }
 
-/// Places the tiles on a grid and builds the figure.
-fn layout(title: &str, tiles: Vec<Tile>, cols: usize) -> Result<Figure> {
+/// Places the tiles, each `thumb` pixels square, on a grid and builds the figure.
+fn layout(title: &str, tiles: Vec<Tile>, cols: usize, thumb: u32) -> Result<Figure> {
     if tiles.is_empty() || cols == 0 {
         bail!("image grid {title:?} needs at least one photo and one column");
     }
     let cols = cols.min(tiles.len());
     let lines = tiles.iter().map(|t| t.lines.len()).max().unwrap_or(0) as u32;
-    let cell = (THUMB_PX + GAP_PX, THUMB_PX + GAP_PX + lines * LINE_PX);
+    let cell = (thumb + GAP_PX, thumb + GAP_PX + lines * LINE_PX);
     let rows = tiles.len().div_ceil(cols) as u32;
     let size = (
         cols as u32 * cell.0 + 2 * MARGIN_PX,
@@ -133,7 +155,7 @@ fn layout(title: &str, tiles: Vec<Tile>, cols: usize) -> Result<Figure> {
     let pictures = tiles
         .iter()
         .enumerate()
-        .map(|(i, t)| picture(t, origin(i, cols, cell)))
+        .map(|(i, t)| picture(t, origin(i, cols, cell), thumb))
         .collect();
     let grid = Grid {
         title: title.into(),
@@ -149,18 +171,19 @@ fn origin(i: usize, cols: usize, cell: (u32, u32)) -> (u32, u32) {
     (MARGIN_PX + c * cell.0 + GAP_PX / 2, TITLE_H + r * cell.1)
 }
 
-/// The photo centred in its square.
-fn picture(t: &Tile, (x, y): (u32, u32)) -> Picture {
+/// The photo centred in its square of `side` pixels.
+fn picture(t: &Tile, (x, y): (u32, u32), side: u32) -> Picture {
     let (w, h) = t.thumb.dimensions();
     Picture {
-        x: x + (THUMB_PX - w) / 2,
-        y: y + (THUMB_PX - h) / 2,
+        x: x + (side - w) / 2,
+        y: y + (side - h) / 2,
         image: t.thumb.clone(),
     }
 }
 
-/// The photo decoded, centre-cropped to a square and resized to [`THUMB_PX`].
-fn thumbnail(photo: &Photo) -> Result<RgbImage> {
+/// The photo decoded, centre-cropped to a square and resized to `side` pixels (less the
+/// frame).
+fn thumbnail(photo: &Photo, side: u32) -> Result<RgbImage> {
     let img = match photo {
         Photo::Image(img) => img.clone(),
         Photo::File(path) => read_photo(path)?,
@@ -169,9 +192,9 @@ fn thumbnail(photo: &Photo) -> Result<RgbImage> {
     if w == 0 || h == 0 {
         bail!("a photo for the grid is empty (0 pixels)");
     }
-    let side = w.min(h);
-    let square = imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
-    let inner = THUMB_PX - 2 * FRAME_PX;
+    let s = w.min(h);
+    let square = imageops::crop_imm(&img, (w - s) / 2, (h - s) / 2, s, s).to_image();
+    let inner = side - 2 * FRAME_PX;
     Ok(imageops::resize(
         &square,
         inner,

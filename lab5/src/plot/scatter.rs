@@ -162,9 +162,15 @@ impl Scatter {
 
 /// `s` cut to [`MAX_NAME_CHARS`] characters with an ellipsis.
 pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() <= MAX_NAME_CHARS {
+    shorten_to(s, MAX_NAME_CHARS)
+}
+
+/// `s` cut to `max` characters (at least 2) with an ellipsis.
+pub(crate) fn shorten_to(s: &str, max: usize) -> String {
+    let max = max.max(2);
+    if s.chars().count() <= max {
         return s.to_string();
     }
-    let cut: String = s.chars().take(MAX_NAME_CHARS - 1).collect();
+    let cut: String = s.chars().take(max - 1).collect();
     format!("{cut}…")
 }

@@ -2,13 +2,14 @@
 //! from the preprocessing cache, augmented on the fly by the loader) and [`FeatureSet`]
 //! (float feature vectors, e.g. a frozen backbone's cached features, no augmentation).
 
-use crate::config::Augment;
-use crate::data::cache::{Cached, SplitTensors};
+use crate::config::{Augment, Config};
+use crate::data::cache::{self, Cached, SplitTensors};
 use crate::data::loader::{self, Normalize};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 /// One mini-batch: inputs and int64 labels (0 cat, 1 dog), on the training device.
@@ -190,6 +191,55 @@ impl Dataset for ImageSet {
             device,
         ))
     }
+}
+
+/// What the training loader makes of one photo: the photo as evaluation sees it (the
+/// cached crop, uint8 `(3, S, S)`, `S = preprocess.image_size`) and `n` augmented versions
+/// of it, uint8 `(n, 3, T, T)` on the CPU (`T = augment.train_size`, or `S` when 0).
+///
+/// The versions are one training batch of `n` copies of the photo, made by the same
+/// [`ImageSet`] and loader code as training with `cfg.augment` (crops from the
+/// `augment.crop_source` image when set), then turned back into pixels; `seed` fixes the
+/// draw (the pixel noise also reseeds libtorch's generator with it).
+///
+/// # Errors
+/// The photo cannot be read, or `n` is 0.
+pub fn augmentation_preview(
+    cfg: &Config,
+    photo: &Path,
+    n: usize,
+    seed: u64,
+) -> Result<(Tensor, Tensor)> {
+    if n == 0 {
+        bail!("an augmentation preview needs at least one augmented version (n = 0)");
+    }
+    let p = &cfg.preprocess;
+    let one = |size: i64, shorter: i64| -> Result<SplitTensors> {
+        let x = cache::preprocess_file(photo, size, shorter)?;
+        Ok(SplitTensors {
+            images: x
+                .unsqueeze(0)
+                .expand([n as i64, 3, size, size], false)
+                .contiguous(),
+            labels: Tensor::zeros([n as i64], (Kind::Int64, Device::Cpu)),
+            ids: vec![photo.display().to_string(); n],
+        })
+    };
+    let split = one(p.image_size, p.resize_shorter)?;
+    let original = split.images.get(0);
+    let side = cfg.augment.crop_source;
+    let mut set = ImageSet::new(split, Some(cfg.augment.clone()), super::run::cnn_norm());
+    set.crop_source = (side > 0).then(|| one(side, side)).transpose()?;
+    set.train_size = (cfg.augment.train_size > 0).then_some(cfg.augment.train_size);
+    tch::manual_seed(seed as i64);
+    let (x, _) = set
+        .train_batches(n, seed, Device::Cpu)
+        .next()
+        .context("the loader gave no batch")?;
+    let pixels = set
+        .pixels(&x)
+        .context("the training batch holds no images")?;
+    Ok((original, pixels))
 }
 
 /// Float feature vectors `(N, D)` with labels, kept on the CPU until batched.

@@ -10,6 +10,7 @@ use crate::data::Class;
 use crate::models::{self, Net};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -46,6 +47,11 @@ impl LoadedRun {
             mean: n.mean,
             std: n.std,
         }
+    }
+
+    /// uint8 images `(N, 3, S, S)` normalised as the run was trained, on its device.
+    pub(crate) fn normalized(&self, images_u8: &Tensor) -> Tensor {
+        loader::normalize(images_u8, &self.norm(), self.device)
     }
 
     /// Probability of `dog` for uint8 images `(N, 3, S, S)` at the run's input size.
@@ -140,14 +146,22 @@ fn evaluation_file(run_dir: &Path, data_dir: &Path) -> PathBuf {
 /// unreadable images are skipped and listed. The result is saved in
 /// `runs/<run>/evaluations/<folder>.json`.
 pub fn evaluate(run_dir: &Path, data_dir: &Path) -> Result<Evaluation> {
+    evaluate_except(run_dir, data_dir, &HashSet::new())
+}
+
+/// [`evaluate`] leaving out the files in `except` (paths as listed: `DIR/<class>/<file>`).
+pub(crate) fn evaluate_except(
+    run_dir: &Path,
+    data_dir: &Path,
+    except: &HashSet<PathBuf>,
+) -> Result<Evaluation> {
     let run = LoadedRun::open(run_dir)?;
-    let (size, shorter) = run.sizes();
     let policy = &run.record.model.config.images;
     let cache::FolderTensors {
         split,
         failed: skipped,
         left_out,
-    } = cache::preprocess_folder(data_dir, size, shorter, policy)?;
+    } = cache::preprocess_folder_except(data_dir, run.sizes(), policy, except)?;
     if split.is_empty() {
         anyhow::bail!(
             "no readable image in {} ({} skipped)",

@@ -61,6 +61,55 @@ pub fn compute(p_dog: &[f64], labels: &[i64]) -> Metrics {
     }
 }
 
+/// The standard normal quantile of 97.5 %: a two-sided 95 % interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// The 95 % Wilson score interval of a proportion of `k` successes in `n` trials (Wilson,
+/// JASA 1927; recommended over the normal approximation by Brown, Cai & DasGupta,
+/// Statistical Science 2001): `(low, high)` in `0..=1`, `(0, 1)` when `n` is 0.
+pub fn wilson_interval(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (k, n, z2) = (k.min(n) as f64, n as f64, Z_95 * Z_95);
+    let p = k / n;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z_95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// McNemar's test of two classifiers on the same photos (McNemar, Psychometrika 1947), in
+/// its exact binomial form (recommended for comparing classifiers by Dietterich, Neural
+/// Computation 1998): `b` photos only the first gets right, `c` only the second. Under
+/// "equally accurate" each of the `b + c` disagreements goes either way with probability
+/// 1/2, so the two-sided p-value is `min(1, 2 P(X <= min(b, c)))`, `X ~ Binomial(b + c,
+/// 1/2)`; 1 when they never disagree. Photos both get right or both get wrong say nothing
+/// about which is better and do not enter.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    let k = b.min(c);
+    // log P(X = i), from i = 0 upwards: log C(n, i) - n log 2.
+    let mut log_p = -(n as f64) * std::f64::consts::LN_2;
+    let mut tail = 0.0;
+    for i in 0..=k {
+        tail += log_p.exp();
+        log_p += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+impl Metrics {
+    /// Number of correct predictions (the confusion matrix's diagonal).
+    pub fn correct(&self) -> u64 {
+        self.confusion[0][0] + self.confusion[1][1]
+    }
+
+    /// The 95 % Wilson interval of the accuracy ([`wilson_interval`]).
+    pub fn accuracy_interval(&self) -> (f64, f64) {
+        wilson_interval(self.correct(), self.n as u64)
+    }
+}
+
 fn is_dog(label: i64) -> bool {
     label == 1
 }
@@ -188,6 +237,38 @@ mod nan_as_null {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wilson_intervals_match_published_values() {
+        // The closed form evaluated independently (Python, double precision):
+        // 81 of 263 -> 0.2553 .. 0.3662; 0 of 10 -> 0 .. 0.2775; 10 of 10 -> 0.7225 .. 1.
+        let close =
+            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 5e-4 && (a.1 - b.1).abs() < 5e-4;
+        assert!(
+            close(super::wilson_interval(81, 263), (0.2553, 0.3662)),
+            "{:?}",
+            super::wilson_interval(81, 263)
+        );
+        assert!(close(super::wilson_interval(0, 10), (0.0, 0.2775)));
+        assert!(close(super::wilson_interval(10, 10), (0.7225, 1.0)));
+        assert_eq!(super::wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn mcnemar_exact_p_values_match_the_binomial_by_hand() {
+        // 1 vs 9 disagreements: 2 (C(10,0) + C(10,1)) / 2^10 = 22 / 1024.
+        assert!((super::mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert!((super::mcnemar_exact(9, 1) - 22.0 / 1024.0).abs() < 1e-12);
+        // 0 vs 6: 2 / 64.
+        assert!((super::mcnemar_exact(0, 6) - 2.0 / 64.0).abs() < 1e-12);
+        // Even splits and no disagreement cannot tell the two apart.
+        assert_eq!(super::mcnemar_exact(5, 5), 1.0);
+        assert_eq!(super::mcnemar_exact(0, 0), 1.0);
+        // Large counts stay finite: 100 vs 150 gives 2 sum_{i<=100} C(250, i) / 2^250
+        // = 0.0018833009 (exact integers in Python).
+        let p = super::mcnemar_exact(100, 150);
+        assert!((p - 0.001_883_300_9).abs() < 1e-9, "{p}");
+    }
+
     use super::*;
 
     fn close(a: f64, b: f64) -> bool {

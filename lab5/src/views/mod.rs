@@ -19,6 +19,9 @@
 //! - [`comparison`](mod@comparison): both models side by side ([`crate::compare`]), ROC curves, separation;
 //! - [`robustness`](mod@robustness): a run's test accuracy under common corruptions
 //!   ([`crate::robustness`]), as a table and a chart;
+//! - [`explain`](mod@explain): where the models look (Grad-CAM) on test photos, their
+//!   mistakes and your own photos; both models on another collection; the augmentation
+//!   preview;
 //! - [`inline`]: how a cell shows its result ([`Inline`]): the value, or a failure as a red
 //!   error block, since the kernel reports a failed cell as a successful one.
 
@@ -26,6 +29,7 @@ pub mod ablation;
 pub mod comparison;
 mod current;
 pub mod data;
+pub mod explain;
 pub mod inline;
 pub mod labelling;
 pub mod labels;
@@ -37,6 +41,7 @@ pub use crate::plot::{Note, Shown};
 pub use ablation::*;
 pub use comparison::*;
 pub use data::*;
+pub use explain::*;
 pub use inline::Inline;
 pub use labelling::*;
 pub use labels::*;

@@ -210,8 +210,8 @@ fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 
-/// Accuracy, precision, recall, F1, ROC-AUC and log loss of the best weights on train,
-/// validation and test.
+/// Accuracy (with its 95 % Wilson interval), precision, recall, F1, ROC-AUC and log loss
+/// of the best weights on train, validation and test.
 pub fn metrics_table(cfg: &Config, model: Model) -> Result<Table> {
     let r = run_record(cfg, model)?;
     let m = &r.metrics.metrics;
@@ -221,6 +221,10 @@ pub fn metrics_table(cfg: &Config, model: Model) -> Result<Table> {
         "split" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
         "images" => rows.iter().map(|r| r.1.n as u64).collect::<Vec<_>>(),
         "accuracy" => col(|x| pct(x.accuracy)),
+        "95 % Wilson interval" => col(|x| {
+            let (lo, hi) = x.accuracy_interval();
+            format!("{:.1} – {:.1} %", 100.0 * lo, 100.0 * hi)
+        }),
         "precision" => col(|x| pct(x.precision)),
         "recall" => col(|x| pct(x.recall)),
         "f1" => col(|x| format!("{:.3}", x.f1)),

@@ -48,10 +48,12 @@ pub enum Cmd {
     Train(train_cmds::TrainArgs),
     /// Ablation study of the CNN recipe: without batch-norm, dropout, augmentation, ...
     Ablate(train_cmds::AblateArgs),
-    /// Evaluate a run on an ImageFolder directory.
+    /// Evaluate a run, or both models, on an ImageFolder directory.
     Evaluate(train_cmds::EvaluateArgs),
     /// Predict cat/dog for image files with a trained run.
     Predict(train_cmds::PredictArgs),
+    /// Grad-CAM heat maps: where a run's model looks in each photo (PNG per photo).
+    Explain(train_cmds::ExplainArgs),
     /// Test accuracy of a run under a fixed suite of corruptions (ImageNet-C style).
     Robustness(train_cmds::RobustnessArgs),
     /// Compute embeddings of a run and their t-SNE / UMAP maps.
@@ -96,6 +98,7 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Ablate(a) => train_cmds::ablate(cfg, a),
         Cmd::Evaluate(a) => train_cmds::evaluate(cfg, a),
         Cmd::Predict(a) => train_cmds::predict(cfg, a),
+        Cmd::Explain(a) => train_cmds::explain(cfg, a),
         Cmd::Robustness(a) => train_cmds::robustness(cfg, a),
         Cmd::Embed(a) => report_cmds::embed(cfg, a),
         Cmd::Compare(a) => report_cmds::compare(cfg, a),

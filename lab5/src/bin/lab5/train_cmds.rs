@@ -1,4 +1,5 @@
-//! `lab5 audit`, `lab5 train`, `lab5 ablate`, `lab5 evaluate`, `lab5 predict`, `lab5 robustness`.
+//! `lab5 audit`, `lab5 train`, `lab5 ablate`, `lab5 evaluate`, `lab5 predict`, `lab5 explain`,
+//! `lab5 robustness`.
 
 use clap::Args;
 use lab5::Config;
@@ -45,12 +46,29 @@ pub fn ablate(cfg: &Config, a: AblateArgs) -> anyhow::Result<()> {
 /// Arguments of `lab5 evaluate`.
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// The run folder, e.g. runs/cnn.
+    /// The run folder, e.g. runs/cnn. Without it: both runs (runs/cnn and
+    /// runs/transfer, current for the config) side by side, leaving out photos whose bytes
+    /// are in the lab's data set.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// An ImageFolder directory (DIR/cat, DIR/dog). Default without --run:
+    /// paths.other_collection.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// Arguments of `lab5 explain`.
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The run folder, e.g. runs/cnn or runs/transfer.
     #[arg(long)]
     pub run: PathBuf,
-    /// An ImageFolder directory (DIR/cat, DIR/dog).
+    /// Folder for the PNG files (default: <run>/explain).
     #[arg(long)]
-    pub data: PathBuf,
+    pub out: Option<PathBuf>,
+    /// Photo files (JPEG, PNG or WebP).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
 }
 
 /// Arguments of `lab5 predict`.
@@ -154,10 +172,46 @@ pub fn train(cfg: &Config, a: TrainArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `lab5 evaluate`: metrics on an ImageFolder directory, printed and saved in the run.
+/// Runs `lab5 evaluate`: with `--run`, metrics of that run on an ImageFolder directory,
+/// printed and saved in the run; without, both models on the directory (default
+/// `paths.other_collection`) beside their test accuracy.
 pub fn evaluate(cfg: &Config, a: EvaluateArgs) -> anyhow::Result<()> {
     lab5::runtime::init(cfg)?;
-    let e = lab5::train::evaluate(&a.run, &a.data)?;
+    match (a.run, a.data) {
+        (Some(run), Some(data)) => evaluate_run(&run, &data),
+        (Some(_), None) => {
+            anyhow::bail!("--run needs --data DIR (an ImageFolder: DIR/cat, DIR/dog)")
+        }
+        (None, data) => evaluate_both(cfg, data),
+    }
+}
+
+/// `lab5 evaluate --data DIR` without `--run`: both models side by side.
+fn evaluate_both(cfg: &Config, data: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = match (data, &cfg.paths.other_collection) {
+        (Some(d), _) => d,
+        (None, Some(d)) => cfg.resolve(d),
+        (None, None) => anyhow::bail!("no collection to evaluate on: give --data DIR (an ImageFolder: DIR/cat, DIR/dog) or set paths.other_collection in the config"),
+    };
+    let e = lab5::views::evaluate_collection(cfg, &dir)?;
+    for m in &e.models {
+        for (path, why) in &m.collection.skipped {
+            eprintln!("skipped {}: {why}", path.display());
+        }
+    }
+    println!("both models on {}\n\n{}\n", dir.display(), e.to_markdown());
+    for line in e.verdict() {
+        println!("{line}");
+    }
+    for m in &e.models {
+        println!("saved {}", m.collection.saved_to.display());
+    }
+    Ok(())
+}
+
+/// `lab5 evaluate --run RUN --data DIR`.
+fn evaluate_run(run: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()> {
+    let e = lab5::train::evaluate(run, data)?;
     for (path, why) in &e.skipped {
         eprintln!("skipped {}: {why}", path.display());
     }
@@ -170,8 +224,8 @@ pub fn evaluate(cfg: &Config, a: EvaluateArgs) -> anyhow::Result<()> {
     let m = &e.metrics;
     println!(
         "{} on {} ({} images, {} skipped)",
-        a.run.display(),
-        a.data.display(),
+        run.display(),
+        data.display(),
         m.n,
         e.skipped.len()
     );
@@ -207,6 +261,34 @@ pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
     if failed > 0 {
         anyhow::bail!(
             "{failed} of {} file(s) could not be predicted (see the lines above)",
+            a.images.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `lab5 explain`: one PNG per photo (the photo, its "dog" and "cat" Grad-CAM
+/// maps); files that cannot be read get an error line on stderr and make the exit status
+/// non-zero.
+pub fn explain(cfg: &Config, a: ExplainArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    lab5::runtime::init(cfg)?;
+    let out = a.out.clone().unwrap_or_else(|| a.run.join("explain"));
+    let results = lab5::explain::write_overlays(&a.run, &a.images, &out, &cfg.explain)?;
+    let mut failed = 0;
+    for (path, r) in a.images.iter().zip(results) {
+        match r {
+            Ok(png) => println!("{}: {}", path.display(), png.display()),
+            Err(e) => {
+                failed += 1;
+                let _ = std::io::stdout().flush();
+                eprintln!("{}: error: {e:#}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} file(s) could not be explained (see the lines above)",
             a.images.len()
         );
     }
