@@ -481,6 +481,13 @@ pub struct Report {
     /// test photos gives a p-value below this.
     #[serde(default = "default_significance")]
     pub significance: f64,
+    /// Equal-width bins of confidence (0.5 to 1) in the reliability diagrams.
+    #[serde(default = "default_calibration_bins")]
+    pub calibration_bins: usize,
+}
+
+fn default_calibration_bins() -> usize {
+    10
 }
 
 fn default_significance() -> f64 {
@@ -499,6 +506,7 @@ impl Default for Report {
             grid_cols: 6,
             overfit_gap: 0.05,
             significance: default_significance(),
+            calibration_bins: default_calibration_bins(),
         }
     }
 }
@@ -1111,6 +1119,7 @@ impl Config {
         check_range("report.grid_cols", r.grid_cols, 1, 20)?;
         check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)?;
         check_range("report.significance", r.significance, 0.001, 0.5)?;
+        check_range("report.calibration_bins", r.calibration_bins, 2, 50)?;
         check_range("explain.overlay_size", self.explain.overlay_size, 32, 2048)?;
         check_range("explain.opacity", self.explain.opacity, 0.0, 1.0)?;
         check_range("explain.max_photos", self.explain.max_photos, 1, 500)

@@ -85,9 +85,54 @@ fn contains_all(text: &str, parts: &[&str]) {
 fn verdict(cnn: ModelSummary, transfer: ModelSummary, paired: [usize; 4]) -> String {
     let [a, b, c, d] = paired;
     let paired = compare::Paired::from_counts(a, b, c, d);
-    Comparison::with_test(cnn, transfer, paired, 0.05, 0.05)
+    let report = lab5::config::Report::default();
+    Comparison::with_test(cnn, transfer, paired, None, &report)
         .verdict
         .join("\n")
+}
+
+/// The reliability diagram (10 bins) of `n` photos predicted dog with probability
+/// `p_dog`, `right` of them dogs.
+fn diagram(n: usize, p_dog: f64, right: usize) -> lab5::train::calibration::Calibration {
+    let labels: Vec<i64> = (0..n).map(|i| i64::from(i < right)).collect();
+    lab5::train::calibration::calibration(&vec![p_dog; n], &labels, 10)
+}
+
+#[test]
+fn better_calibrated_only_when_ece_and_the_worst_bin_agree() {
+    let say = |cnn, transfer| {
+        let c = Comparison::with_test(
+            summary("cnn", 4, 10, 500.0, 400.0),
+            summary("transfer", 1, 2, 60.0, 20.0),
+            compare::Paired::from_counts(89, 1, 9, 1),
+            Some(compare::Calibrations { cnn, transfer }),
+            &lab5::config::Report::default(),
+        );
+        assert!(c.calibration_chart().is_ok());
+        c.verdict.join("\n")
+    };
+    // 90 % right at 99 % confidence vs 90 % right at 90 %: over-confident vs calibrated.
+    let v = say(diagram(100, 0.99, 90), diagram(100, 0.9, 90));
+    contains_all(
+        &v,
+        &[
+            "expected calibration error 0.090 (CNN) vs 0.000 (transfer model), worst bin of the reliability diagram 0.090 vs 0.000",
+            "the transfer model is better calibrated, by both",
+        ],
+    );
+    // The CNN: nearly calibrated but for one confident-looking miss at 55 %; the
+    // transfer model: 5 points off everywhere. ECE favours the CNN, the worst bin the other.
+    let mut cnn_p = vec![0.9; 99];
+    cnn_p.push(0.55);
+    let mut cnn_y: Vec<i64> = (0..99).map(|i| i64::from(i < 89)).collect();
+    cnn_y.push(0);
+    let cnn = lab5::train::calibration::calibration(&cnn_p, &cnn_y, 10);
+    let v = say(cnn, diagram(100, 0.9, 85));
+    contains_all(
+        &v,
+        &["the two measures do not agree, so neither model is called better calibrated"],
+    );
+    assert!(!v.contains("better calibrated, by both"), "{v}");
 }
 
 #[test]

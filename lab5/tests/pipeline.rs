@@ -289,6 +289,7 @@ fn check_comparison_files(dir: &Path) -> Vec<Row> {
         "time",
         "inference",
         "parameters",
+        "calibration",
     ] {
         check_png(&dir.join("figures").join(format!("{chart}.png")));
         assert!(dir.join("figures").join(format!("{chart}.svg")).is_file());
@@ -340,6 +341,25 @@ fn check_verdict(json: &Value, md: &str) {
         verdict[0].contains(&acc("cnn")) && verdict[0].contains(&acc("transfer")),
         "{}",
         verdict[0]
+    );
+    let p = json["paired"]["p_value"]
+        .as_f64()
+        .expect("the paired test is saved");
+    let shown = if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    };
+    assert!(
+        verdict[0].contains(&format!("McNemar's exact test p = {shown}")),
+        "{}",
+        verdict[0]
+    );
+    assert!(
+        json["calibration"]["cnn"]["ece"].as_f64().is_some()
+            && verdict[1].starts_with("Calibration on the test photos"),
+        "{}",
+        verdict[1]
     );
     let speed = |m: &str| {
         format!(

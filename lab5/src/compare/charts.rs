@@ -4,7 +4,8 @@
 use super::summary::ModelSummary;
 use super::Comparison;
 use crate::data::SplitName;
-use crate::plot::{bar_chart, Figure};
+use crate::plot::{bar_chart, reliability_diagram, Figure, Line};
+use crate::train::calibration::Calibration;
 use crate::train::metrics::Metrics;
 use anyhow::Result;
 
@@ -119,8 +120,34 @@ pub(crate) fn all(c: &Comparison) -> Result<Vec<(String, Figure)>> {
         ("inference", inference),
         ("parameters", parameters),
     ];
-    makers
+    let mut charts: Vec<(String, Figure)> = makers
         .iter()
         .map(|(name, make)| Ok((name.to_string(), make(c)?)))
-        .collect()
+        .collect::<Result<_>>()?;
+    if c.calibration.is_some() {
+        charts.push(("calibration".into(), calibration(c)?));
+    }
+    Ok(charts)
+}
+
+/// Both reliability diagrams: per non-empty bin, (mean confidence, accuracy).
+pub(crate) fn calibration(c: &Comparison) -> Result<Figure> {
+    let Some(cal) = &c.calibration else {
+        anyhow::bail!("this comparison has no reliability diagrams (saved by an older lab5): measure it again (comparison(&cfg, true) or `lab5 compare`)");
+    };
+    let line = |m: &ModelSummary, k: &Calibration| {
+        let points = k
+            .bins
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| (b.confidence, b.accuracy))
+            .collect();
+        Line::new(
+            &format!("{} (ECE {:.3}, MCE {:.3})", m.title(), k.ece, k.mce),
+            points,
+        )
+    };
+    let series = [line(&c.cnn, &cal.cnn), line(&c.transfer, &cal.transfer)];
+    let diagonal = Line::new("perfectly calibrated", vec![(0.5, 0.5), (1.0, 1.0)]);
+    reliability_diagram("Reliability on the test photos", &series, diagonal)
 }

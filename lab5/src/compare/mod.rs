@@ -33,8 +33,11 @@ pub use table::Better;
 pub(crate) use table::Row;
 
 use crate::config::Config;
+use crate::data::SplitName;
 use crate::plot::{Figure, Table};
+use crate::train::calibration::{calibration, Calibration};
 use crate::train::record::write_json;
+use crate::train::record::Scored;
 use crate::train::{run::CNN_RUN, transfer::TRANSFER_RUN, RunRecord};
 use crate::util::{csv_io, write_atomic};
 use anyhow::{Context, Result};
@@ -68,6 +71,37 @@ pub struct Comparison {
     /// comparison built from the summaries alone, or saved by an older lab5.
     #[serde(default)]
     pub paired: Option<Paired>,
+    /// Both models' reliability diagrams on their test photos; `None` as for `paired`.
+    #[serde(default)]
+    pub calibration: Option<Calibrations>,
+}
+
+/// Both models' reliability diagrams (with ECE and MCE) on their test photos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibrations {
+    /// The CNN's.
+    pub cnn: Calibration,
+    /// The transfer model's.
+    pub transfer: Calibration,
+}
+
+impl Calibrations {
+    /// The diagrams of both runs' test predictions with `bins` confidence bins.
+    pub(crate) fn of_test(cnn: &[Scored], transfer: &[Scored], bins: usize) -> Calibrations {
+        let of = |scored: &[Scored]| {
+            let test: Vec<&Scored> = scored
+                .iter()
+                .filter(|s| s.split == SplitName::Test)
+                .collect();
+            let p: Vec<f64> = test.iter().map(|s| s.p_dog).collect();
+            let y: Vec<i64> = test.iter().map(|s| s.label.index()).collect();
+            calibration(&p, &y, bins)
+        };
+        Calibrations {
+            cnn: of(cnn),
+            transfer: of(transfer),
+        }
+    }
 }
 
 /// `runs/compare/` of this config.
@@ -83,15 +117,16 @@ pub fn compare(cfg: &Config) -> Result<Comparison> {
     let (cnn, cnn_scored) = side(cfg, CNN_RUN)?;
     let (transfer, transfer_scored) = side(cfg, TRANSFER_RUN)?;
     let paired = Paired::of_test(&cnn_scored, &transfer_scored);
-    let r = &cfg.report;
-    let c = Comparison::with_test(cnn, transfer, paired, r.overfit_gap, r.significance);
+    let bins = cfg.report.calibration_bins;
+    let calibration = Calibrations::of_test(&cnn_scored, &transfer_scored, bins);
+    let c = Comparison::with_test(cnn, transfer, paired, Some(calibration), &cfg.report);
     c.save(&dir(cfg))?;
     Ok(c)
 }
 
 /// The summary of the run `runs/<name>/`, with its inference speed measured now, and its
 /// per-photo predictions.
-fn side(cfg: &Config, name: &str) -> Result<(ModelSummary, Vec<crate::train::record::Scored>)> {
+fn side(cfg: &Config, name: &str) -> Result<(ModelSummary, Vec<Scored>)> {
     let run_dir = cfg.runs_dir().join(name);
     let record = RunRecord::load(&run_dir).with_context(|| {
         format!("no finished {name} run to compare: run `lab5 train {name}` first")
@@ -126,28 +161,33 @@ impl Comparison {
     pub fn new(cnn: ModelSummary, transfer: ModelSummary, overfit_gap: f64) -> Comparison {
         let judge = verdict::Judge {
             paired: None,
+            calibration: None,
             overfit_gap,
             significance: 0.0,
         };
         Self::judged(cnn, transfer, judge)
     }
 
-    /// The comparison with both models' paired test answers: the verdict calls one model
-    /// more accurate only when McNemar's exact p-value is below `significance`.
+    /// The comparison with both models' paired test answers and, when given, their
+    /// reliability diagrams: the verdict calls one model more accurate only when
+    /// McNemar's exact p-value is below `report.significance`, and better calibrated only
+    /// when its ECE and its diagram's worst bin (MCE) are both lower.
     pub fn with_test(
         cnn: ModelSummary,
         transfer: ModelSummary,
         paired: Paired,
-        overfit_gap: f64,
-        significance: f64,
+        calibration: Option<Calibrations>,
+        report: &crate::config::Report,
     ) -> Comparison {
         let judge = verdict::Judge {
             paired: Some(&paired),
-            overfit_gap,
-            significance,
+            calibration: calibration.as_ref(),
+            overfit_gap: report.overfit_gap,
+            significance: report.significance,
         };
         let mut c = Self::judged(cnn, transfer, judge);
         c.paired = Some(paired);
+        c.calibration = calibration;
         c
     }
 
@@ -158,6 +198,7 @@ impl Comparison {
             cnn,
             transfer,
             paired: None,
+            calibration: None,
         }
     }
 
@@ -228,6 +269,16 @@ impl Comparison {
     /// Parameters, total and trainable.
     pub fn parameters_chart(&self) -> Result<Figure> {
         charts::parameters(self)
+    }
+
+    /// Both models' reliability diagrams on the test photos (accuracy against mean
+    /// confidence per bin; the diagonal is perfect calibration), ECE and MCE in the legend.
+    ///
+    /// # Errors
+    /// A comparison without diagrams (built from summaries, or saved by an older lab5:
+    /// measure it again).
+    pub fn calibration_chart(&self) -> Result<Figure> {
+        charts::calibration(self)
     }
 
     /// Writes JSON, CSV, Markdown and the charts (SVG and PNG) into `dir`, each

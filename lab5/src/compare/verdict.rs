@@ -6,12 +6,15 @@
 
 use super::paired::Paired;
 use super::summary::ModelSummary;
+use super::Calibrations;
 use crate::train::metrics::Metrics;
 
 /// How the verdict judges: the paired test (when there is one) and the limits.
 pub(crate) struct Judge<'a> {
     /// Both models' answers on the same test photos, with McNemar's p-value.
     pub paired: Option<&'a Paired>,
+    /// Both models' reliability diagrams on their test photos.
+    pub calibration: Option<&'a Calibrations>,
     /// Train-minus-test gap above which a model over-fits.
     pub overfit_gap: f64,
     /// p-value below which the accuracy difference counts.
@@ -28,15 +31,38 @@ fn millions(n: i64) -> String {
 
 /// The sentences of the verdict, in reading order.
 pub(crate) fn verdict(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> Vec<String> {
-    vec![
-        quality(cnn, transfer, judge),
+    let mut v = vec![quality(cnn, transfer, judge)];
+    v.extend(judge.calibration.map(calibrated));
+    v.extend([
         fit(cnn, judge.overfit_gap),
         fit(transfer, judge.overfit_gap),
         training_cost(cnn, transfer),
         inference(cnn, transfer),
         size(cnn, transfer),
         overall(cnn, transfer, judge),
-    ]
+    ]);
+    v
+}
+
+/// Which model the reliability diagrams call better calibrated: only when its expected
+/// calibration error (ECE) and its worst bin (MCE) are both lower; else that they
+/// disagree or tie.
+fn calibrated(c: &Calibrations) -> String {
+    let (a, b) = (&c.cnn, &c.transfer);
+    let numbers = format!(
+        "expected calibration error {:.3} (CNN) vs {:.3} (transfer model), worst bin of the reliability diagram {:.3} vs {:.3}",
+        a.ece, b.ece, a.mce, b.mce
+    );
+    let bins = a.bins.len();
+    let better = match (a.ece < b.ece, a.mce < b.mce, a.ece > b.ece, a.mce > b.mce) {
+        (true, true, _, _) => Some("CNN"),
+        (_, _, true, true) => Some("transfer model"),
+        _ => None,
+    };
+    match better {
+        Some(m) => format!("Calibration on the test photos ({bins} bins of confidence): {numbers}: the {m} is better calibrated, by both."),
+        None => format!("Calibration on the test photos ({bins} bins of confidence): {numbers}: the two measures do not agree, so neither model is called better calibrated."),
+    }
 }
 
 /// `90.0 % [83.0, 94.3]`: the accuracy and its 95 % Wilson interval.
@@ -91,9 +117,18 @@ fn evidence(judge: &Judge) -> String {
         "\u{2265}"
     };
     format!(
-        "they disagree on {} of the {} photos (only the CNN right on {}, only the transfer model on {}): McNemar's exact test p = {:.3} {side} {}",
-        p.disagreements(), p.photos, p.only_cnn, p.only_transfer, p.p_value, judge.significance
+        "they disagree on {} of the {} photos (only the CNN right on {}, only the transfer model on {}): McNemar's exact test p = {} {side} {}",
+        p.disagreements(), p.photos, p.only_cnn, p.only_transfer, p_value(p.p_value), judge.significance
     )
+}
+
+/// A p-value with three decimals, or in scientific notation below 0.001 (`3.7e-8`).
+pub(crate) fn p_value(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 fn quality(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> String {
@@ -219,4 +254,14 @@ fn overall(cnn: &ModelSummary, transfer: &ModelSummary, judge: &Judge) -> String
         w.title(),
         cheap.title()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_p_values_are_written_in_scientific_notation() {
+        assert_eq!(super::p_value(0.0215), "0.021");
+        assert_eq!(super::p_value(1.0), "1.000");
+        assert_eq!(super::p_value(3.7e-8), "3.7e-8");
+    }
 }

@@ -11,6 +11,8 @@ use plotters::prelude::*;
 
 /// Size of the two-panel learning-curves figure.
 const CURVES_SIZE: (u32, u32) = (1300, 540);
+/// Radius of the dots drawn on a series with `dots`, pixels.
+const DOT_RADIUS: i32 = 6;
 
 /// One named line: `(x, y)` points in order; non-finite points are left out.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,9 @@ pub(crate) struct LinePanel {
     pub marker: Option<(f64, String)>,
     /// Whether x holds whole numbers (epochs): ticks between them stay blank.
     pub whole_x: bool,
+    /// Whether each point is also drawn as a dot (few points, e.g. a reliability diagram,
+    /// where a series of one point would otherwise not show).
+    pub dots: bool,
 }
 
 /// Panels drawn side by side.
@@ -83,6 +88,27 @@ pub(crate) fn line_chart(
         guides: Vec::new(),
         marker: None,
         whole_x: false,
+        dots: false,
+    };
+    let chart = LineChart {
+        title: title.into(),
+        panels: vec![panel],
+    };
+    Figure::new(title, CHART_SIZE, chart)
+}
+
+/// A reliability diagram: each model's accuracy against its mean confidence per bin, and
+/// the `diagonal` of perfect calibration drawn dashed.
+pub(crate) fn reliability_diagram(title: &str, series: &[Line], diagonal: Line) -> Result<Figure> {
+    let panel = LinePanel {
+        title: String::new(),
+        x_label: "confidence (probability of the class predicted)".into(),
+        y_label: "accuracy".into(),
+        series: series.to_vec(),
+        guides: vec![diagonal],
+        marker: None,
+        whole_x: false,
+        dots: true,
     };
     let chart = LineChart {
         title: title.into(),
@@ -109,6 +135,7 @@ pub(crate) fn line_panels(
             guides,
             marker: None,
             whole_x: true,
+            dots: false,
         })
         .collect();
     let width = CURVES_SIZE
@@ -171,6 +198,7 @@ fn curves_panel(
         guides: Vec::new(),
         marker,
         whole_x: true,
+        dots: false,
     }
 }
 
@@ -188,7 +216,12 @@ impl Chart for LineChart {
 impl LinePanel {
     /// Draws this panel filling `area`.
     pub(crate) fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
-        let points: Vec<_> = self.series.iter().flat_map(|s| s.finite()).collect();
+        let points: Vec<_> = self
+            .series
+            .iter()
+            .chain(&self.guides)
+            .flat_map(|s| s.finite())
+            .collect();
         let xs = padded(points.iter().map(|p| p.0), "the x axis")?;
         let ys = padded(points.iter().map(|p| p.1), "the y axis")?;
         let mut chart = style::xy_chart(area, &self.title, xs.clone(), ys.clone())?;
@@ -247,6 +280,12 @@ impl LinePanel {
                 .map_err(plot_err)?
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
+            if self.dots {
+                let dot = style::color(i, n).filled();
+                chart
+                    .draw_series(s.finite().map(|p| Circle::new(p, DOT_RADIUS, dot)))
+                    .map_err(plot_err)?;
+            }
         }
         Ok(())
     }

@@ -29,7 +29,9 @@ pub(crate) use confusion::confusion_matrix;
 pub(crate) use figure::{encode_png, Figure};
 pub(crate) use grid::{image_grid, image_grid_px, mistakes_gallery, Mistake, Photo};
 pub(crate) use heatmap::heatmap_grid;
-pub(crate) use line::{learning_curves, line_chart, line_panels, Curves, Line};
+pub(crate) use line::{
+    learning_curves, line_chart, line_panels, reliability_diagram, Curves, Line,
+};
 pub(crate) use overlay::heat_overlay;
 pub(crate) use roc::{roc_curves, RocCurve};
 pub(crate) use scatter::{scatter, scatter_with_axes};

@@ -32,6 +32,7 @@ pub(crate) fn roc_curves(title: &str, curves: &[RocCurve]) -> Result<Figure> {
         guides: vec![Line::new("chance", vec![(0.0, 0.0), (1.0, 1.0)])],
         marker: None,
         whole_x: false,
+        dots: false,
     };
     let chart = LineChart {
         title: title.into(),

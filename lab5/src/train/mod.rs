@@ -3,6 +3,7 @@
 
 pub mod board;
 pub(crate) mod breeds;
+pub mod calibration;
 pub(crate) mod checkpoint;
 pub mod dataset;
 pub(crate) mod ema;
