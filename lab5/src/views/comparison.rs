@@ -32,15 +32,17 @@ fn comparison_is_current(cfg: &Config) -> bool {
 }
 
 /// The comparison of the CNN and transfer runs: loaded from `runs/compare/` when it is
-/// newer than both runs and holds the paired test, else (or with `force`) measured now (inference speed of both
+/// newer than both runs and holds the paired test and the reliability diagrams, else (or with `force`) measured now (inference speed of both
 /// models) and saved. Shows the table and the verdict. Fails with what to run when a run
 /// is missing or was trained with other settings or data.
 pub fn comparison(cfg: &Config, force: bool) -> Result<Comparison> {
     run_record(cfg, Model::Cnn)?;
     run_record(cfg, Model::Transfer)?;
     if !force && comparison_is_current(cfg) {
-        // A comparison saved before the paired test existed is measured again.
-        if let Some(c) = compare::load(cfg).ok().filter(|c| c.paired.is_some()) {
+        // A comparison saved before the paired test or the reliability diagrams existed is
+        // measured again.
+        let complete = |c: &Comparison| c.paired.is_some() && c.calibration.is_some();
+        if let Some(c) = compare::load(cfg).ok().filter(complete) {
             return Ok(c);
         }
     }
