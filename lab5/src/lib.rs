@@ -22,8 +22,8 @@
 //! | 4 embeddings | `04_embeddings` | [`embed`] | [`embed::run::embed_run`] ([`views::embed`]) | `runs/<run>/embeddings*`, maps |
 //! | 5 transfer learning | `05_transfer` | [`models::transfer`], [`train::transfer`] | [`train::train_transfer`] | `runs/transfer/` |
 //! | 6 comparison | `06_comparison` | [`compare`], [`report`] | [`compare::compare`], [`report::write`] | `runs/comparison/`, `runs/<date>/report.html` |
-//! | 7 Grad-CAM, your photos, another collection | `07_your_photos` | [`explain`], [`views::explain`] | [`explain::grad_cam`], [`explain::write_overlays`] (`lab5 explain`), [`views::other_collection`] (`lab5 evaluate --data`) | `runs/<run>/explain/`, `runs/<run>/evaluations/` |
 //! | 7 theory | `00_theory` | [`theory`] | one function per illustration | nothing (inline) |
+//! | 8 Grad-CAM, your photos, another collection | `07_your_photos` | [`explain`], [`views::explain`] | [`explain::grad_cam`], [`explain::write_overlays`] (`lab5 explain`), [`views::other_collection`] (`lab5 evaluate --data`) | `runs/<run>/explain/`, `runs/<run>/evaluations/` |
 //! | all | - | [`pipeline`] | [`pipeline::run`] (`lab5 run`) | `runs/pipeline.json` |
 //!
 //! # PyTorch -> lab5

@@ -178,6 +178,29 @@ fn my_photos_howto(dir: &Path) -> String {
     )
 }
 
+/// The tiles of each file that both models can read, and a Markdown line for each that
+/// they cannot (also printed, with the reason).
+fn rows_of_files(
+    ex: &[(Model, Explainer); 2],
+    files: &[PathBuf],
+) -> (Vec<(Photo, String)>, Vec<String>) {
+    let (mut items, mut failed) = (Vec::new(), Vec::new());
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match row(ex, f, &name) {
+            Ok(tiles) => items.extend(tiles),
+            Err(e) => {
+                println!("{name}: cannot be shown: {e:#}");
+                failed.push(format!("- {name}: {e:#}"));
+            }
+        }
+    }
+    (items, failed)
+}
+
 /// Your photos (`paths.my_photos`, the first `explain.max_photos` by name): each with both
 /// models' answers, probabilities and Grad-CAM maps; a file that cannot be read is named
 /// with the reason on a line of its own. A note saying what to do when the folder is
@@ -195,21 +218,7 @@ pub fn my_photos(cfg: &Config) -> Result<Shown> {
             files.len()
         );
     }
-    let ex = explainers(cfg)?;
-    let (mut items, mut failed) = (Vec::new(), Vec::new());
-    for f in files.iter().take(max) {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match row(&ex, f, &name) {
-            Ok(tiles) => items.extend(tiles),
-            Err(e) => {
-                println!("{name}: cannot be shown: {e:#}");
-                failed.push(format!("- {name}: {e:#}"));
-            }
-        }
-    }
+    let (items, failed) = rows_of_files(&explainers(cfg)?, &files[..files.len().min(max)]);
     if items.is_empty() {
         let msg = format!(
             "None of the files in {} could be read:\n\n{}",
