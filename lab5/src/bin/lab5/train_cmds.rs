@@ -244,13 +244,27 @@ fn evaluate_run(run: &std::path::Path, data: &std::path::Path) -> anyhow::Result
 /// Runs `lab5 predict`: one line per file on stdout (`FILE: LABEL (p = P)`); files that
 /// cannot be predicted get an error line on stderr and make the exit status non-zero.
 pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
-    use std::io::Write;
     lab5::runtime::init(cfg)?;
     let results = lab5::train::predict(&a.run, &a.images)?;
+    report_per_file(&a.images, results, "predicted", |p| {
+        format!("{} (p = {:.3})", p.label, p.probability)
+    })
+}
+
+/// Prints `FILE: <shown result>` on stdout for each file that worked and `FILE: error: ...`
+/// on stderr for each that did not; fails naming how many could not be `verb` (e.g.
+/// "predicted").
+fn report_per_file<T>(
+    files: &[std::path::PathBuf],
+    results: Vec<anyhow::Result<T>>,
+    verb: &str,
+    show: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    use std::io::Write;
     let mut failed = 0;
-    for (path, r) in a.images.iter().zip(results) {
+    for (path, r) in files.iter().zip(results) {
         match r {
-            Ok(p) => println!("{}: {} (p = {:.3})", path.display(), p.label, p.probability),
+            Ok(v) => println!("{}: {}", path.display(), show(&v)),
             Err(e) => {
                 failed += 1;
                 let _ = std::io::stdout().flush();
@@ -260,8 +274,8 @@ pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
     }
     if failed > 0 {
         anyhow::bail!(
-            "{failed} of {} file(s) could not be predicted (see the lines above)",
-            a.images.len()
+            "{failed} of {} file(s) could not be {verb} (see the lines above)",
+            files.len()
         );
     }
     Ok(())
@@ -271,28 +285,12 @@ pub fn predict(cfg: &Config, a: PredictArgs) -> anyhow::Result<()> {
 /// maps); files that cannot be read get an error line on stderr and make the exit status
 /// non-zero.
 pub fn explain(cfg: &Config, a: ExplainArgs) -> anyhow::Result<()> {
-    use std::io::Write;
     lab5::runtime::init(cfg)?;
     let out = a.out.clone().unwrap_or_else(|| a.run.join("explain"));
     let results = lab5::explain::write_overlays(&a.run, &a.images, &out, &cfg.explain)?;
-    let mut failed = 0;
-    for (path, r) in a.images.iter().zip(results) {
-        match r {
-            Ok(png) => println!("{}: {}", path.display(), png.display()),
-            Err(e) => {
-                failed += 1;
-                let _ = std::io::stdout().flush();
-                eprintln!("{}: error: {e:#}", path.display());
-            }
-        }
-    }
-    if failed > 0 {
-        anyhow::bail!(
-            "{failed} of {} file(s) could not be explained (see the lines above)",
-            a.images.len()
-        );
-    }
-    Ok(())
+    report_per_file(&a.images, results, "explained", |png| {
+        png.display().to_string()
+    })
 }
 
 /// Runs `lab5 robustness`: the run's test accuracy under every corruption and severity,
