@@ -420,6 +420,24 @@ pub struct Transfer {
     /// Train on images through the backbone with `augment` applied, instead of on the
     /// features computed once (much slower; implied by `unfreeze_blocks > 0`).
     pub augment: bool,
+    /// Arithmetic of the backbone pass (the features the head trains on and the label
+    /// check's zero-shot probabilities): `auto` (the default: bf16 on CPUs with native
+    /// bfloat16, AVX512-BF16, else fp32), `fp32` or `bf16`. Either way the pass runs
+    /// EfficientNet-Lite0 with its batch-norms folded into the convolutions, channels-last.
+    #[serde(default = "auto_precision")]
+    pub backbone_precision: Precision,
+    /// Photos per forward pass of the backbone pass (results do not depend on it; speed
+    /// and peak memory do).
+    #[serde(default = "default_backbone_batch")]
+    pub backbone_batch_size: usize,
+}
+
+fn auto_precision() -> Precision {
+    Precision::Auto
+}
+
+fn default_backbone_batch() -> usize {
+    16
 }
 
 /// The automatic label check.
@@ -1021,6 +1039,12 @@ impl Config {
         check_range("transfer.embedding_dim", t.embedding_dim, 2, 4096)?;
         check_range("transfer.dropout", t.dropout, 0.0, 0.95)?;
         t.train.validate("transfer")?;
+        check_range(
+            "transfer.backbone_batch_size",
+            t.backbone_batch_size,
+            1,
+            1024,
+        )?;
         check_range("transfer.unfreeze_blocks", t.unfreeze_blocks, 0, 16)
     }
 

@@ -11,12 +11,13 @@
 //! inputs of the backbone). Excluded images are included: the label check must still see
 //! them to undo an exclusion.
 
+use super::pass_net::PassNet;
 use crate::config::Config;
 use crate::config::Images;
 use crate::data::images::sha256_hex;
 use crate::data::preprocess::preprocess_bytes_with;
 use crate::data::{cache, loader, Manifest, Record};
-use crate::models::backbone::{self, Backbone};
+use crate::models::backbone;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -25,7 +26,8 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 /// Bumped whenever the pass computes something different, so old files are ignored.
-const PASS_VERSION: &str = "backbone-pass-v1 imagenet-norm preprocess-v2";
+/// (v2: batch-norm folded into the convolutions, channels-last; per-row seconds stored.)
+const PASS_VERSION: &str = "backbone-pass-v2 imagenet-norm preprocess-v2";
 /// Hex digits of the key used in the file name.
 const KEY_IN_NAME: usize = 16;
 /// Columns of the probability table: cat, dog, neither.
@@ -34,9 +36,9 @@ const PROB_COLUMNS: i64 = 3;
 const SHA_BYTES: i64 = 32;
 /// Prefix of the cache file names.
 const FILE_PREFIX: &str = "backbone-";
-/// Images per forward pass. Inference results do not depend on it; 32 keeps the peak
-/// memory near 1 GB at 224 px (64 needs ~2 GB) at the same speed on 2 cores.
-const PASS_BATCH: usize = 32;
+/// Images per forward pass of [`PassSpeed::plain`] (the pass as lab5 ran it until the
+/// fast pass: 32 kept the peak memory near 1 GB at 224 px).
+const PLAIN_BATCH: usize = 32;
 
 /// Zero-shot probabilities of one image from the ImageNet head.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,13 +71,23 @@ pub struct BackbonePass {
     pub features: Tensor,
     /// `(N, 3)` float32 zero-shot probabilities (cat, dog, neither), on the CPU.
     pub probs: Tensor,
+    /// `(N,)` float64: seconds each row cost when it was computed (its equal share of the
+    /// wall-clock time of the call that computed it, decoding and loading the network
+    /// included), kept in the cache file so that a reused row still counts its cost.
+    pub row_secs: Tensor,
     /// What this call computed and reused.
     pub stats: PassStats,
     index: HashMap<String, i64>,
 }
 
 impl BackbonePass {
-    fn new(shas: Vec<String>, features: Tensor, probs: Tensor, stats: PassStats) -> Self {
+    fn new(
+        shas: Vec<String>,
+        features: Tensor,
+        probs: Tensor,
+        row_secs: Tensor,
+        stats: PassStats,
+    ) -> Self {
         let index = shas
             .iter()
             .enumerate()
@@ -85,8 +97,19 @@ impl BackbonePass {
             shas,
             features,
             probs,
+            row_secs,
             stats,
             index,
+        }
+    }
+
+    /// Seconds the pass over all its rows costs from the photos, cache or not: the sum of
+    /// [`BackbonePass::row_secs`]. What a model trained on these features must count as
+    /// its data preparation from raw photos.
+    pub fn cold_secs(&self) -> f64 {
+        match self.is_empty() {
+            true => 0.0,
+            false => self.row_secs.sum(Kind::Double).double_value(&[]),
         }
     }
 
@@ -167,9 +190,105 @@ pub(crate) fn load_or_compute_for(
         kind,
         policy: Images::display(),
         strict: true,
+        speed: PassSpeed::for_kind(cfg, kind)?,
     };
     let (pass, _) = load_or_compute_files(cfg, &wanted, (&path, &[]), device, &how)?;
     Ok(pass)
+}
+
+/// The pass of the configured backbone over every distinct image of `manifest`, all
+/// computed now with `speed`, reading and writing no cache file: what `make bench` times.
+///
+/// # Errors
+/// The weights cannot be loaded, or an image cannot be read.
+pub fn compute_uncached(
+    cfg: &Config,
+    manifest: &Manifest,
+    device: Device,
+    speed: PassSpeed,
+) -> Result<BackbonePass> {
+    let data_dir = cfg.data_dir();
+    let files: Vec<ImageFile> = distinct_records(manifest)
+        .into_iter()
+        .map(|r| ImageFile::new(&r.sha256, data_dir.join(&r.path)))
+        .collect();
+    let refs: Vec<&ImageFile> = files.iter().collect();
+    let how = Compute {
+        kind: backbone::Kind::of(cfg)?,
+        policy: Images::display(),
+        strict: true,
+        speed,
+    };
+    Ok(compute(cfg, &refs, device, &how)?.0)
+}
+
+/// How the backbone pass is run: what makes it fast, none of which changes its numbers
+/// beyond rounding (bf16 aside: see [`PassSpeed::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassSpeed {
+    /// Arithmetic of the network: `Kind::Float` or `Kind::BFloat16`
+    /// (`transfer.backbone_precision`).
+    pub kind: Kind,
+    /// Photos per forward pass (`transfer.backbone_batch_size`).
+    pub batch_size: usize,
+    /// EfficientNet-Lite0 with batch-norm folded into the convolutions, channels-last
+    /// ([`FoldedLite0`]); otherwise the training network as it is (NCHW, fp32).
+    pub folded: bool,
+    /// Decode and resize the next batch of photos on a thread of its own while the network
+    /// runs on this one, so the network never waits for JPEGs.
+    pub overlap: bool,
+    /// Threads decoding photos (`runtime.threads` unless a benchmark says otherwise).
+    pub decode_threads: usize,
+}
+
+impl PassSpeed {
+    /// The configured pass: folded network, overlapped decoding, the configured precision
+    /// (`auto`: bf16 on a CPU with native bfloat16) and batch size. ResNet-18 always runs
+    /// as it is, in fp32.
+    ///
+    /// # Errors
+    /// `runtime.device` cannot be parsed.
+    pub fn of(cfg: &Config) -> Result<Self> {
+        Self::for_kind(cfg, backbone::Kind::of(cfg)?)
+    }
+
+    /// [`PassSpeed::of`] for backbone `kind` rather than the configured one.
+    pub(crate) fn for_kind(cfg: &Config, kind: backbone::Kind) -> Result<Self> {
+        let device = crate::runtime::parse_device(&cfg.runtime.device)?;
+        let lite0 = kind == backbone::Kind::EfficientNetLite0;
+        let t = &cfg.transfer;
+        let kind = match lite0 {
+            true => crate::runtime::training_kind(t.backbone_precision, device),
+            false => Kind::Float,
+        };
+        Ok(PassSpeed {
+            kind,
+            batch_size: t.backbone_batch_size,
+            folded: lite0,
+            overlap: true,
+            decode_threads: cfg.runtime.threads,
+        })
+    }
+
+    /// The pass as lab5 ran it before it was made fast: the training network (NCHW,
+    /// fp32, unfolded batch-norm), 32 photos a batch, decoding then computing in turn.
+    pub fn plain(cfg: &Config) -> Self {
+        PassSpeed {
+            kind: Kind::Float,
+            batch_size: PLAIN_BATCH,
+            folded: false,
+            overlap: false,
+            decode_threads: cfg.runtime.threads,
+        }
+    }
+
+    /// What the numbers depend on, for the cache key: `folded fp32`, `folded bf16`, `plain`.
+    fn key(&self) -> String {
+        match self.folded {
+            true => format!("folded {}", crate::runtime::kind_name(self.kind)),
+            false => "plain".to_string(),
+        }
+    }
 }
 
 /// An image file for the pass: the SHA-256 (hex) of its bytes, and where it is.
@@ -208,6 +327,8 @@ pub(crate) struct Compute {
     /// Fail at the first chunk with an unreadable image (the data set's photos were all
     /// readable when they came in); otherwise such images are returned and left out.
     pub strict: bool,
+    /// How fast, and in which arithmetic.
+    pub speed: PassSpeed,
 }
 
 /// The pass over `wanted`, with rows from the cache file `cache` (updated), from the
@@ -252,6 +373,7 @@ fn empty_pass(dim: i64) -> BackbonePass {
         vec![],
         empty(dim),
         empty(PROB_COLUMNS),
+        Tensor::zeros([0], (Kind::Double, Device::Cpu)),
         PassStats::default(),
     )
 }
@@ -302,13 +424,15 @@ fn pass_key(cfg: &Config, kind: backbone::Kind) -> Result<String> {
         kind.name(),
         sha256_hex(&bytes),
     );
+    let how = PassSpeed::for_kind(cfg, kind)?.key();
     Ok(sha256_hex(
-        format!("{PASS_VERSION}\n{name}\n{s}\n{r}\n{hash}\n").as_bytes(),
+        format!("{PASS_VERSION}\n{name}\n{s}\n{r}\n{hash}\n{how}\n").as_bytes(),
     ))
 }
 
-/// Runs the backbone over `files` (decoding in parallel on `runtime.threads`); returns
-/// the pass of the readable ones and the others.
+/// Runs the backbone over `files` (decoding in parallel, see [`PassSpeed`]); returns the
+/// pass of the readable ones (each row charged an equal share of the call's seconds,
+/// loading the network included) and the others.
 fn compute(
     cfg: &Config,
     files: &[&ImageFile],
@@ -319,18 +443,21 @@ fn compute(
         return Ok((empty_pass(how.kind.feature_dim()), Vec::new()));
     }
     let started = Instant::now();
-    let net = Backbone::load_kind(how.kind, cfg, device, 0)?;
+    let net = PassNet::load(cfg, device, how)?;
     let done = run_chunks(cfg, &net, files, device, how)?;
     let seconds = started.elapsed().as_secs_f64();
-    if !done.shas.is_empty() {
-        report_speed(done.shas.len(), seconds);
+    let n = done.shas.len();
+    if n > 0 {
+        report_speed(n, seconds, &how.speed, net.rechecked());
     }
     let stats = PassStats {
-        computed: done.shas.len(),
+        computed: n,
         reused: 0,
         seconds,
     };
-    let pass = BackbonePass::new(done.shas, done.features, done.probs, stats);
+    let share = seconds / n.max(1) as f64;
+    let secs = Tensor::full([n as i64], share, (Kind::Double, Device::Cpu));
+    let pass = BackbonePass::new(done.shas, done.features, done.probs, secs, stats);
     Ok((pass, done.unreadable))
 }
 
@@ -342,44 +469,99 @@ struct Chunks {
     unreadable: Vec<Unreadable>,
 }
 
-/// Features and probabilities of `files`, [`PASS_BATCH`] images at a time.
+/// One decoded batch: `(B, 3, S, S)` uint8 images, their hashes, the unreadable files,
+/// and how many files it covered.
+type Decoded = (Tensor, Vec<String>, Vec<Unreadable>, usize);
+
+/// Features and probabilities of `files`, `speed.batch_size` images at a time; with
+/// `speed.overlap` the next batch is decoded on a thread of its own meanwhile.
 fn run_chunks(
     cfg: &Config,
-    net: &Backbone,
+    net: &PassNet,
     files: &[&ImageFile],
     device: Device,
     how: &Compute,
 ) -> Result<Chunks> {
     let bar = crate::util::progress(files.len() as u64, "backbone");
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.runtime.threads)
+        .num_threads(how.speed.decode_threads.max(1))
         .build()?;
-    let dim = how.kind.feature_dim();
-    let mut done = Chunks {
-        shas: Vec::new(),
-        features: Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)),
-        probs: Tensor::zeros([0, PROB_COLUMNS], (Kind::Float, Device::Cpu)),
-        unreadable: Vec::new(),
-    };
-    let (mut feats, mut probs) = (vec![done.features.shallow_clone()], vec![]);
-    probs.push(done.probs.shallow_clone());
-    for chunk in files.chunks(PASS_BATCH) {
+    let decode = |chunk: &[&ImageFile]| -> Result<Decoded> {
         let (images, read, bad) = pool.install(|| decode_chunk(cfg, chunk, &how.policy))?;
-        if how.strict && !bad.is_empty() {
-            bail!(unreadable_message(&bad));
-        }
-        done.unreadable.extend(bad);
-        if !read.is_empty() {
-            let (f, p) = run_backbone(net, &images, device);
-            feats.push(f);
-            probs.push(p);
-            done.shas.extend(read);
-        }
-        bar.inc(chunk.len() as u64);
+        Ok((images, read, bad, chunk.len()))
+    };
+    let mut acc = Accumulated::default();
+    let mut take = |decoded: Result<Decoded>| -> Result<()> {
+        let n = acc.take(decoded?, net, device, how.strict)?;
+        bar.inc(n as u64);
+        Ok(())
+    };
+    let batches = files.chunks(how.speed.batch_size.max(1));
+    if how.speed.overlap {
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Decoded>>(1);
+            scope.spawn(move || {
+                for chunk in batches {
+                    if tx.send(decode(chunk)).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx.into_iter().try_for_each(&mut take)
+        })?;
+    } else {
+        batches.map(decode).try_for_each(&mut take)?;
     }
     bar.finish_and_clear();
-    (done.features, done.probs) = (Tensor::cat(&feats, 0), Tensor::cat(&probs, 0));
-    Ok(done)
+    Ok(acc.finish(how.kind.feature_dim()))
+}
+
+/// The batches computed so far.
+#[derive(Default)]
+struct Accumulated {
+    shas: Vec<String>,
+    features: Vec<Tensor>,
+    probs: Vec<Tensor>,
+    unreadable: Vec<Unreadable>,
+}
+
+impl Accumulated {
+    /// Runs the network on one decoded batch; returns how many files it covered. A strict
+    /// pass fails on the first unreadable image.
+    fn take(
+        &mut self,
+        decoded: Decoded,
+        net: &PassNet,
+        device: Device,
+        strict: bool,
+    ) -> Result<usize> {
+        let (images, read, bad, n) = decoded;
+        if strict && !bad.is_empty() {
+            bail!(unreadable_message(&bad));
+        }
+        self.unreadable.extend(bad);
+        if !read.is_empty() {
+            let (f, p) = run_backbone(net, &images, device);
+            self.features.push(f);
+            self.probs.push(p);
+            self.shas.extend(read);
+        }
+        Ok(n)
+    }
+
+    fn finish(self, dim: i64) -> Chunks {
+        let empty = |w: i64| Tensor::zeros([0, w], (Kind::Float, Device::Cpu));
+        let cat = |parts: Vec<Tensor>, w: i64| match parts.is_empty() {
+            true => empty(w),
+            false => Tensor::cat(&parts, 0),
+        };
+        Chunks {
+            shas: self.shas,
+            features: cat(self.features, dim),
+            probs: cat(self.probs, PROB_COLUMNS),
+            unreadable: self.unreadable,
+        }
+    }
 }
 
 /// The error of a strict pass: every unreadable image of the chunk, and what to do.
@@ -395,25 +577,31 @@ fn unreadable_message(bad: &[Unreadable]) -> String {
     )
 }
 
-fn report_speed(n: usize, seconds: f64) {
+fn report_speed(n: usize, seconds: f64, speed: &PassSpeed, rechecked: usize) {
     let rate = n as f64 / seconds.max(f64::EPSILON);
-    eprintln!("lab5: backbone pass over {n} images in {seconds:.1} s ({rate:.1} images/s)");
+    let how = speed.key();
+    let exact = match speed.kind == Kind::BFloat16 && speed.folded {
+        true => format!(", {rechecked} near a label-check boundary recomputed in fp32"),
+        false => String::new(),
+    };
+    eprintln!(
+        "lab5: backbone pass over {n} images in {seconds:.1} s ({rate:.1} images/s, {how}{exact})"
+    );
 }
 
 /// Pooled features and zero-shot probabilities of a uint8 batch, back on the CPU.
-fn run_backbone(net: &Backbone, images_u8: &Tensor, device: Device) -> (Tensor, Tensor) {
+fn run_backbone(net: &PassNet, images_u8: &Tensor, device: Device) -> (Tensor, Tensor) {
     tch::no_grad(|| {
         let x = loader::normalize(images_u8, &loader::IMAGENET, device);
-        let features = net.features(&x);
+        let (features, probs) = net.forward(&x);
         let n = features.size()[0];
-        let nan = || {
+        let probs = probs.unwrap_or_else(|| {
             Tensor::full(
                 [n, PROB_COLUMNS],
                 f64::NAN,
                 (Kind::Float, features.device()),
             )
-        };
-        let probs = net.zero_shot(&features).unwrap_or_else(nan);
+        });
         (
             features.to_device(Device::Cpu),
             probs.to_device(Device::Cpu),
@@ -490,12 +678,13 @@ fn assemble(wanted: &[ImageFile], sources: &[BackbonePass]) -> Result<BackbonePa
         Tensor::cat(&parts, 0).index_select(0, &rows)
     };
     let (features, probs) = (all(|s| &s.features), all(|s| &s.probs));
+    let row_secs = all(|s| &s.row_secs);
     let fresh = sources.last().map(|s| s.stats).unwrap_or_default();
     let stats = PassStats {
         reused: shas.len().saturating_sub(fresh.computed),
         ..fresh
     };
-    Ok(BackbonePass::new(shas, features, probs, stats))
+    Ok(BackbonePass::new(shas, features, probs, row_secs, stats))
 }
 
 fn write_pass(path: &Path, pass: &BackbonePass) -> Result<()> {
@@ -505,6 +694,7 @@ fn write_pass(path: &Path, pass: &BackbonePass) -> Result<()> {
             ("sha256", &shas),
             ("features", &pass.features),
             ("probs", &pass.probs),
+            ("row_secs", &pass.row_secs),
         ];
         Tensor::write_safetensors(&named, tmp)?;
         Ok(())
@@ -536,25 +726,31 @@ fn read_pass(path: &Path) -> Result<Option<BackbonePass>> {
             .with_context(|| format!("{}: no `{n}` tensor", path.display()))
     };
     let (shas, features, probs) = (take("sha256")?, take("features")?, take("probs")?);
-    check_shapes(&shas, &features, &probs).with_context(|| path.display().to_string())?;
+    let row_secs = take("row_secs")?;
+    check_shapes(&shas, (&features, &probs), &row_secs)
+        .with_context(|| path.display().to_string())?;
     let raw = Vec::<u8>::try_from(shas.reshape([-1]))?;
     let hexes = raw.chunks(SHA_BYTES as usize).map(hex::encode).collect();
     Ok(Some(BackbonePass::new(
         hexes,
         features,
         probs,
+        row_secs,
         PassStats::default(),
     )))
 }
 
-fn check_shapes(shas: &Tensor, features: &Tensor, probs: &Tensor) -> Result<()> {
+fn check_shapes(shas: &Tensor, (features, probs): (&Tensor, &Tensor), secs: &Tensor) -> Result<()> {
     let n = shas.size().first().copied().unwrap_or(-1);
     let shapes_ok = shas.size() == [n, SHA_BYTES]
         && features.dim() == 2
         && features.size()[0] == n
-        && probs.size() == [n, PROB_COLUMNS];
-    let kinds_ok =
-        shas.kind() == Kind::Uint8 && features.kind() == Kind::Float && probs.kind() == Kind::Float;
+        && probs.size() == [n, PROB_COLUMNS]
+        && secs.size() == [n];
+    let kinds_ok = shas.kind() == Kind::Uint8
+        && features.kind() == Kind::Float
+        && probs.kind() == Kind::Float
+        && secs.kind() == Kind::Double;
     if !(shapes_ok && kinds_ok) {
         bail!("tensors have unexpected shapes or types (not a lab5 backbone cache)");
     }

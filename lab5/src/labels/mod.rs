@@ -16,6 +16,7 @@ pub mod answers;
 pub mod audit;
 pub mod classifier;
 pub mod features;
+pub(crate) mod pass_net;
 pub mod rounds;
 pub mod scan;
 pub mod select;

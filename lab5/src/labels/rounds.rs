@@ -407,6 +407,10 @@ fn backbone(
         kind: crate::models::backbone::Kind::EfficientNetLite0,
         policy: cfg.images.clone(),
         strict: false,
+        speed: features::PassSpeed::for_kind(
+            cfg,
+            crate::models::backbone::Kind::EfficientNetLite0,
+        )?,
     };
     features::load_or_compute_files(cfg, &files, (&cache, &[shared]), device, &how)
 }
