@@ -54,6 +54,10 @@ fn summary(
         preprocess_secs: 2.0,
         train_secs: secs,
         total_secs: secs + 2.0,
+        cold_data_secs: Some(2.0),
+        cold_total_secs: Some(secs + 2.0),
+        warm_total_secs: secs + 1.0,
+        data_shared_with: (!cnn).then(|| "the label check (`lab5 audit`)".to_string()),
         secs_per_epoch: secs / 30.0,
         to_best_secs: secs * 0.8,
         inference: Inference {
@@ -176,6 +180,58 @@ fn verdict_follows_the_numbers_and_swaps_with_them() {
             [86, 0, 12, 2],
         ),
         &["The CNN over-fits: train accuracy 100.0 % vs test 86.0 % (+14.0 points, more than twice the 5.0-point limit)"],
+    );
+}
+
+/// The transfer model's run read the backbone pass from the cache the label check wrote
+/// (its own data work: 0 s), but its cost from raw photos counts that pass.
+#[test]
+fn training_cost_counts_the_backbone_pass_a_cache_kept() {
+    let cnn = summary("cnn", 4, 10, 500.0, 400.0);
+    let mut transfer = summary("transfer", 1, 2, 60.0, 20.0);
+    transfer.cold_data_secs = Some(150.0);
+    transfer.cold_total_secs = Some(20.0 + 150.0 + 1.0);
+    transfer.total_secs = 21.0;
+    transfer.warm_total_secs = 21.0;
+    let v = verdict(cnn.clone(), transfer.clone(), [89, 1, 9, 1]);
+    contains_all(
+        &v,
+        &[
+            "From the raw photos to a trained model it took 402.0 s for the CNN (2.0 s preparing its data from the photos; 30 epochs",
+            "171.0 s for the transfer model (150.0 s preparing its data from the photos, work it shares with the label check (`lab5 audit`); 30 epochs",
+            "the transfer model was 2.4x faster to train",
+            "A re-run with every cache warm takes 401.0 s and 21.0 s (transfer model 19.1x faster)",
+        ],
+    );
+    assert!(!v.contains("19.1x faster to train"), "{v}");
+    let rows = Comparison::new(cnn.clone(), transfer.clone(), 0.05).rows;
+    let row = |m: &str| {
+        rows.iter()
+            .find(|r| r.measure.starts_with(m))
+            .unwrap_or_else(|| panic!("no row {m:?}"))
+    };
+    assert_eq!(row("cost from raw photos").transfer, Some(171.0));
+    assert_eq!(
+        row("data preparation from raw photos").transfer,
+        Some(150.0)
+    );
+    assert_eq!(
+        row("of which shared with another step").transfer,
+        Some(150.0)
+    );
+    assert_eq!(row("of which shared with another step").cnn, Some(0.0));
+    assert_eq!(row("re-run with warm caches").transfer, Some(21.0));
+
+    // A run recorded before costs from raw photos were counted: said, not hidden.
+    transfer.cold_data_secs = None;
+    transfer.cold_total_secs = None;
+    let v = verdict(cnn, transfer, [89, 1, 9, 1]);
+    contains_all(
+        &v,
+        &[
+            "As these runs went, training took 402.0 s for the CNN",
+            "not what it read from a cache, because the run(s) transfer were recorded before lab5 counted costs from raw photos",
+        ],
     );
 }
 

@@ -195,3 +195,100 @@ fn resnet18_option_loads_torchvision_names_or_says_what_is_missing() {
     cfg.transfer.unfreeze_blocks = 2;
     assert!(Transfer::new(&cfg, Device::Cpu).is_err());
 }
+
+/// Seconds of the backbone pass from its progress line on stderr
+/// (`lab5: backbone pass over N images in X s (...)`), if it ran.
+fn pass_seconds(stderr: &str) -> Option<f64> {
+    let line = stderr.lines().find(|l| l.contains("backbone pass over"))?;
+    let secs = line.split(" in ").nth(1)?.split(" s").next()?;
+    secs.trim().parse().ok()
+}
+
+/// The label check computes the backbone pass; the transfer model's run then reads it from
+/// the cache and does no backbone work itself, yet its cost from raw photos, and the
+/// comparison's table and verdict, count that pass (issue: "a test fails if the transfer
+/// model's reported training cost leaves out a backbone pass it needed").
+#[test]
+fn transfer_cost_from_raw_photos_counts_the_backbone_pass_it_reused() {
+    let edits = [
+        ("transfer.epochs", json!(4)),
+        ("cnn.epochs", json!(2)),
+        ("report.inference_images", json!(8)),
+    ];
+    let p = project("transfer-cost", 12, &edits);
+    let out = p.run(&["audit"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let pass = pass_seconds(&stderr).unwrap_or_else(|| panic!("no pass line:\n{stderr}"));
+    assert!(pass > 0.0, "{stderr}");
+
+    let out = p.run(&["train", "transfer"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(pass_seconds(&stderr), None, "the pass ran again:\n{stderr}");
+    let rec = lab5::train::RunRecord::load(&p.root.join("runs/transfer")).unwrap();
+    let d = &rec.metrics.durations;
+    assert_eq!(d.data_computed_secs, 0.0, "{d:?}");
+    let cold = d.cold_data_secs.expect("cost from raw photos recorded");
+    assert!(
+        (cold - pass).abs() <= 0.051,
+        "recorded {cold} s, the pass took {pass} s"
+    );
+    assert!(
+        d.data_shared_with
+            .as_deref()
+            .unwrap_or("")
+            .contains("label check"),
+        "{d:?}"
+    );
+    let cold_total = d.cold_total_secs().unwrap();
+    assert!(cold_total >= cold + d.train_secs, "{d:?}");
+    assert!(d.warm_total_secs() < cold_total - cold + 1e-9, "{d:?}");
+
+    let out = p.run(&["train", "cnn"], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let cnn = lab5::train::RunRecord::load(&p.root.join("runs/cnn")).unwrap();
+    let c = &cnn.metrics.durations;
+    assert!(c.cold_data_secs.unwrap() > 0.0, "{c:?}");
+    assert_eq!(
+        c.cold_data_secs,
+        Some(c.data_computed_secs),
+        "built now: {c:?}"
+    );
+
+    let out = p.run(&["compare"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.root.join("runs/compare/comparison.json")).unwrap(),
+    )
+    .unwrap();
+    let row = |m: &str| {
+        saved["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["measure"].as_str().unwrap().starts_with(m))
+            .unwrap_or_else(|| panic!("no row {m:?} in {saved}"))
+            .clone()
+    };
+    let reported = row("cost from raw photos")["transfer"].as_f64().unwrap();
+    assert!(
+        reported >= pass + d.train_secs,
+        "reported {reported} s, pass {pass} s"
+    );
+    assert_eq!(
+        row("of which shared with another step")["transfer"].as_f64(),
+        Some(cold)
+    );
+    let verdict = saved["verdict"].to_string();
+    assert!(
+        verdict.contains("From the raw photos to a trained model")
+            && verdict.contains("shares with the label check"),
+        "{verdict}"
+    );
+    assert!(
+        stdout.contains("| cost from raw photos to trained model, s |"),
+        "{stdout}"
+    );
+}

@@ -84,12 +84,26 @@ pub(crate) fn log_loss(c: &Comparison) -> Result<Figure> {
     )
 }
 
-/// Total time, training loop, time to the best validation loss, time per epoch.
+/// Cost from raw photos (0 when not recorded), a re-run with warm caches, training loop,
+/// time to the best validation loss, time per epoch.
 pub(crate) fn time(c: &Comparison) -> Result<Figure> {
     let f = |m: &ModelSummary, i: usize| {
-        [m.total_secs, m.train_secs, m.to_best_secs, m.secs_per_epoch][i]
+        let cold = m.cold_total_secs.unwrap_or(0.0);
+        [
+            cold,
+            m.warm_total_secs,
+            m.train_secs,
+            m.to_best_secs,
+            m.secs_per_epoch,
+        ][i]
     };
-    let cats = ["total", "training loop", "to best val loss", "per epoch"];
+    let cats = [
+        "from raw photos",
+        "warm re-run",
+        "training loop",
+        "to best val loss",
+        "per epoch",
+    ];
     bars(c, "CNN vs transfer: training time", "seconds", &cats, f)
 }
 

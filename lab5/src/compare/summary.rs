@@ -27,8 +27,25 @@ pub struct ModelSummary {
     pub preprocess_secs: f64,
     /// Seconds of the training loop.
     pub train_secs: f64,
-    /// Seconds from preprocessing to the finished run folder.
+    /// Seconds from preprocessing to the finished run folder, as this run went (with the
+    /// caches as they were).
     pub total_secs: f64,
+    /// Seconds preparing the data from the raw photos with nothing cached (CNN: the
+    /// preprocessing cache's build; transfer: the backbone pass over every photo), as
+    /// recorded when that work was done; `None` for runs recorded before lab5 counted it.
+    #[serde(default)]
+    pub cold_data_secs: Option<f64>,
+    /// Seconds from raw photos to the trained model ([`Durations::cold_total_secs`]).
+    ///
+    /// [`Durations::cold_total_secs`]: crate::train::record::Durations::cold_total_secs
+    #[serde(default)]
+    pub cold_total_secs: Option<f64>,
+    /// Seconds of a re-run with every cache warm.
+    #[serde(default)]
+    pub warm_total_secs: f64,
+    /// The other step that needs the same data work ("the label check"), if any.
+    #[serde(default)]
+    pub data_shared_with: Option<String>,
     /// `train_secs / epochs_run`.
     pub secs_per_epoch: f64,
     /// Seconds from the start of training to the end of the best epoch.
@@ -58,6 +75,10 @@ impl ModelSummary {
             preprocess_secs: d.preprocess_secs,
             train_secs: d.train_secs,
             total_secs: d.total_secs,
+            cold_data_secs: d.cold_data_secs,
+            cold_total_secs: d.cold_total_secs(),
+            warm_total_secs: d.warm_total_secs(),
+            data_shared_with: d.data_shared_with.clone(),
             secs_per_epoch: d.train_secs / epochs.max(1) as f64,
             to_best_secs: d.to_best_secs,
             inference,

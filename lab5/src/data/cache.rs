@@ -137,6 +137,17 @@ fn read_image_file(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// What preparing a model's data costs, in wall-clock seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataCost {
+    /// From the raw photos with nothing cached: the recorded time of the work the data
+    /// comes from (the preprocessing cache's build; the backbone pass over each photo),
+    /// whether it was done now or by an earlier command.
+    pub cold_secs: f64,
+    /// The part of that work this call did (0 when everything came from caches).
+    pub computed_secs: f64,
+}
+
 /// Loads the cache for these manifest rows and settings, or builds it (decoding in
 /// parallel on `runtime.threads` threads) and writes it atomically.
 pub fn load_or_build(
@@ -145,19 +156,37 @@ pub fn load_or_build(
     size: i64,
     resize_shorter: i64,
 ) -> Result<Cached> {
+    Ok(load_or_build_costed(cfg, manifest, size, resize_shorter)?.0)
+}
+
+/// [`load_or_build`] with what the cache costs: its build time (recorded in the file when
+/// it was built) and how much of it this call spent. A cache written before lab5 recorded
+/// build times is rebuilt once, so that the cost is measured rather than guessed.
+pub fn load_or_build_costed(
+    cfg: &Config,
+    manifest: &Manifest,
+    size: i64,
+    resize_shorter: i64,
+) -> Result<(Cached, DataCost)> {
     let (s, r) = sizes(size, resize_shorter)?;
     let key = cache_key(manifest, s, r);
     let path = cache_path(&cfg.data_dir(), s, r, &key);
     if path.is_file() {
         match read_cache(&path, &key) {
-            Ok(c) => return Ok(c),
+            Ok((c, Some(secs))) => return Ok((c, DataCost { cold_secs: secs, computed_secs: 0.0 })),
+            Ok((_, None)) => eprintln!("lab5: the cache {} has no recorded build time (written by an older lab5); rebuilding it to measure it", path.display()),
             Err(e) => eprintln!("lab5: ignoring unreadable cache ({e:#}); rebuilding it"),
         }
     }
     let (header, pixels) = build(cfg, manifest, s, r)?;
     write_cache(&path, &header, &pixels)?;
     remove_stale(&path, s, r);
-    from_header(&header, &pixels)
+    let secs = header.build_secs.unwrap_or_default();
+    let cost = DataCost {
+        cold_secs: secs,
+        computed_secs: secs,
+    };
+    Ok((from_header(&header, &pixels)?, cost))
 }
 
 /// Path of the cache file for a key: `<data_dir>/cache/images-<S>-<R>-<key16>.bin`.
@@ -189,6 +218,10 @@ struct Header {
     size: u32,
     resize_shorter: u32,
     splits: Vec<SplitHeader>,
+    /// Seconds decoding and resizing every image when the file was built (absent in
+    /// files of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    build_secs: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -219,7 +252,9 @@ fn build(cfg: &Config, manifest: &Manifest, size: u32, r: u32) -> Result<(Header
         "lab5: preprocessed {} images to {size} px in {secs:.1} s",
         rows.len()
     );
-    Ok((header(manifest, size, r), pixels))
+    let mut header = header(manifest, size, r);
+    header.build_secs = Some(secs);
+    Ok((header, pixels))
 }
 
 fn header(manifest: &Manifest, size: u32, resize_shorter: u32) -> Header {
@@ -227,6 +262,7 @@ fn header(manifest: &Manifest, size: u32, resize_shorter: u32) -> Header {
         key: cache_key(manifest, size, resize_shorter),
         size,
         resize_shorter,
+        build_secs: None,
         splits: SplitName::ALL
             .iter()
             .map(|s| split_header(manifest, *s))
@@ -317,7 +353,8 @@ fn write_cache(path: &Path, header: &Header, pixels: &[u8]) -> Result<()> {
     crate::util::write_atomic(path, &bytes)
 }
 
-fn read_cache(path: &Path, key: &str) -> Result<Cached> {
+/// The cache at `path` and its recorded build time.
+fn read_cache(path: &Path, key: &str) -> Result<(Cached, Option<f64>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (header, pixels) = parse_cache(&bytes).with_context(|| path.display().to_string())?;
     if header.key != key {
@@ -326,7 +363,7 @@ fn read_cache(path: &Path, key: &str) -> Result<Cached> {
             path.display()
         );
     }
-    from_header(&header, pixels)
+    Ok((from_header(&header, pixels)?, header.build_secs))
 }
 
 fn parse_cache(bytes: &[u8]) -> Result<(Header, &[u8])> {

@@ -58,6 +58,35 @@ pub struct Durations {
     pub eval_secs: f64,
     /// Everything, from preprocessing to the finished run folder.
     pub total_secs: f64,
+    /// Seconds the data costs from the raw photos with nothing cached: the recorded time
+    /// of the preprocessing cache's build, or of the backbone pass over every photo the
+    /// features come from, whether this run or an earlier command did that work. `None` in
+    /// runs recorded before lab5 counted it.
+    #[serde(default)]
+    pub cold_data_secs: Option<f64>,
+    /// The part of that work this run did itself (0 when it all came from caches).
+    #[serde(default)]
+    pub data_computed_secs: f64,
+    /// The other step that needs the same data work ("the label check" for the backbone
+    /// pass), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_shared_with: Option<String>,
+}
+
+impl Durations {
+    /// Seconds from raw photos to the finished run: this run's total with its own data work
+    /// replaced by the whole recorded cost of the data ([`Durations::cold_data_secs`]).
+    /// `None` for runs recorded before lab5 counted it.
+    pub fn cold_total_secs(&self) -> Option<f64> {
+        self.cold_data_secs
+            .map(|cold| self.total_secs - self.data_computed_secs + cold)
+    }
+
+    /// Seconds a re-run costs with every cache warm: this run's total without the data
+    /// work it did itself (reading the caches, training, evaluation, writing the run).
+    pub fn warm_total_secs(&self) -> f64 {
+        (self.total_secs - self.data_computed_secs).max(0.0)
+    }
 }
 
 /// Final metrics of the best weights on each split.
@@ -265,6 +294,14 @@ impl fmt::Display for RunRecord {
         if let Some(b) = &r.unseen_breeds {
             writeln!(f, "{b}")?;
         }
-        write!(f, "time: {:.0} s total (preprocess {:.1} s, training {:.0} s, best epoch reached after {:.0} s, evaluation {:.1} s)", d.total_secs, d.preprocess_secs, d.train_secs, d.to_best_secs, d.eval_secs)
+        write!(f, "time: {:.0} s total (preprocess {:.1} s, training {:.0} s, best epoch reached after {:.0} s, evaluation {:.1} s)", d.total_secs, d.preprocess_secs, d.train_secs, d.to_best_secs, d.eval_secs)?;
+        if let (Some(cold), Some(data)) = (d.cold_total_secs(), d.cold_data_secs) {
+            let shared = match &d.data_shared_with {
+                Some(other) => format!(", shared with {other}"),
+                None => String::new(),
+            };
+            write!(f, "\ncost from raw photos: {cold:.0} s (data preparation {data:.1} s{shared}); a re-run with warm caches: {:.0} s", d.warm_total_secs())?;
+        }
+        Ok(())
     }
 }

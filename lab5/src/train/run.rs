@@ -14,7 +14,7 @@ use super::staging::Staging;
 use super::tensorboard::EventWriter;
 use super::trainer::{fit, score, Fitted, Hyper};
 use crate::config::Config;
-use crate::data::cache::{self, Cached};
+use crate::data::cache::{self, Cached, DataCost};
 use crate::data::loader::{Normalize, IMAGENET};
 use crate::data::Manifest;
 use crate::models::{Cnn, ModelSpec, Net, NormSpec, Summary};
@@ -39,6 +39,11 @@ pub(crate) struct Plan {
     pub data_key: String,
     /// Seconds already spent preparing the data.
     pub preprocess_secs: f64,
+    /// What the data costs from the raw photos, and what of it this run computed.
+    pub data_cost: DataCost,
+    /// The other step that needs the same data work, if any (recorded, and said in the
+    /// comparison's time table).
+    pub data_shared_with: Option<String>,
     /// The settings the run depends on (what run reuse compares), shown as its
     /// hyper-parameters in TensorBoard.
     pub settings: serde_json::Value,
@@ -186,6 +191,9 @@ fn durations(plan: &Plan, fitted: &Fitted) -> Durations {
         to_best_secs: fitted.secs_to_best,
         eval_secs: 0.0,
         total_secs: 0.0,
+        cold_data_secs: Some(plan.data_cost.cold_secs),
+        data_computed_secs: plan.data_cost.computed_secs,
+        data_shared_with: plan.data_shared_with.clone(),
     }
 }
 
@@ -341,7 +349,8 @@ pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<R
     let device = crate::runtime::init(cfg)?;
     let started = Instant::now();
     let p = &cfg.preprocess;
-    let cached = cache::load_or_build(cfg, &manifest, p.image_size, p.resize_shorter)?;
+    let (cached, data_cost) =
+        cache::load_or_build_costed(cfg, &manifest, p.image_size, p.resize_shorter)?;
     let source = crop_source(cfg, &manifest, &cached)?;
     let data = ImageSet::splits_with_source(cached, source, &cfg.augment, cnn_norm());
     tch::manual_seed(cfg.runtime.seed as i64);
@@ -352,6 +361,8 @@ pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<R
         hyper: Hyper::cnn(cfg),
         data_key: cnn_data_key(cfg, &manifest),
         preprocess_secs: started.elapsed().as_secs_f64(),
+        data_cost,
+        data_shared_with: None,
         settings: cnn_settings(cfg),
     };
     train_and_record(cfg, &plan, &net, &data, device)

@@ -11,6 +11,7 @@ use super::record::RunRecord;
 use super::run::{load_manifest, train_and_record, Plan};
 use super::trainer::Hyper;
 use crate::config::Config;
+use crate::data::cache::DataCost;
 use crate::data::loader::IMAGENET;
 use crate::data::{cache, Manifest, SplitName};
 use crate::labels::features;
@@ -82,9 +83,15 @@ pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
     let started = Instant::now();
     tch::manual_seed(cfg.runtime.seed as i64);
     let net = Transfer::new(cfg, device)?;
-    let data = match net.input() {
-        Input::Features => feature_splits(cfg, &manifest, device)?,
-        Input::Images => image_splits(cfg, &manifest)?,
+    let (data, data_cost, shared) = match net.input() {
+        Input::Features => {
+            let (splits, cost) = feature_splits(cfg, &manifest, device)?;
+            (splits, cost, shared_pass(cfg)?)
+        }
+        Input::Images => {
+            let (splits, cost) = image_splits(cfg, &manifest)?;
+            (splits, cost, None)
+        }
     };
     let plan = Plan {
         name: TRANSFER_RUN.to_string(),
@@ -92,15 +99,38 @@ pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
         hyper: Hyper::transfer(cfg),
         data_key: data_key(cfg, &manifest),
         preprocess_secs: started.elapsed().as_secs_f64(),
+        data_cost,
+        data_shared_with: shared,
         settings: settings(cfg),
     };
     train_and_record(cfg, &plan, &net, &data, device)
 }
 
-/// Train/val/test sets of backbone features (excluded images left out).
-pub(crate) fn feature_splits(cfg: &Config, manifest: &Manifest, device: Device) -> Result<Splits> {
+/// The step that needs the same backbone pass as the transfer model: the label check reads
+/// EfficientNet-Lite0's pass (its ImageNet head), not ResNet-18's.
+fn shared_pass(cfg: &Config) -> Result<Option<String>> {
+    Ok(
+        (backbone::Kind::of(cfg)? == backbone::Kind::EfficientNetLite0)
+            .then(|| "the label check (`lab5 audit`)".to_string()),
+    )
+}
+
+/// Train/val/test sets of backbone features (excluded images left out), with what the
+/// features cost: the backbone pass over every photo of
+/// the manifest (the pass covers them all, excluded ones too, so that the label check can
+/// undo an exclusion), as recorded when each photo was computed, and what this call
+/// computed.
+pub(crate) fn feature_splits(
+    cfg: &Config,
+    manifest: &Manifest,
+    device: Device,
+) -> Result<(Splits, DataCost)> {
     let kind = backbone::Kind::of(cfg)?;
     let pass = features::load_or_compute_for(cfg, manifest, device, kind)?;
+    let cost = DataCost {
+        cold_secs: pass.cold_secs(),
+        computed_secs: pass.stats.seconds,
+    };
     let set = |s: SplitName| -> Result<Box<dyn Dataset>> {
         let records = manifest.split(s);
         let labels: Vec<i64> = records.iter().map(|r| r.label.index()).collect();
@@ -118,12 +148,14 @@ pub(crate) fn feature_splits(cfg: &Config, manifest: &Manifest, device: Device) 
         test: set(SplitName::Test)?,
     };
     splits.check_not_empty()?;
-    Ok(splits)
+    Ok((splits, cost))
 }
 
-/// Train/val/test sets of images at the backbone's input size (training set augmented).
-fn image_splits(cfg: &Config, manifest: &Manifest) -> Result<Splits> {
+/// Train/val/test sets of images at the backbone's input size (training set augmented),
+/// with what preparing them cost.
+fn image_splits(cfg: &Config, manifest: &Manifest) -> Result<(Splits, DataCost)> {
     let t = &cfg.transfer;
-    let cached = cache::load_or_build(cfg, manifest, t.image_size, t.resize_shorter)?;
-    Ok(ImageSet::splits(cached, &cfg.augment, IMAGENET))
+    let (cached, cost) =
+        cache::load_or_build_costed(cfg, manifest, t.image_size, t.resize_shorter)?;
+    Ok((ImageSet::splits(cached, &cfg.augment, IMAGENET), cost))
 }
