@@ -2,11 +2,15 @@
 //! training step as lab5 compiles them, cut out of the source files embedded in the crate
 //! with `include_str!` (so the text shown is the code the kernel runs, never a copy that
 //! drifts). An item is found by name with `syn` (a full Rust parser), not by matching
-//! braces, and shown with its doc comment as a highlighted `rust` block.
+//! braces, and shown with its doc comment as HTML: monospace, keywords, strings, numbers
+//! and comments coloured by a small lexer of our own ([`SourceCode::html`]; a fenced
+//! Markdown block would show in the text font, since Jupyter and nbconvert style `pre`
+//! in an output with the output's font).
 //!
 //! The same finder ([`find_item`]) checks the `*Code:*` lines under every notebook section
 //! (`tests/code_lines.rs`): each names a file and items of it, which must exist.
 
+use crate::plot::escape;
 use anyhow::{bail, Context, Result};
 use syn::spanned::Spanned;
 
@@ -204,50 +208,254 @@ pub fn embedded(file: &str) -> Result<&'static str> {
 }
 
 /// The items `items` of the embedded source `file` (a path of [`EMBEDDED`], such as
-/// `lab5/src/models/cnn.rs`), each with its file and lines, in a `rust` block the notebook
-/// highlights.
+/// `lab5/src/models/cnn.rs`), each under a line naming its file and lines, to show in a
+/// notebook as highlighted code.
 ///
 /// Errors: `file` is not embedded, or an item is missing or ambiguous ([`find_item`]).
 pub fn source_code(file: &str, items: &[&str]) -> Result<SourceCode> {
     let src = embedded(file)?;
-    let mut md = Vec::new();
-    for name in items {
-        let item = find_item(src, name).with_context(|| format!("showing `{file}`"))?;
-        let fence = "`".repeat(longest_backtick_run(&item.text).max(2) + 1);
-        md.push(format!(
-            "`{file}`, lines {}–{}: `{name}`\n\n{fence}rust\n{}\n{fence}",
-            item.first_line, item.last_line, item.text
-        ));
-    }
+    let items = items
+        .iter()
+        .map(|name| find_item(src, name).with_context(|| format!("showing `{file}`")))
+        .collect::<Result<Vec<_>>>()?;
     Ok(SourceCode {
-        markdown: md.join("\n\n"),
+        file: file.to_string(),
+        items,
     })
 }
 
-/// Items of lab5's source as Markdown: per item a line naming its file and lines, then a
-/// fenced `rust` block.
+/// Items of one of lab5's source files, shown as highlighted code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceCode {
-    /// The Markdown text.
-    pub markdown: String,
+    /// The file, from the project root.
+    pub file: String,
+    /// The items, in the order asked.
+    pub items: Vec<SourceItem>,
 }
 
+/// How the code shows: monospace, unwrapped, with a bar on its left.
+const PRE_STYLE: &str = "font-family:var(--jp-code-font-family,monospace);\
+     font-size:var(--jp-code-font-size,13px);line-height:1.35;white-space:pre;overflow-x:auto;\
+     background:#f7f7f7;padding:0.5em 0.8em;margin:0.2em 0 1em;border-left:3px solid #1976d2";
+
 impl SourceCode {
-    /// Shows the code inline in an evcxr notebook as `text/markdown` (Jupyter and
-    /// nbconvert highlight the fenced blocks), with the same text as `text/plain`.
+    /// Per item a line naming file, lines and item, then the code in a fenced `rust` block.
+    pub fn markdown(&self) -> String {
+        let blocks: Vec<String> = self
+            .items
+            .iter()
+            .map(|item| {
+                let fence = "`".repeat(longest_backtick_run(&item.text).max(2) + 1);
+                format!(
+                    "{}\n\n{fence}rust\n{}\n{fence}",
+                    self.caption(item, |s| format!("`{s}`")),
+                    item.text
+                )
+            })
+            .collect();
+        blocks.join("\n\n")
+    }
+
+    /// The same as HTML on one line (line breaks as `&#10;`): per item the caption and a
+    /// `<pre>` block, its keywords, strings, numbers and comments coloured ([`highlight`]).
+    pub fn html(&self) -> String {
+        self.items
+            .iter()
+            .map(|item| {
+                let caption = self.caption(item, |s| format!("<code>{}</code>", escape(s)));
+                let code = highlight(&item.text).replace('\n', "&#10;");
+                format!("<p style=\"margin:0.6em 0 0.2em\">{caption}</p><pre style=\"{PRE_STYLE}\">{code}</pre>")
+            })
+            .collect()
+    }
+
+    /// "`file`, lines a–b: `item`", with `code` marking file and item.
+    fn caption(&self, item: &SourceItem, code: impl Fn(&str) -> String) -> String {
+        format!(
+            "{}, lines {}–{}: {}",
+            code(&self.file),
+            item.first_line,
+            item.last_line,
+            code(&item.name)
+        )
+    }
+
+    /// Shows the code inline in an evcxr notebook: `text/html` (highlighted, monospace; a
+    /// Markdown code block in an output shows in the text font) and the Markdown as
+    /// `text/plain`.
     pub fn evcxr_display(&self) {
-        for mime in ["text/markdown", "text/plain"] {
-            println!(
-                "EVCXR_BEGIN_CONTENT {mime}\n{}\nEVCXR_END_CONTENT",
-                self.markdown
-            );
-        }
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.html()
+        );
+        // evcxr ends a block at a line `EVCXR_END_CONTENT`: indent such a line
+        let plain = self
+            .markdown()
+            .replace("\nEVCXR_END_CONTENT", "\n EVCXR_END_CONTENT");
+        println!("EVCXR_BEGIN_CONTENT text/plain\n{plain}\nEVCXR_END_CONTENT");
     }
 }
 
 /// The longest run of backticks in `s` (a fence must be longer than any run inside).
 fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// What a piece of Rust source is, for its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// `// ...`, `/// ...`, `/* ... */`.
+    Comment,
+    /// A string, byte string, raw string or character literal.
+    Str,
+    /// A number literal.
+    Number,
+    /// A keyword ([`KEYWORDS`]).
+    Keyword,
+    /// Everything else.
+    Plain,
+}
+
+/// The Rust keywords that are coloured.
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "dyn", "else", "enum", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+    "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while",
+];
+
+/// `code` as HTML, keywords, strings, numbers and comments in colour.
+fn highlight(code: &str) -> String {
+    tokens(code)
+        .into_iter()
+        .map(|(kind, text)| {
+            let style = match kind {
+                Token::Comment => "color:#3d7b7b;font-style:italic",
+                Token::Str => "color:#ba2121",
+                Token::Number => "color:#666666",
+                Token::Keyword => "color:#008000;font-weight:bold",
+                Token::Plain => return escape(text),
+            };
+            format!("<span style=\"{style}\">{}</span>", escape(text))
+        })
+        .collect()
+}
+
+/// `code` cut into tokens; their texts put together give `code` back.
+fn tokens(code: &str) -> Vec<(Token, &str)> {
+    let b = code.as_bytes();
+    let (mut out, mut i, mut plain) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        let Some((kind, end)) = token_at(code, i) else {
+            i += 1;
+            continue;
+        };
+        if plain < i {
+            out.push((Token::Plain, &code[plain..i]));
+        }
+        out.push((kind, &code[i..end]));
+        (i, plain) = (end, end);
+    }
+    if plain < b.len() {
+        out.push((Token::Plain, &code[plain..]));
+    }
+    out
+}
+
+/// The token starting at byte `i` of `code` and its end, or `None` for plain text.
+fn token_at(code: &str, i: usize) -> Option<(Token, usize)> {
+    let b = code.as_bytes();
+    let next = b.get(i + 1).copied();
+    let ident = |c: u8| c == b'_' || c.is_ascii_alphanumeric();
+    Some(match b[i] {
+        b'/' if next == Some(b'/') => (
+            Token::Comment,
+            code[i..].find('\n').map_or(b.len(), |e| i + e),
+        ),
+        b'/' if next == Some(b'*') => (
+            Token::Comment,
+            code[i + 2..].find("*/").map_or(b.len(), |e| i + e + 4),
+        ),
+        b'"' => (Token::Str, quoted_end(b, i + 1, b'"')),
+        b'\'' => (Token::Str, char_end(code, i)?),
+        c if c.is_ascii_digit() => (Token::Number, number_end(b, i)),
+        c if ident(c) => {
+            if let Some(end) = prefixed_string_end(code, i) {
+                return Some((Token::Str, end));
+            }
+            let end = i + b[i..].iter().take_while(|&&c| ident(c)).count();
+            let kind = match KEYWORDS.contains(&&code[i..end]) {
+                true => Token::Keyword,
+                false => Token::Plain,
+            };
+            (kind, end)
+        }
+        _ => return None,
+    })
+}
+
+/// The end of the number literal at `i`: digits, letters (`1e3`, `0x1f`, `2i64`), `_`, and a
+/// `.` followed by a digit (`1.5`, not the range `1..`).
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        let c = b[i];
+        let decimal_point = c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !(c == b'_' || c.is_ascii_alphanumeric() || decimal_point) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The end (after the closing quote) of a literal whose text starts at `from`, escapes
+/// skipped.
+fn quoted_end(b: &[u8], mut from: usize, quote: u8) -> usize {
+    while from < b.len() {
+        match b[from] {
+            b'\\' => from += 2,
+            c if c == quote => return from + 1,
+            _ => from += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end of the character literal at `i` (`'a'`, `'\n'`, `'é'`), or `None` for a
+/// lifetime or label (`'a`).
+fn char_end(code: &str, i: usize) -> Option<usize> {
+    let b = code.as_bytes();
+    if b.get(i + 1) == Some(&b'\\') {
+        return Some(quoted_end(b, i + 1, b'\''));
+    }
+    let c = code[i + 1..].chars().next()?;
+    let after = i + 1 + c.len_utf8();
+    (b.get(after) == Some(&b'\'')).then_some(after + 1)
+}
+
+/// The end of a byte, byte-string or raw-string literal at `i` (`b'x'`, `b"x"`, `r"x"`,
+/// `r#"x"#`, `br"x"`), or `None` when `i` starts an identifier.
+fn prefixed_string_end(code: &str, i: usize) -> Option<usize> {
+    let b = code.as_bytes();
+    let rest = &code[i..];
+    if rest.starts_with("b'") {
+        return char_end(code, i + 1);
+    }
+    if rest.starts_with("b\"") {
+        return Some(quoted_end(b, i + 2, b'"'));
+    }
+    let raw = rest.strip_prefix("br").or_else(|| rest.strip_prefix('r'))?;
+    let hashes = raw.bytes().take_while(|&c| c == b'#').count();
+    if raw.as_bytes().get(hashes) != Some(&b'"') {
+        return None;
+    }
+    let body = i + (rest.len() - raw.len()) + hashes + 1;
+    let close = format!("\"{}", "#".repeat(hashes));
+    Some(
+        code[body..]
+            .find(&close)
+            .map_or(b.len(), |e| body + e + close.len()),
+    )
 }
 
 #[cfg(test)]
@@ -320,16 +528,24 @@ mod tests {
     }
 
     #[test]
-    fn source_code_shows_fenced_rust_with_file_and_lines() {
+    fn source_code_shows_file_lines_and_code_as_markdown_and_html() {
         let shown = source_code("lab5/src/models/cnn.rs", &["conv_block", "features"]).unwrap();
         let block = real("lab5/src/models/cnn.rs", "conv_block");
-        let head = format!(
-            "`lab5/src/models/cnn.rs`, lines {}–{}: `conv_block`\n\n```rust\n",
+        let caption = format!(
+            "`lab5/src/models/cnn.rs`, lines {}–{}: `conv_block`",
             block.first_line, block.last_line
         );
-        assert!(shown.markdown.starts_with(&head), "{}", shown.markdown);
-        assert!(shown.markdown.contains(&block.text));
-        assert_eq!(shown.markdown.matches("```rust\n").count(), 2);
+        let md = shown.markdown();
+        assert!(md.starts_with(&format!("{caption}\n\n```rust\n")), "{md}");
+        assert!(md.contains(&block.text));
+        assert_eq!(md.matches("```rust\n").count(), 2);
+        let html = shown.html();
+        assert!(!html.contains('\n'), "one line");
+        assert_eq!(html.matches("<pre style=").count(), 2);
+        assert!(html.contains("<code>conv_block</code>"));
+        assert!(
+            html.contains("<span style=\"color:#008000;font-weight:bold\">fn</span> conv_block(")
+        );
         let e = source_code("lab5/src/lib.rs", &["x"])
             .unwrap_err()
             .to_string();
@@ -337,5 +553,44 @@ mod tests {
         let e = source_code("lab5/src/models/cnn.rs", &["gone"]).unwrap_err();
         assert!(format!("{e:#}").contains("no item `gone`"), "{e:#}");
         assert_eq!(longest_backtick_run("a ```` b ` c"), 4);
+    }
+
+    #[test]
+    fn tokens_give_the_source_back_and_colour_what_they_should() {
+        for (file, src) in EMBEDDED {
+            let back: String = tokens(src).iter().map(|(_, t)| *t).collect();
+            assert!(back == *src, "{file}: the tokens lose text");
+        }
+        let code =
+            "fn f<'a>(x: &'a str) -> char { let s = \"// not a comment\"; /* c */ '\\n' } // <b>\n\
+                    let r = r#\"raw \"q\" \"#; let n = 1_000.5e3; let b = b'x'; let z = x2 + 'é';";
+        let kinds = |k: Token| -> Vec<&str> {
+            tokens(code)
+                .into_iter()
+                .filter(|(t, _)| *t == k)
+                .map(|(_, s)| s)
+                .collect()
+        };
+        assert_eq!(
+            kinds(Token::Keyword),
+            ["fn", "let", "let", "let", "let", "let"]
+        );
+        assert_eq!(
+            kinds(Token::Str),
+            [
+                "\"// not a comment\"",
+                "'\\n'",
+                "r#\"raw \"q\" \"#",
+                "b'x'",
+                "'é'"
+            ]
+        );
+        assert_eq!(kinds(Token::Comment), ["/* c */", "// <b>"]);
+        assert_eq!(kinds(Token::Number), ["1_000.5e3"]);
+        let range = tokens("0..=n");
+        assert_eq!(range[..2], [(Token::Number, "0"), (Token::Plain, "..=")]);
+        assert!(highlight("// <b>").contains("&lt;b&gt;"));
+        // a lifetime stays plain text, and `x2` is a name, not a number
+        assert!(kinds(Token::Plain).concat().contains("'a"));
     }
 }
