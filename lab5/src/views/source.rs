@@ -193,6 +193,8 @@ fn cut(src: &str, name: &str, span: proc_macro2::Span) -> SourceItem {
 }
 
 /// The embedded text of `file` (a path of [`EMBEDDED`]).
+///
+/// Errors: `file` is not embedded (the error lists the files that are).
 pub fn embedded(file: &str) -> Result<&'static str> {
     EMBEDDED
         .iter()
