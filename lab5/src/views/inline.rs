@@ -12,7 +12,7 @@
 //! `scripts/check_notebook.py` (run by `make notebooks` and the notebook tests) finds
 //! failed cells in an executed notebook.
 
-use super::{Note, RobustnessView, Shown};
+use super::{Note, RobustnessView, Shown, SourceCode};
 use crate::compare::Comparison;
 use crate::plot::{escape, Figure, Table};
 use serde_json::json;
@@ -68,7 +68,15 @@ macro_rules! inline_via_inherent {
     )*};
 }
 
-inline_via_inherent!(Figure, Table, Note, Shown, Comparison, RobustnessView);
+inline_via_inherent!(
+    Figure,
+    Table,
+    Note,
+    Shown,
+    Comparison,
+    RobustnessView,
+    SourceCode
+);
 
 /// What kind of failure a block shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

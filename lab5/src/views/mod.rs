@@ -22,6 +22,8 @@
 //! - [`explain`](mod@explain): where the models look (Grad-CAM) on test photos, their
 //!   mistakes and your own photos; both models on another collection; the augmentation
 //!   preview;
+//! - [`source`]: code on the page: a named item of lab5's own source (the model, the
+//!   training step), shown as it is compiled;
 //! - [`inline`]: how a cell shows its result ([`Inline`]): the value, or a failure as a red
 //!   error block, since the kernel reports a failed cell as a successful one.
 
@@ -36,6 +38,7 @@ pub mod labels;
 pub mod maps;
 pub mod robustness;
 pub mod runs;
+pub mod source;
 
 pub use crate::plot::{Note, Shown};
 pub use ablation::*;
@@ -48,6 +51,7 @@ pub use labels::*;
 pub use maps::*;
 pub use robustness::*;
 pub use runs::*;
+pub use source::{find_item, source_code, SourceCode, SourceItem};
 
 use crate::config::Config;
 use anyhow::{Context, Result};
