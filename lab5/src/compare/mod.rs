@@ -202,6 +202,17 @@ impl Comparison {
         }
     }
 
+    /// True when the saved rows are the rows this lab5 makes from the same summaries (the
+    /// same measures in the same order): false for a comparison saved by an older lab5.
+    pub(crate) fn has_current_rows(&self) -> bool {
+        let now = table::rows(&self.cnn, &self.transfer);
+        now.len() == self.rows.len()
+            && now
+                .iter()
+                .zip(&self.rows)
+                .all(|(a, b)| a.measure == b.measure)
+    }
+
     /// The table (rounded values) for notebooks.
     pub fn table(&self) -> Result<Table> {
         table::to_table(&self.rows)
