@@ -88,7 +88,7 @@ pub fn training_kind(precision: Precision, device: Device) -> Kind {
 }
 
 /// How [`training_kind`] reads for people: `bf16` or `fp32`.
-pub(crate) fn kind_name(kind: Kind) -> &'static str {
+pub fn kind_name(kind: Kind) -> &'static str {
     if kind == Kind::BFloat16 {
         "bf16"
     } else {
