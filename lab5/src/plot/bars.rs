@@ -47,6 +47,17 @@ pub(crate) fn bar_chart(
     Figure::new(title, SIZE, chart)
 }
 
+/// Grouped bars as [`bar_chart`], widened when there are many bars so that each keeps
+/// room for its value label (as [`bar_chart_with_reference`], without the line).
+pub(crate) fn bar_chart_wide(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<Figure> {
+    wide_bars(title, y_label, categories, series, None)
+}
+
 /// Grouped bars as [`bar_chart`], with a dashed horizontal line at `reference.1` named
 /// `reference.0` in the legend. The chart widens when there are many bars, so that each
 /// bar keeps room for its value label.
@@ -59,6 +70,17 @@ pub(crate) fn bar_chart_with_reference(
 ) -> Result<Figure> {
     let (name, value) = reference;
     let reference = Some((name.to_string(), value));
+    wide_bars(title, y_label, categories, series, reference)
+}
+
+/// The chart of [`bar_chart_wide`] and [`bar_chart_with_reference`].
+fn wide_bars(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    reference: Option<(String, f64)>,
+) -> Result<Figure> {
     let chart = Bars::new(title, y_label, categories, series, reference)?;
     Figure::new(title, chart.wide_size(), chart)
 }

@@ -145,6 +145,8 @@ pub(crate) fn comparison(cfg: &Config) -> Section {
                 |e| vec![block::<Table>("comparison charts", Err(e))],
                 |figs| figs.into_iter().map(|(_, f)| Block::Figure(f)).collect(),
             ));
+            let breeds = c.breeds().and_then(|b| b.to_html()).map(Block::Html);
+            b.push(block("per-breed scores", breeds));
             b
         }
         Err(e) => vec![block::<Table>("comparison", Err(e))],
