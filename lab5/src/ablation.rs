@@ -11,6 +11,8 @@
 //! every variant, recipe included, so the comparison is like for like; a variant whose
 //! run is current for its settings and data is reused (like `lab5 train`).
 
+pub mod label_check;
+
 use crate::config::{Augment, Config};
 use crate::plot::{self, Figure, Line};
 use crate::train::monitor::EpochStats;
