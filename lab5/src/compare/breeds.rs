@@ -7,7 +7,7 @@
 
 use crate::data::{Class, Manifest};
 use crate::plot::{bar_chart_wide, shorten_to, show_html, verdict_then_table, Figure, Table};
-use crate::train::breeds::{breeds_by_id, per_breed, BreedAccuracy, GroupAccuracy};
+use crate::train::breeds::{breeds_by_id, per_breed, BreedAccuracy, GroupAccuracy, NO_BREED};
 use crate::train::record::Scored;
 use anyhow::Result;
 use polars::prelude::df;
@@ -34,6 +34,15 @@ impl BreedRow {
     /// Mistakes of both models together (the table's order).
     fn mistakes(&self) -> usize {
         self.cnn.mistakes() + self.transfer.mistakes()
+    }
+
+    /// The breed's name, or for photos without one `(no breed: cats)`.
+    pub fn name(&self) -> String {
+        if self.breed == NO_BREED {
+            format!("(no breed: {}s)", self.class)
+        } else {
+            self.breed.clone()
+        }
     }
 
     /// Test photos of the breed (the larger count, should the runs differ).
@@ -152,7 +161,7 @@ impl BreedErrors {
                     .iter()
                     .map(|r| {
                         let g = side.of(r);
-                        format!("{} ({} of {} test photos)", r.breed, g.mistakes(), g.n)
+                        format!("{} ({} of {} test photos)", r.name(), g.mistakes(), g.n)
                     })
                     .collect();
                 format!(
@@ -226,7 +235,10 @@ impl BreedErrors {
         picked.truncate(self.shown);
         let categories: Vec<String> = picked
             .iter()
-            .map(|r| format!("{} ({})", shorten_to(&r.breed, CATEGORY_CHARS), r.photos()))
+            .map(|r| {
+                let name = shorten_to(&r.name(), CATEGORY_CHARS);
+                format!("{name}\n{} photos", r.photos())
+            })
             .collect();
         let series: Vec<(String, Vec<f64>)> = [Side::Cnn, Side::Transfer]
             .iter()
@@ -238,7 +250,7 @@ impl BreedErrors {
                 (side.title().to_string(), v)
             })
             .collect();
-        let title = "Test accuracy on the breeds with the most mistakes (photos)";
+        let title = "Test accuracy on the breeds with the most mistakes";
         bar_chart_wide(title, "accuracy, %", &categories, &series)
     }
 }
