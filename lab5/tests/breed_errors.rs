@@ -299,6 +299,10 @@ fn the_head_trains_with_and_without_the_photos_the_label_check_flags() {
         "{stdout}"
     );
     assert_eq!(lab5::ablation::label_check::load(&cfg).unwrap(), study);
+    // The notebook's view is the same study, reused.
+    assert_eq!(lab5::views::label_check_ablation(&cfg).unwrap(), study);
+    let chart = lab5::views::label_check_ablation_chart(&cfg).unwrap();
+    assert!(chart.svg().contains("flagged photos left out"));
 }
 
 #[test]
