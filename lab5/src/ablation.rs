@@ -10,6 +10,11 @@
 //! The budget is `ablation.epochs` (and `ablation.image_size`, 0 = the CNN's own) for
 //! every variant, recipe included, so the comparison is like for like; a variant whose
 //! run is current for its settings and data is reused (like `lab5 train`).
+//!
+//! [`label_check`] (`lab5 ablate --label-check`) takes out a data ingredient instead: the
+//! photos the label check flags, for the transfer head (and, slowly, the CNN).
+
+pub mod label_check;
 
 use crate::config::{Augment, Config};
 use crate::plot::{self, Figure, Line};

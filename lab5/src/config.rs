@@ -502,9 +502,17 @@ pub struct Report {
     /// Equal-width bins of confidence (0.5 to 1) in the reliability diagrams.
     #[serde(default = "default_calibration_bins")]
     pub calibration_bins: usize,
+    /// Breeds named in the comparison's list of breeds each model calls the other species
+    /// most often, and drawn in its per-breed chart.
+    #[serde(default = "default_worst_breeds")]
+    pub worst_breeds: usize,
 }
 
 fn default_calibration_bins() -> usize {
+    10
+}
+
+fn default_worst_breeds() -> usize {
     10
 }
 
@@ -525,6 +533,7 @@ impl Default for Report {
             overfit_gap: 0.05,
             significance: default_significance(),
             calibration_bins: default_calibration_bins(),
+            worst_breeds: default_worst_breeds(),
         }
     }
 }
@@ -1144,6 +1153,7 @@ impl Config {
         check_range("report.overfit_gap", r.overfit_gap, 0.0, 1.0)?;
         check_range("report.significance", r.significance, 0.001, 0.5)?;
         check_range("report.calibration_bins", r.calibration_bins, 2, 50)?;
+        check_range("report.worst_breeds", r.worst_breeds, 1, 100)?;
         check_range("explain.overlay_size", self.explain.overlay_size, 32, 2048)?;
         check_range("explain.opacity", self.explain.opacity, 0.0, 1.0)?;
         check_range("explain.max_photos", self.explain.max_photos, 1, 500)

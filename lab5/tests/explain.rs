@@ -19,7 +19,7 @@ use lab5::Config;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use support::project::{photos, text, Project};
+use support::project::{photos, remove_stale_roots, text, Project};
 
 /// Photos per class in the fixture's data set.
 const PER_CLASS: usize = 200;
@@ -37,24 +37,11 @@ fn edits() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Removes the folders of earlier runs of this test binary whose process is gone.
-fn remove_stale_roots() {
-    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix("lab5-explain-")
-            .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| !Path::new("/proc").join(p.to_string()).exists()) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// The project with its data imported and both models trained (once per test binary).
 fn project() -> &'static Project {
     static P: OnceLock<Project> = OnceLock::new();
     P.get_or_init(|| {
-        remove_stale_roots();
+        remove_stale_roots("explain");
         let p = Project::new("explain", &edits());
         let dir = p.root.join("incoming");
         for class in ["cat", "dog"] {

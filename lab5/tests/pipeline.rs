@@ -252,8 +252,10 @@ fn check_comparison_files(dir: &Path) -> Vec<Row> {
     let md = std::fs::read_to_string(dir.join("comparison.md")).unwrap();
     let jrows = json["rows"].as_array().unwrap();
     let crows: Vec<Vec<String>> = csv.lines().skip(1).map(csv_fields).collect();
+    // The table's lines: those before the verdict (the per-breed table comes after it).
     let mrows: Vec<Vec<String>> = md
         .lines()
+        .take_while(|l| !l.starts_with("## "))
         .filter(|l| l.starts_with("| ") && !l.starts_with("| measure"))
         .map(|l| {
             l.trim_matches('|')
@@ -282,7 +284,9 @@ fn check_comparison_files(dir: &Path) -> Vec<Row> {
         );
     }
     check_verdict(&json, &md);
+    check_breeds(&json, &md);
     for chart in [
+        "breeds",
         "quality",
         "accuracy",
         "log_loss",
@@ -377,6 +381,17 @@ fn check_verdict(json: &Value, md: &str) {
     );
 }
 
+/// The per-breed table covers every test photo of both runs, and the Markdown shows it.
+fn check_breeds(json: &Value, md: &str) {
+    let rows = json["breeds"]["rows"].as_array().expect("per-breed scores");
+    for m in ["cnn", "transfer"] {
+        let n: u64 = rows.iter().map(|r| r[m]["n"].as_u64().unwrap()).sum();
+        assert_eq!(n, json[m]["metrics"]["test"]["n"].as_u64().unwrap(), "{m}");
+    }
+    assert!(md.contains("## Per breed (test split)"), "{md}");
+    assert!(md.contains("The CNN calls"), "{md}");
+}
+
 /// The report holds every section, chart and table, links nothing outside itself, and
 /// shows the comparison's values.
 fn check_report(path: &Path, rows: &[Row], audit_flagged: usize) {
@@ -414,12 +429,17 @@ fn check_report(path: &Path, rows: &[Row], audit_flagged: usize) {
         "CNN vs transfer: test quality",
         "CNN vs transfer: training time",
         "CNN vs transfer: inference speed",
+        "Test accuracy on the breeds with the most mistakes",
     ];
     for c in charts {
         assert!(svgs.iter().any(|s| s.contains(c)), "no chart {c:?}");
     }
     check_optional_galleries(&html, &svgs, audit_flagged);
     assert!(html.matches("<table class=\"lab5\">").count() >= 7);
+    assert!(
+        html.contains("<th>CNN accuracy [95 % CI]</th>"),
+        "no per-breed table"
+    );
     for r in rows {
         let tr = format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td>",

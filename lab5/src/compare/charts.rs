@@ -141,6 +141,9 @@ pub(crate) fn all(c: &Comparison) -> Result<Vec<(String, Figure)>> {
     if c.calibration.is_some() {
         charts.push(("calibration".into(), calibration(c)?));
     }
+    if let Some(b) = &c.breeds {
+        charts.push(("breeds".into(), b.chart()?));
+    }
     Ok(charts)
 }
 

@@ -4,7 +4,9 @@
 //! accuracy (with its 95 % Wilson interval), F1, ROC-AUC and log loss on train, val and
 //! test; McNemar's exact test of the two models on the same test photos ([`Paired`]); a
 //! verdict written from those numbers (one model is called more accurate only when the
-//! test's p-value is below `report.significance`); and bar charts.
+//! test's p-value is below `report.significance`); both models' test accuracy per breed
+//! with the breeds each calls the other species most often ([`BreedErrors`]); and bar
+//! charts.
 //!
 //! Files, in `runs/compare/`: `comparison.json` (everything, re-loadable with [`load`]),
 //! `comparison.csv` (full precision), `comparison.md` (rounded, with the verdict) and
@@ -18,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod breeds;
 mod charts;
 mod inference;
 mod paired;
@@ -25,6 +28,7 @@ mod summary;
 mod table;
 mod verdict;
 
+pub use breeds::{BreedErrors, BreedRow, Side};
 pub(crate) use inference::measure_inference;
 pub use inference::Inference;
 pub use paired::Paired;
@@ -74,6 +78,9 @@ pub struct Comparison {
     /// Both models' reliability diagrams on their test photos; `None` as for `paired`.
     #[serde(default)]
     pub calibration: Option<Calibrations>,
+    /// Both models' test accuracy per breed; `None` as for `paired`.
+    #[serde(default)]
+    pub breeds: Option<BreedErrors>,
 }
 
 /// Both models' reliability diagrams (with ECE and MCE) on their test photos.
@@ -119,7 +126,11 @@ pub fn compare(cfg: &Config) -> Result<Comparison> {
     let paired = Paired::of_test(&cnn_scored, &transfer_scored);
     let bins = cfg.report.calibration_bins;
     let calibration = Calibrations::of_test(&cnn_scored, &transfer_scored, bins);
-    let c = Comparison::with_test(cnn, transfer, paired, Some(calibration), &cfg.report);
+    let manifest = crate::train::run::load_manifest(cfg)?;
+    let shown = cfg.report.worst_breeds;
+    let breeds = BreedErrors::of_test(&manifest, &cnn_scored, &transfer_scored, shown);
+    let mut c = Comparison::with_test(cnn, transfer, paired, Some(calibration), &cfg.report);
+    c.breeds = Some(breeds);
     c.save(&dir(cfg))?;
     Ok(c)
 }
@@ -199,6 +210,7 @@ impl Comparison {
             transfer,
             paired: None,
             calibration: None,
+            breeds: None,
         }
     }
 
@@ -227,9 +239,14 @@ impl Comparison {
     /// Title, table and verdict as Markdown.
     pub(crate) fn to_markdown(&self) -> String {
         let bullets: String = self.verdict.iter().map(|s| format!("- {s}\n")).collect();
+        let breeds = self
+            .breeds
+            .as_ref()
+            .map(|b| format!("\n{}", b.to_markdown()));
         format!(
-            "# CNN vs transfer learning\n\n{}\n## Verdict\n\n{bullets}",
-            table::to_markdown(&self.rows)
+            "# CNN vs transfer learning\n\n{}\n## Verdict\n\n{bullets}{}",
+            table::to_markdown(&self.rows),
+            breeds.unwrap_or_default()
         )
     }
 
@@ -292,6 +309,26 @@ impl Comparison {
         charts::calibration(self)
     }
 
+    /// The per-breed scores.
+    ///
+    /// # Errors
+    /// A comparison without them (built from summaries, or saved by an older lab5:
+    /// measure it again).
+    pub fn breeds(&self) -> Result<&BreedErrors> {
+        self.breeds.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("this comparison has no per-breed scores (saved by an older lab5): measure it again (comparison(&cfg, true) or `lab5 compare`)")
+        })
+    }
+
+    /// Both models' test accuracy on the breeds with the most mistakes
+    /// ([`BreedErrors::chart`]).
+    ///
+    /// # Errors
+    /// As [`Comparison::breeds`].
+    pub fn breeds_chart(&self) -> Result<Figure> {
+        self.breeds()?.chart()
+    }
+
     /// Writes JSON, CSV, Markdown and the charts (SVG and PNG) into `dir`, each
     /// atomically; returns the paths written.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -312,10 +349,7 @@ impl Comparison {
 
     /// Shows table and verdict inline in an evcxr notebook.
     pub fn evcxr_display(&self) {
-        match self.to_html() {
-            Ok(html) => println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT"),
-            Err(e) => println!("{self}\n(table: {e:#})"),
-        }
+        crate::plot::show_html(self.to_html(), self);
     }
 }
 

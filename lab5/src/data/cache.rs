@@ -59,6 +59,22 @@ impl SplitTensors {
         Vec::<i64>::try_from(&self.labels).unwrap_or_default()
     }
 
+    /// The split with only the rows whose id `keep` accepts, in their order.
+    pub(crate) fn retain(self, keep: impl Fn(&str) -> bool) -> Result<Self> {
+        let rows: Vec<i64> = (0..self.ids.len() as i64)
+            .filter(|&i| keep(&self.ids[i as usize]))
+            .collect();
+        if rows.len() == self.ids.len() {
+            return Ok(self);
+        }
+        let index = Tensor::f_from_slice(&rows)?;
+        Ok(SplitTensors {
+            images: self.images.f_index_select(0, &index)?,
+            labels: self.labels.f_index_select(0, &index)?,
+            ids: rows.iter().map(|&i| self.ids[i as usize].clone()).collect(),
+        })
+    }
+
     fn from_parts(pixels: &[u8], labels: Vec<i64>, ids: Vec<String>, size: i64) -> Result<Self> {
         let n = ids.len() as i64;
         let images = Tensor::f_from_slice(pixels)?.f_view([n, 3, size, size])?;
@@ -82,6 +98,25 @@ pub struct Cached {
 }
 
 impl Cached {
+    /// The three splits with only the rows of each split that `kept` has in it (a copy of
+    /// the cached manifest with more exclusions), so that a variant of the split reuses
+    /// the cache of the whole one.
+    pub(crate) fn restricted_to(self, kept: &Manifest) -> Result<Cached> {
+        let ids = |s: SplitName| -> std::collections::HashSet<String> {
+            kept.split(s).iter().map(|r| r.id.clone()).collect()
+        };
+        let (train, val, test) = (
+            ids(SplitName::Train),
+            ids(SplitName::Val),
+            ids(SplitName::Test),
+        );
+        Ok(Cached {
+            train: self.train.retain(|id| train.contains(id))?,
+            val: self.val.retain(|id| val.contains(id))?,
+            test: self.test.retain(|id| test.contains(id))?,
+        })
+    }
+
     /// One split by name.
     pub(crate) fn get(&self, s: SplitName) -> &SplitTensors {
         match s {

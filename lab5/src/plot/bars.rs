@@ -18,6 +18,8 @@ const SIZE: (u32, u32) = (1000, 600);
 const GROUP_GAP: f64 = 0.25;
 /// Extra room above the tallest bar for its value label (fraction of the range).
 const HEADROOM: f64 = 0.12;
+/// Room between two lines of a category name (`\n` in it), pixels.
+const LINE_GAP_PX: i32 = 4;
 /// Distance of the category names below the axis, pixels.
 const CATEGORY_OFFSET_PX: i32 = 12;
 /// Narrowest room per bar and per category before the chart grows wider, pixels.
@@ -47,6 +49,17 @@ pub(crate) fn bar_chart(
     Figure::new(title, SIZE, chart)
 }
 
+/// Grouped bars as [`bar_chart`], widened when there are many bars so that each keeps
+/// room for its value label (as [`bar_chart_with_reference`], without the line).
+pub(crate) fn bar_chart_wide(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<Figure> {
+    wide_bars(title, y_label, categories, series, None)
+}
+
 /// Grouped bars as [`bar_chart`], with a dashed horizontal line at `reference.1` named
 /// `reference.0` in the legend. The chart widens when there are many bars, so that each
 /// bar keeps room for its value label.
@@ -59,6 +72,17 @@ pub(crate) fn bar_chart_with_reference(
 ) -> Result<Figure> {
     let (name, value) = reference;
     let reference = Some((name.to_string(), value));
+    wide_bars(title, y_label, categories, series, reference)
+}
+
+/// The chart of [`bar_chart_wide`] and [`bar_chart_with_reference`].
+fn wide_bars(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    reference: Option<(String, f64)>,
+) -> Result<Figure> {
     let chart = Bars::new(title, y_label, categories, series, reference)?;
     Figure::new(title, chart.wide_size(), chart)
 }
@@ -196,9 +220,12 @@ impl Bars {
         for (i, name) in self.categories.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(i as f64 + 0.5, y0));
             let (ox, oy) = root.get_base_pixel();
-            let at = (x - ox, y - oy + CATEGORY_OFFSET_PX);
-            root.draw(&Text::new(name.clone(), at, below.clone()))
-                .map_err(plot_err)?;
+            for (k, line) in name.lines().enumerate() {
+                let down = CATEGORY_OFFSET_PX + k as i32 * (AXIS_PX as i32 + LINE_GAP_PX);
+                let at = (x - ox, y - oy + down);
+                root.draw(&Text::new(line.to_string(), at, below.clone()))
+                    .map_err(plot_err)?;
+            }
         }
         Ok(())
     }

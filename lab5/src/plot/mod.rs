@@ -24,7 +24,7 @@ mod signal;
 mod style;
 mod table;
 
-pub(crate) use bars::{bar_chart, bar_chart_with_reference};
+pub(crate) use bars::{bar_chart, bar_chart_wide, bar_chart_with_reference};
 pub(crate) use confusion::confusion_matrix;
 pub(crate) use figure::{encode_png, Figure};
 pub(crate) use grid::{image_grid, image_grid_px, mistakes_gallery, Mistake, Photo};
@@ -34,10 +34,10 @@ pub(crate) use line::{
 };
 pub(crate) use overlay::heat_overlay;
 pub(crate) use roc::{roc_curves, RocCurve};
-pub(crate) use scatter::{scatter, scatter_with_axes};
+pub(crate) use scatter::{scatter, scatter_with_axes, shorten_to};
 pub use shown::{Note, Shown};
 pub(crate) use signal::signal_plot;
-pub(crate) use table::{escape, Table};
+pub(crate) use table::{escape, show_html, verdict_then_table, Table};
 
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,25 @@ impl Table {
     }
 }
 
+/// `items` as a verdict's bulleted list (`<ul class="verdict">`, escaped), then `table`:
+/// the HTML of a judged result in notebooks and the report.
+pub(crate) fn verdict_then_table(items: &[String], table: &Table) -> String {
+    let items: String = items
+        .iter()
+        .map(|s| format!("<li>{}</li>\n", escape(s)))
+        .collect();
+    format!("<ul class=\"verdict\">\n{items}</ul>\n{}", table.to_html())
+}
+
+/// Shows `html` inline in an evcxr notebook as `text/html`; when it could not be made,
+/// `text` and the error as plain text.
+pub(crate) fn show_html(html: anyhow::Result<String>, text: &dyn fmt::Display) {
+    match html {
+        Ok(html) => println!("EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT"),
+        Err(e) => println!("{text}\n(table: {e:#})"),
+    }
+}
+
 fn html_row(df: &DataFrame, row: usize) -> String {
     let mut tr = String::from("<tr>");
     for col in df.columns() {

@@ -84,7 +84,21 @@ fn label_blocks(cfg: &Config, audit: &Audit) -> Vec<Block> {
     } else if max > 0 {
         blocks.push(block("flagged photos", audit.flagged_grid(max, cols)));
     }
+    blocks.extend(label_check_ablation(cfg));
     blocks
+}
+
+/// The saved label-check ablation (`lab5 ablate --label-check`): sentences, table and
+/// chart, or a note saying how to make it.
+fn label_check_ablation(cfg: &Config) -> Vec<Block> {
+    match crate::ablation::label_check::load(cfg) {
+        Ok(study) => vec![
+            Block::Text("**Does the label check matter?**".into()),
+            block("label-check ablation", study.to_html().map(Block::Html)),
+            block("label-check ablation chart", study.chart()),
+        ],
+        Err(e) => vec![block::<Table>("label-check ablation", Err(e))],
+    }
 }
 
 /// One model: metrics, gap, learning curves, confusion matrix, ROC, mistakes, the
@@ -145,6 +159,8 @@ pub(crate) fn comparison(cfg: &Config) -> Section {
                 |e| vec![block::<Table>("comparison charts", Err(e))],
                 |figs| figs.into_iter().map(|(_, f)| Block::Figure(f)).collect(),
             ));
+            let breeds = c.breeds().and_then(|b| b.to_html()).map(Block::Html);
+            b.push(block("per-breed scores", breeds));
             b
         }
         Err(e) => vec![block::<Table>("comparison", Err(e))],

@@ -5,10 +5,14 @@
 //! breeds the training split also has, and photos without a breed), plus each held-out
 //! breed on its own. The result is the optional `unseen_breeds` field of `metrics.json`.
 //!
+//! [`per_breed`] scores every breed of the test split the same way (the comparison's
+//! per-breed table, [`crate::compare`]), photos without a breed as one more group per
+//! class ([`NO_BREED`]).
+//!
 //! A prediction is right when `p_dog > 0.5` agrees with the label, as in
 //! [`crate::train::metrics`].
 
-use super::metrics::THRESHOLD;
+use super::metrics::{wilson_interval, THRESHOLD};
 use super::record::{Scored, PREDICTIONS_FILE};
 use crate::config::Config;
 use crate::data::{holdout, Class, Manifest, SplitName};
@@ -37,6 +41,67 @@ impl GroupAccuracy {
         self.correct += usize::from(right);
         self.accuracy = Some(self.correct as f64 / self.n as f64);
     }
+
+    /// Photos classified wrong: for a breed, photos called the other species.
+    pub fn mistakes(&self) -> usize {
+        self.n - self.correct
+    }
+
+    /// The 95 % Wilson interval of the accuracy ([`wilson_interval`]), fractions in
+    /// `0..=1`; `(0, 1)` for an empty group.
+    pub fn interval(&self) -> (f64, f64) {
+        wilson_interval(self.correct as u64, self.n as u64)
+    }
+
+    /// `86.7 % [70.3, 94.7]`: the accuracy with its 95 % Wilson interval in points; empty
+    /// for an empty group.
+    pub fn shown(&self) -> String {
+        let Some(a) = self.accuracy else {
+            return String::new();
+        };
+        let (lo, hi) = self.interval();
+        format!("{:.1} % [{:.1}, {:.1}]", 100.0 * a, 100.0 * lo, 100.0 * hi)
+    }
+}
+
+/// The group of photos without a breed in [`per_breed`] (one per class).
+pub const NO_BREED: &str = "(no breed)";
+
+/// The breed (as in the manifest) and class of every photo of `manifest` that has a
+/// breed, by id.
+pub(crate) fn breeds_by_id(manifest: &Manifest) -> HashMap<String, (String, Class)> {
+    manifest
+        .records
+        .iter()
+        .filter_map(|r| Some((r.id.clone(), (r.breed_name.clone()?, r.label))))
+        .collect()
+}
+
+/// Test accuracy per breed: the test rows of `scored` (a run's `predictions.csv`)
+/// grouped by the breed `breed_of` gives their id, photos without one in a [`NO_BREED`]
+/// group of their class. One entry per (breed, class of the photos' labels), sorted by
+/// class, then breed name; the counts add up to the test rows.
+pub(crate) fn per_breed(
+    breed_of: &HashMap<String, (String, Class)>,
+    scored: &[Scored],
+) -> Vec<BreedAccuracy> {
+    let mut groups: BTreeMap<(Class, String), GroupAccuracy> = BTreeMap::new();
+    for s in scored.iter().filter(|s| s.split == SplitName::Test) {
+        let breed = breed_of.get(&s.id).map_or(NO_BREED, |b| b.0.as_str());
+        let right = (s.p_dog > THRESHOLD) == (s.label == Class::Dog);
+        groups
+            .entry((s.label, breed.to_string()))
+            .or_default()
+            .add(right);
+    }
+    groups
+        .into_iter()
+        .map(|((class, breed), score)| BreedAccuracy {
+            breed,
+            class,
+            score,
+        })
+        .collect()
 }
 
 /// Test accuracy on one held-out breed.
@@ -76,11 +141,7 @@ pub(crate) struct Holdout {
 impl Holdout {
     /// The breeds held out of `manifest`'s split, `held`.
     pub(crate) fn new(manifest: &Manifest, held: BTreeSet<String>) -> Self {
-        let breed_of = manifest
-            .records
-            .iter()
-            .filter_map(|r| Some((r.id.clone(), (r.breed_name.clone()?, r.label))))
-            .collect();
+        let breed_of = breeds_by_id(manifest);
         Holdout { held, breed_of }
     }
 
@@ -302,6 +363,55 @@ mod tests {
         );
         let back: BreedReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn every_test_photo_is_scored_under_its_breed_or_no_breed() {
+        let breed_of = holdout().breed_of;
+        let row = |id: &str, split, label, p_dog| Scored {
+            id: id.into(),
+            split,
+            label,
+            p_dog,
+        };
+        use Class::{Cat, Dog};
+        use SplitName::{Test, Train};
+        let scored = [
+            row("a", Test, Cat, 0.9),  // Abyssinian, wrong
+            row("b", Test, Cat, 0.6),  // Abyssinian, wrong
+            row("c", Test, Cat, 0.2),  // Curl, right
+            row("d", Test, Dog, 0.8),  // Pug, right
+            row("e", Test, Dog, 0.1),  // no breed, wrong
+            row("f", Train, Dog, 0.9), // another split
+            row("z", Test, Cat, 0.3),  // not in the manifest: no breed, right
+        ];
+        let groups = per_breed(&breed_of, &scored);
+        let names: Vec<(&str, Class, usize, usize)> = groups
+            .iter()
+            .map(|g| (g.breed.as_str(), g.class, g.score.n, g.score.correct))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("(no breed)", Cat, 1, 1),
+                ("Abyssinian", Cat, 2, 0),
+                ("Curl", Cat, 1, 1),
+                ("(no breed)", Dog, 1, 0),
+                ("Pug", Dog, 1, 1),
+            ]
+        );
+        let total: usize = groups.iter().map(|g| g.score.n).sum();
+        assert_eq!(total, 6);
+        let aby = &groups[1].score;
+        assert_eq!((aby.accuracy, aby.mistakes()), (Some(0.0), 2));
+        // Wilson for 0 of 2: (0, z^2 / (2 + z^2)) = (0, 0.6576).
+        assert!(
+            (aby.interval().1 - 0.6576).abs() < 1e-4,
+            "{:?}",
+            aby.interval()
+        );
+        assert_eq!(aby.shown(), "0.0 % [0.0, 65.8]");
+        assert_eq!(GroupAccuracy::default().shown(), "");
     }
 
     #[test]

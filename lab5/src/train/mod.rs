@@ -19,6 +19,7 @@ pub mod tensorboard;
 pub mod trainer;
 pub(crate) mod transfer;
 
+pub use breeds::{BreedAccuracy, GroupAccuracy, NO_BREED};
 pub(crate) use infer::LoadedRun;
 pub use infer::{evaluate, predict};
 pub use record::RunRecord;

@@ -340,8 +340,20 @@ fn crop_source(cfg: &Config, manifest: &Manifest, cached: &Cached) -> Result<Opt
 /// [`train_cnn`] recording the run as `runs/<name>/` (the ablation study's variants).
 pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<RunRecord> {
     let manifest = load_manifest(cfg)?;
+    train_cnn_on(cfg, (&manifest, &manifest), name, force)
+}
+
+/// [`train_cnn`] on the splits of `kept`, a copy of the manifest `source` with more
+/// exclusions (the label check's ablation), recorded as `runs/<name>/`. The tensor cache
+/// is `source`'s, narrowed to `kept`'s rows in memory, so no other cache is written.
+pub(crate) fn train_cnn_on(
+    cfg: &Config,
+    (source, kept): (&Manifest, &Manifest),
+    name: &str,
+    force: bool,
+) -> Result<RunRecord> {
     if !force {
-        if let Some(rec) = reusable_cnn(cfg, name, &manifest) {
+        if let Some(rec) = reusable_cnn(cfg, name, kept) {
             println!("{rec}");
             return Ok(rec);
         }
@@ -350,16 +362,18 @@ pub(crate) fn train_cnn_named(cfg: &Config, name: &str, force: bool) -> Result<R
     let started = Instant::now();
     let p = &cfg.preprocess;
     let (cached, data_cost) =
-        cache::load_or_build_costed(cfg, &manifest, p.image_size, p.resize_shorter)?;
-    let source = crop_source(cfg, &manifest, &cached)?;
-    let data = ImageSet::splits_with_source(cached, source, &cfg.augment, cnn_norm());
+        cache::load_or_build_costed(cfg, source, p.image_size, p.resize_shorter)?;
+    let source_crops = crop_source(cfg, source, &cached)?;
+    let cached = cached.restricted_to(kept)?;
+    let source_crops = source_crops.map(|c| c.restricted_to(kept)).transpose()?;
+    let data = ImageSet::splits_with_source(cached, source_crops, &cfg.augment, cnn_norm());
     tch::manual_seed(cfg.runtime.seed as i64);
     let net = Cnn::new(&cfg.cnn, p.image_size, device)?;
     let plan = Plan {
         name: name.to_string(),
         model: cnn_spec(cfg),
         hyper: Hyper::cnn(cfg),
-        data_key: cnn_data_key(cfg, &manifest),
+        data_key: cnn_data_key(cfg, kept),
         preprocess_secs: started.elapsed().as_secs_f64(),
         data_cost,
         data_shared_with: None,

@@ -59,11 +59,11 @@ pub(crate) fn settings(cfg: &Config) -> serde_json::Value {
     })
 }
 
-/// The finished run in `runs/transfer/` when it matches `cfg` and the data.
-fn reusable(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
+/// The finished run `runs/<name>/` when it matches `cfg` and the data.
+fn reusable(cfg: &Config, manifest: &Manifest, name: &str) -> Option<RunRecord> {
     let key = data_key(cfg, manifest);
     let now = settings(cfg);
-    super::run::reusable_run(cfg, TRANSFER_RUN, |old, old_key| {
+    super::run::reusable_run(cfg, name, |old, old_key| {
         settings(old) == now && old_key == key
     })
 }
@@ -73,8 +73,21 @@ fn reusable(cfg: &Config, manifest: &Manifest) -> Option<RunRecord> {
 /// is loaded instead.
 pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
     let manifest = load_manifest(cfg)?;
+    train_transfer_on(cfg, &manifest, TRANSFER_RUN, force)
+}
+
+/// [`train_transfer`] on the splits of `manifest` (the data folder's, or a copy with
+/// other exclusions: the label check's ablation), recorded as `runs/<name>/`. On cached
+/// features only `manifest`'s exclusions matter; a model that trains on images reads the
+/// tensor cache of `manifest`'s rows.
+pub(crate) fn train_transfer_on(
+    cfg: &Config,
+    manifest: &Manifest,
+    name: &str,
+    force: bool,
+) -> Result<RunRecord> {
     if !force {
-        if let Some(rec) = reusable(cfg, &manifest) {
+        if let Some(rec) = reusable(cfg, manifest, name) {
             println!("{rec}");
             return Ok(rec);
         }
@@ -85,19 +98,19 @@ pub fn train_transfer(cfg: &Config, force: bool) -> Result<RunRecord> {
     let net = Transfer::new(cfg, device)?;
     let (data, data_cost, shared) = match net.input() {
         Input::Features => {
-            let (splits, cost) = feature_splits(cfg, &manifest, device)?;
+            let (splits, cost) = feature_splits(cfg, manifest, device)?;
             (splits, cost, shared_pass(cfg)?)
         }
         Input::Images => {
-            let (splits, cost) = image_splits(cfg, &manifest)?;
+            let (splits, cost) = image_splits(cfg, manifest)?;
             (splits, cost, None)
         }
     };
     let plan = Plan {
-        name: TRANSFER_RUN.to_string(),
+        name: name.to_string(),
         model: transfer_spec(cfg),
         hyper: Hyper::transfer(cfg),
-        data_key: data_key(cfg, &manifest),
+        data_key: data_key(cfg, manifest),
         preprocess_secs: started.elapsed().as_secs_f64(),
         data_cost,
         data_shared_with: shared,

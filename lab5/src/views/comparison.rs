@@ -5,7 +5,7 @@
 use super::maps::separation_scores;
 use super::runs::{predictions, run_record, Model};
 use super::{Note, Shown};
-use crate::compare::{self, Comparison, JSON_FILE};
+use crate::compare::{self, BreedErrors, Comparison, JSON_FILE};
 use crate::config::Config;
 use crate::data::SplitName;
 use crate::plot::{roc_curves, Figure, RocCurve, Table};
@@ -32,7 +32,8 @@ fn comparison_is_current(cfg: &Config) -> bool {
 }
 
 /// The comparison of the CNN and transfer runs: loaded from `runs/compare/` when it is
-/// newer than both runs and holds the paired test and the reliability diagrams, else (or with `force`) measured now (inference speed of both
+/// newer than both runs and holds the paired test, the reliability diagrams and the
+/// per-breed scores, else (or with `force`) measured now (inference speed of both
 /// models) and saved. Shows the table and the verdict. Fails with what to run when a run
 /// is missing or was trained with other settings or data.
 pub fn comparison(cfg: &Config, force: bool) -> Result<Comparison> {
@@ -40,14 +41,25 @@ pub fn comparison(cfg: &Config, force: bool) -> Result<Comparison> {
     run_record(cfg, Model::Transfer)?;
     if !force && comparison_is_current(cfg) {
         // A comparison saved by an older lab5 (before the paired test, the reliability
-        // diagrams, or the rows of today's table) is measured again.
-        let complete =
-            |c: &Comparison| c.paired.is_some() && c.calibration.is_some() && c.has_current_rows();
+        // diagrams, the per-breed scores, or the rows of today's table) is measured again.
+        let complete = |c: &Comparison| {
+            c.paired.is_some()
+                && c.calibration.is_some()
+                && c.breeds.is_some()
+                && c.has_current_rows()
+        };
         if let Some(c) = compare::load(cfg).ok().filter(complete) {
             return Ok(c);
         }
     }
     compare::compare(cfg)
+}
+
+/// Both models' test accuracy per breed with 95 % Wilson intervals, after the breeds
+/// each calls the other species most often ([`crate::compare::BreedErrors`], from
+/// [`comparison`]); `.chart()` draws the breeds with the most mistakes.
+pub fn breed_errors(cfg: &Config) -> Result<BreedErrors> {
+    Ok(comparison(cfg, false)?.breeds()?.clone())
 }
 
 /// ROC curves of both models on the test split.

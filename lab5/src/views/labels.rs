@@ -1,6 +1,7 @@
 //! Notebook `02_labels`: the automatic label check ([`crate::labels::audit`]): zero-shot
 //! agreement of the pretrained ImageNet head with our labels, the flagged photos, the
-//! rule that flags them, and the optional (reversible) exclusion from training.
+//! rule that flags them, the optional (reversible) exclusion from training, and whether
+//! that exclusion changes anything ([`label_check_ablation`]).
 //!
 //! The backbone pass behind the check is cached in `data/cache/`, so after the first run
 //! (about a minute and a half for 2,100 photos on 2 cores) every cell here takes seconds.
@@ -114,4 +115,23 @@ pub fn exclude_flagged(cfg: &Config, apply: bool, undo: bool) -> Result<Note> {
         "{msg}; {excluded} of {} images are now excluded from training.",
         m.records.len()
     )))
+}
+
+/// Does the label check matter? The transfer head trained on every photo and without the
+/// photos the check flags, both scored on the same test photos
+/// ([`crate::ablation::label_check`]; `lab5 ablate --label-check`): two trainings of the
+/// head on the cached backbone features (seconds on a free CPU), reused while current;
+/// CNN arms made by `lab5 ablate --label-check --cnn` are shown too. `.chart()` draws
+/// the test accuracies.
+pub fn label_check_ablation(
+    cfg: &Config,
+) -> Result<crate::ablation::label_check::LabelCheckAblation> {
+    crate::ablation::label_check::run(cfg, false, false)
+}
+
+/// The chart of the label check's ablation saved by [`label_check_ablation`] (or `lab5
+/// ablate --label-check`): test accuracy on the unflagged test photos, per model, trained
+/// on every photo and without the flagged ones.
+pub fn label_check_ablation_chart(cfg: &Config) -> Result<crate::plot::Figure> {
+    crate::ablation::label_check::load(cfg)?.chart()
 }

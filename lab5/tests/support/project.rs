@@ -59,6 +59,21 @@ pub fn small_pets_project(name: &str, per_class: usize, edits: &[(&str, Value)])
     p
 }
 
+/// Removes the project folders `lab5-<name>-<pid>` of earlier runs of a test binary whose
+/// process is gone (a project kept for the whole binary in a static is never dropped).
+pub fn remove_stale_roots(name: &str) {
+    let prefix = format!("lab5-{name}-");
+    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new("/proc").join(p.to_string()).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A temporary project folder, removed on drop.
 pub struct Project {
     /// The project folder (holds `config.json`, `.env`, `data/`).

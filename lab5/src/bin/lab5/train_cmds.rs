@@ -33,10 +33,27 @@ pub struct AblateArgs {
     /// Train every variant again, even when its run is current.
     #[arg(long)]
     pub force: bool,
+    /// Instead of the recipe's variants: does the label check matter? The transfer head
+    /// trained with and without the photos the label check flags (seconds, on the cached
+    /// backbone features), both scored on the same test photos.
+    #[arg(long)]
+    pub label_check: bool,
+    /// With --label-check: the CNN too, at the ablation budget (SLOW: two CNN trainings,
+    /// minutes to hours on a CPU).
+    #[arg(long, requires = "label_check")]
+    pub cnn: bool,
 }
 
-/// Runs `lab5 ablate`: the recipe and its variants (config `ablation`), then the table.
+/// Runs `lab5 ablate`: the recipe and its variants (config `ablation`), then the table;
+/// with `--label-check`, the label check's ablation instead.
 pub fn ablate(cfg: &Config, a: AblateArgs) -> anyhow::Result<()> {
+    if a.label_check {
+        use lab5::ablation::label_check;
+        let study = label_check::run(cfg, a.cnn, a.force)?;
+        println!("{}", study.to_markdown());
+        println!("written to {}", label_check::dir(cfg).display());
+        return Ok(());
+    }
     let study = lab5::ablation::run(cfg, a.force)?;
     println!("{}", study.to_markdown());
     println!("written to {}", lab5::ablation::dir(cfg).display());
