@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup run test lab tensorboard notebooks bench clean-runs
+.PHONY: setup run test lab tensorboard notebooks bench bench-backbone clean-runs
 
 setup:           ## install/reuse venv, weights, evcxr kernel; build lab5 (release)
 	@scripts/setup.sh
@@ -25,5 +25,9 @@ tensorboard: setup ## TensorBoard (venv) on runs/: prints its address (lab5 tens
 notebooks: setup ## execute every notebook with the full config, HTML into reports/
 	@scripts/notebooks.sh
 
-bench: setup     ## lab5 vs PyTorch training throughput (prints a table)
+bench: setup     ## lab5 vs PyTorch: CNN training throughput, then the backbone pass (two tables)
 	@scripts/bench.sh
+	@scripts/bench_backbone.sh
+
+bench-backbone: setup ## lab5 vs PyTorch: the backbone pass over every photo (prints a table)
+	@scripts/bench_backbone.sh

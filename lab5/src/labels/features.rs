@@ -242,9 +242,10 @@ pub struct PassSpeed {
 }
 
 impl PassSpeed {
-    /// The configured pass: folded network, overlapped decoding, the configured precision
-    /// (`auto`: bf16 on a CPU with native bfloat16) and batch size. ResNet-18 always runs
-    /// as it is, in fp32.
+    /// The configured pass: folded network, the configured precision (`auto`: bf16 on a CPU
+    /// with native bfloat16) and batch size, decoding overlapped with the network when the
+    /// machine has more cores than `runtime.threads`. ResNet-18 always runs as it is, in
+    /// fp32.
     ///
     /// # Errors
     /// `runtime.device` cannot be parsed.
@@ -261,11 +262,15 @@ impl PassSpeed {
             true => crate::runtime::training_kind(t.backbone_precision, device),
             false => Kind::Float,
         };
+        // Decoding beside the network pays only where a core is free for it: measured on 2
+        // cores with `runtime.threads` 2, it bought nothing (README, "The backbone pass").
+        let spare_core =
+            std::thread::available_parallelism().is_ok_and(|n| n.get() > cfg.runtime.threads);
         Ok(PassSpeed {
             kind,
             batch_size: t.backbone_batch_size,
             folded: lite0,
-            overlap: true,
+            overlap: spare_core,
             decode_threads: cfg.runtime.threads,
         })
     }
