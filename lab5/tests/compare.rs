@@ -56,7 +56,7 @@ fn summary(
         total_secs: secs + 2.0,
         cold_data_secs: Some(2.0),
         cold_total_secs: Some(secs + 2.0),
-        warm_total_secs: secs + 1.0,
+        warm_total_secs: Some(secs + 1.0),
         data_shared_with: (!cnn).then(|| "the label check (`lab5 audit`)".to_string()),
         secs_per_epoch: secs / 30.0,
         to_best_secs: secs * 0.8,
@@ -192,7 +192,7 @@ fn training_cost_counts_the_backbone_pass_a_cache_kept() {
     transfer.cold_data_secs = Some(150.0);
     transfer.cold_total_secs = Some(20.0 + 150.0 + 1.0);
     transfer.total_secs = 21.0;
-    transfer.warm_total_secs = 21.0;
+    transfer.warm_total_secs = Some(21.0);
     let v = verdict(cnn.clone(), transfer.clone(), [89, 1, 9, 1]);
     contains_all(
         &v,
@@ -221,16 +221,37 @@ fn training_cost_counts_the_backbone_pass_a_cache_kept() {
     );
     assert_eq!(row("of which shared with another step").cnn, Some(0.0));
     assert_eq!(row("re-run with warm caches").transfer, Some(21.0));
+    let chart = Comparison::new(cnn.clone(), transfer.clone(), 0.05)
+        .time_chart()
+        .unwrap();
+    assert!(
+        chart.svg().contains("from raw photos"),
+        "the cost bars are missing"
+    );
 
     // A run recorded before costs from raw photos were counted: said, not hidden.
     transfer.cold_data_secs = None;
     transfer.cold_total_secs = None;
+    transfer.warm_total_secs = None;
+    let old = Comparison::new(cnn.clone(), transfer.clone(), 0.05);
+    assert!(
+        !old.time_chart().unwrap().svg().contains("from raw photos"),
+        "a 0 s cost bar"
+    );
+    assert_eq!(
+        old.rows
+            .iter()
+            .find(|r| r.measure.starts_with("re-run"))
+            .unwrap()
+            .transfer,
+        None
+    );
     let v = verdict(cnn, transfer, [89, 1, 9, 1]);
     contains_all(
         &v,
         &[
             "As these runs went, training took 402.0 s for the CNN",
-            "not what it read from a cache, because the run(s) transfer were recorded before lab5 counted costs from raw photos",
+            "not what it read from a cache, because the run(s) transfer were recorded before lab5 counted costs from raw photos: train them again (`lab5 train transfer`)",
         ],
     );
 }

@@ -84,27 +84,30 @@ pub(crate) fn log_loss(c: &Comparison) -> Result<Figure> {
     )
 }
 
-/// Cost from raw photos (0 when not recorded), a re-run with warm caches, training loop,
-/// time to the best validation loss, time per epoch.
+/// Cost from raw photos, a re-run with warm caches (both left out when a run did not
+/// record them), training loop, time to the best validation loss, time per epoch.
 pub(crate) fn time(c: &Comparison) -> Result<Figure> {
+    let counted = c.cnn.cold_total_secs.is_some() && c.transfer.cold_total_secs.is_some();
+    let skip = if counted { 0 } else { 2 };
     let f = |m: &ModelSummary, i: usize| {
         let cold = m.cold_total_secs.unwrap_or(0.0);
-        [
-            cold,
-            m.warm_total_secs,
-            m.train_secs,
-            m.to_best_secs,
-            m.secs_per_epoch,
-        ][i]
+        let warm = m.warm_total_secs.unwrap_or(0.0);
+        [cold, warm, m.train_secs, m.to_best_secs, m.secs_per_epoch][i + skip]
     };
-    let cats = [
+    let all = [
         "from raw photos",
         "warm re-run",
         "training loop",
         "to best val loss",
         "per epoch",
     ];
-    bars(c, "CNN vs transfer: training time", "seconds", &cats, f)
+    bars(
+        c,
+        "CNN vs transfer: training time",
+        "seconds",
+        &all[skip..],
+        f,
+    )
 }
 
 /// Photos classified per second.

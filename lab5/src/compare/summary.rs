@@ -40,9 +40,10 @@ pub struct ModelSummary {
     /// [`Durations::cold_total_secs`]: crate::train::record::Durations::cold_total_secs
     #[serde(default)]
     pub cold_total_secs: Option<f64>,
-    /// Seconds of a re-run with every cache warm.
+    /// Seconds of a re-run with every cache warm; `None` for runs recorded before lab5
+    /// counted data preparation (their own total may include work a cache would save).
     #[serde(default)]
-    pub warm_total_secs: f64,
+    pub warm_total_secs: Option<f64>,
     /// The other step that needs the same data work ("the label check"), if any.
     #[serde(default)]
     pub data_shared_with: Option<String>,
@@ -77,7 +78,7 @@ impl ModelSummary {
             total_secs: d.total_secs,
             cold_data_secs: d.cold_data_secs,
             cold_total_secs: d.cold_total_secs(),
-            warm_total_secs: d.warm_total_secs(),
+            warm_total_secs: d.cold_data_secs.map(|_| d.warm_total_secs()),
             data_shared_with: d.data_shared_with.clone(),
             secs_per_epoch: d.train_secs / epochs.max(1) as f64,
             to_best_secs: d.to_best_secs,

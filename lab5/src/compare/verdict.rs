@@ -194,17 +194,18 @@ fn training_cost(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
         )
     };
     let (fast, slow) = faster(cnn, transfer, |m| m.cold_total_secs.unwrap_or_default());
-    let (wf, ws) = faster(cnn, transfer, |m| m.warm_total_secs);
+    let warm = |m: &ModelSummary| m.warm_total_secs.unwrap_or_default();
+    let (wf, ws) = faster(cnn, transfer, warm);
     format!(
         "From the raw photos to a trained model it took {} and {}: the {} was {} faster to train. A re-run with every cache warm takes {:.1} s and {:.1} s ({} {} faster).",
         part(cnn, cold_c),
         part(transfer, cold_t),
         fast.title(),
         ratio(slow.cold_total_secs.unwrap_or_default(), fast.cold_total_secs.unwrap_or_default()),
-        cnn.warm_total_secs,
-        transfer.warm_total_secs,
+        warm(cnn),
+        warm(transfer),
         wf.title(),
-        ratio(ws.warm_total_secs, wf.warm_total_secs),
+        ratio(warm(ws), warm(wf)),
     )
 }
 
@@ -240,12 +241,13 @@ fn training_cost_as_run(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
         .collect();
     let (fast, slow) = faster(cnn, transfer, |m| m.total_secs);
     format!(
-        "As these runs went, training took {} and {} ({} {} faster); this counts only the data preparation each run did itself, not what it read from a cache, because the run(s) {} were recorded before lab5 counted costs from raw photos: re-train them (`lab5 train <model> --force`) for the full cost.",
+        "As these runs went, training took {} and {} ({} {} faster); this counts only the data preparation each run did itself, not what it read from a cache, because the run(s) {} were recorded before lab5 counted costs from raw photos: train them again ({}) for the full cost.",
         part(cnn),
         part(transfer),
         fast.title(),
         ratio(slow.total_secs, fast.total_secs),
         old.join(" and "),
+        old.iter().map(|m| format!("`lab5 train {m}`")).collect::<Vec<_>>().join(", "),
     )
 }
 

@@ -5,7 +5,9 @@
 //!
 //! The result lives in `<data_dir>/cache/backbone-<S>-<R>-<key16>.safetensors`, written
 //! atomically. The key is a SHA-256 of the settings the numbers depend on (pass version,
-//! input size, resize, weights file hash); inside, rows are keyed by the SHA-256 of each
+//! input size, resize, weights file hash, the arithmetic: folded fp32, or folded bf16 with
+//! the label-check thresholds its fp32 recheck used; `auto` resolves per machine, so a data
+//! folder moved to a machine without native bf16 gets its pass computed again); inside, rows are keyed by the SHA-256 of each
 //! image's bytes. So new or changed images are computed on the next run and the rest are
 //! reused, while labels, splits and exclusions never invalidate anything (they are not
 //! inputs of the backbone). Excluded images are included: the label check must still see
@@ -197,7 +199,8 @@ pub(crate) fn load_or_compute_for(
 }
 
 /// The pass of the configured backbone over every distinct image of `manifest`, all
-/// computed now with `speed`, reading and writing no cache file: what `make bench` times.
+/// computed now with `speed`, reading and writing no cache file: what
+/// `make bench-backbone` times.
 ///
 /// # Errors
 /// The weights cannot be loaded, or an image cannot be read.
@@ -222,8 +225,9 @@ pub fn compute_uncached(
     Ok(compute(cfg, &refs, device, &how)?.0)
 }
 
-/// How the backbone pass is run: what makes it fast, none of which changes its numbers
-/// beyond rounding (bf16 aside: see [`PassSpeed::kind`]).
+/// How the backbone pass is run: what makes it fast. Folding changes the numbers only by
+/// rounding; bf16 changes them by up to about a tenth in probability (see
+/// [`super::pass_net`]), so the arithmetic is part of the cache key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PassSpeed {
     /// Arithmetic of the network: `Kind::Float` or `Kind::BFloat16`
@@ -235,9 +239,10 @@ pub struct PassSpeed {
     /// ([`FoldedLite0`]); otherwise the training network as it is (NCHW, fp32).
     pub folded: bool,
     /// Decode and resize the next batch of photos on a thread of its own while the network
-    /// runs on this one, so the network never waits for JPEGs.
+    /// runs on this one (a prefetching loader).
     pub overlap: bool,
-    /// Threads decoding photos (`runtime.threads` unless a benchmark says otherwise).
+    /// Threads decoding photos: with `overlap`, the cores `runtime.threads` leaves free;
+    /// otherwise `runtime.threads`.
     pub decode_threads: usize,
 }
 
@@ -248,7 +253,8 @@ impl PassSpeed {
     /// fp32.
     ///
     /// # Errors
-    /// `runtime.device` cannot be parsed.
+    /// `runtime.device` cannot be parsed or names a missing GPU; `transfer.backbone` is
+    /// unknown.
     pub fn of(cfg: &Config) -> Result<Self> {
         Self::for_kind(cfg, backbone::Kind::of(cfg)?)
     }
@@ -264,14 +270,18 @@ impl PassSpeed {
         };
         // Decoding beside the network pays only where a core is free for it: measured on 2
         // cores with `runtime.threads` 2, it bought nothing (README, "The backbone pass").
-        let spare_core =
-            std::thread::available_parallelism().is_ok_and(|n| n.get() > cfg.runtime.threads);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spare = cores.saturating_sub(cfg.runtime.threads);
         Ok(PassSpeed {
             kind,
             batch_size: t.backbone_batch_size,
             folded: lite0,
-            overlap: spare_core,
-            decode_threads: cfg.runtime.threads,
+            overlap: spare > 0,
+            decode_threads: if spare > 0 {
+                spare
+            } else {
+                cfg.runtime.threads
+            },
         })
     }
 
@@ -287,11 +297,27 @@ impl PassSpeed {
         }
     }
 
-    /// What the numbers depend on, for the cache key: `folded fp32`, `folded bf16`, `plain`.
+    /// What the numbers depend on, for the cache key and the progress line: `folded fp32`,
+    /// `folded bf16`, `plain`.
     fn key(&self) -> String {
         match self.folded {
             true => format!("folded {}", crate::runtime::kind_name(self.kind)),
             false => "plain".to_string(),
+        }
+    }
+
+    /// [`PassSpeed::key`] plus, for a bf16 pass, the label check's thresholds its fp32
+    /// recheck used ([`super::pass_net`]): other thresholds recheck other photos.
+    fn cache_key(&self, audit: &crate::config::Audit) -> String {
+        match self.folded && self.kind == Kind::BFloat16 {
+            true => format!(
+                "{} recheck {} margin {} neither {}",
+                self.key(),
+                super::pass_net::RECHECK_MARGIN,
+                audit.min_margin,
+                audit.neither_threshold
+            ),
+            false => self.key(),
         }
     }
 }
@@ -429,7 +455,7 @@ fn pass_key(cfg: &Config, kind: backbone::Kind) -> Result<String> {
         kind.name(),
         sha256_hex(&bytes),
     );
-    let how = PassSpeed::for_kind(cfg, kind)?.key();
+    let how = PassSpeed::for_kind(cfg, kind)?.cache_key(&cfg.audit);
     Ok(sha256_hex(
         format!("{PASS_VERSION}\n{name}\n{s}\n{r}\n{hash}\n{how}\n").as_bytes(),
     ))

@@ -46,11 +46,11 @@ pub(crate) const BN_EPS: f64 = 1e-3;
 /// Batch-norm momentum (unused while the statistics stay frozen; recorded for clarity).
 pub(crate) const BN_MOMENTUM: f64 = 0.01;
 /// Upper clamp of ReLU6.
-const RELU6_MAX: f64 = 6.0;
+pub(crate) const RELU6_MAX: f64 = 6.0;
 /// Channels of the stem convolution.
 const STEM_CHANNELS: i64 = 32;
 /// Kernel side and stride of the stem convolution.
-const STEM_KERNEL: i64 = 3;
+pub(crate) const STEM_KERNEL: i64 = 3;
 pub(crate) const STEM_STRIDE: i64 = 2;
 /// Colour channels of the input.
 const IN_CHANNELS: i64 = 3;
@@ -143,23 +143,33 @@ impl SameConv {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let size = x.size();
-        let (top, bottom) = same_padding(size[2], self.kernel, self.stride);
-        let (left, right) = same_padding(size[3], self.kernel, self.stride);
-        let s = [self.stride, self.stride];
-        if top == bottom && left == right {
-            return x.conv2d(
-                &self.weight,
-                None::<Tensor>,
-                s,
-                [top, left],
-                [1, 1],
-                self.groups,
-            );
-        }
-        let padded = x.constant_pad_nd([left, right, top, bottom]);
-        padded.conv2d(&self.weight, None::<Tensor>, s, [0, 0], [1, 1], self.groups)
+        same_conv2d(
+            x,
+            &self.weight,
+            None,
+            (self.kernel, self.stride, self.groups),
+        )
     }
+}
+
+/// A convolution of `x` `(N, C, H, W)` with `weight` (and `bias`) padded like TensorFlow's
+/// `SAME` ([`same_padding`]): `(kernel, stride, groups)`. Symmetric padding goes to the
+/// convolution itself; an odd total is padded explicitly, the extra pixel after.
+pub(crate) fn same_conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    (kernel, stride, groups): (i64, i64, i64),
+) -> Tensor {
+    let size = x.size();
+    let (top, bottom) = same_padding(size[2], kernel, stride);
+    let (left, right) = same_padding(size[3], kernel, stride);
+    let s = [stride, stride];
+    if top == bottom && left == right {
+        return x.conv2d(weight, bias, s, [top, left], [1, 1], groups);
+    }
+    let padded = x.constant_pad_nd([left, right, top, bottom]);
+    padded.conv2d(weight, bias, s, [0, 0], [1, 1], groups)
 }
 
 /// TensorFlow `SAME` padding of one side: `(before, after)`, the odd pixel after.

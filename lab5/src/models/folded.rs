@@ -16,43 +16,37 @@
 //! bfloat16 keeps fp32's exponent range with an 8-bit mantissa; the pooled features are
 //! averaged and returned in fp32, and the ImageNet classifier runs in fp32.
 
-use super::efficientnet::{self, block_shapes, same_padding, BN_EPS, FEATURES};
+use super::efficientnet::{self, block_shapes, same_conv2d, BN_EPS, FEATURES, RELU6_MAX};
 use super::speed::channels_last;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tch::{nn, Kind, Tensor};
 
-/// Upper clamp of ReLU6.
-const RELU6_MAX: f64 = 6.0;
-/// Kernel side and stride of the stem convolution.
-const STEM: (i64, i64) = (3, efficientnet::STEM_STRIDE);
+/// Kernel side, stride and groups of the stem and of a 1x1 convolution.
+const STEM: (i64, i64, i64) = (efficientnet::STEM_KERNEL, efficientnet::STEM_STRIDE, 1);
+const POINTWISE: (i64, i64, i64) = (1, 1, 1);
 
 /// A convolution with its batch-norm folded in: TensorFlow `SAME` padding, a bias.
 #[derive(Debug)]
 struct FoldedConv {
     weight: Tensor,
     bias: Tensor,
-    kernel: i64,
-    stride: i64,
-    groups: i64,
+    /// `(kernel, stride, groups)`.
+    shape: (i64, i64, i64),
 }
 
 impl FoldedConv {
     /// Folds the batch-norm `bn` (prefix of `weight`, `bias`, `running_mean`,
     /// `running_var`) into the convolution `conv` (prefix of `weight`), from the variables
-    /// `vars` of a loaded EfficientNet-Lite0, computing in f64 and storing in `kind`.
+    /// `vars` of a loaded EfficientNet-Lite0, computing in f64 and storing in `kind`;
+    /// `shape` is `(kernel, stride, groups)`.
     fn new(
         vars: &Vars,
         (conv, bn): (&str, &str),
-        (kernel, stride): (i64, i64),
+        shape: (i64, i64, i64),
         kind: Kind,
     ) -> Result<Self> {
         let w = vars.get(&format!("{conv}.weight"))?;
-        let groups = if w.size()[1] == 1 && kernel > 1 {
-            w.size()[0]
-        } else {
-            1
-        };
         let [gamma, beta, mean, var] = ["weight", "bias", "running_mean", "running_var"]
             .map(|n| vars.get(&format!("{bn}.{n}")));
         let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
@@ -62,23 +56,12 @@ impl FoldedConv {
         Ok(FoldedConv {
             weight: channels_last(&weight.to_kind(kind)),
             bias: bias.to_kind(kind),
-            kernel,
-            stride,
-            groups,
+            shape,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let size = x.size();
-        let (top, bottom) = same_padding(size[2], self.kernel, self.stride);
-        let (left, right) = same_padding(size[3], self.kernel, self.stride);
-        let s = [self.stride, self.stride];
-        let (w, b) = (&self.weight, Some(&self.bias));
-        if top == bottom && left == right {
-            return x.conv2d(w, b, s, [top, left], [1, 1], self.groups);
-        }
-        let padded = x.constant_pad_nd([left, right, top, bottom]);
-        padded.conv2d(w, b, s, [0, 0], [1, 1], self.groups)
+        same_conv2d(x, &self.weight, Some(&self.bias), self.shape)
     }
 }
 
@@ -139,8 +122,12 @@ impl FoldedLite0 {
     /// for inference in `kind` (`Kind::Float` or `Kind::BFloat16`).
     ///
     /// # Errors
-    /// A variable of the architecture is missing from `vs`.
+    /// `kind` is neither `Float` nor `BFloat16`; a variable of the architecture is missing
+    /// from `vs`.
     pub fn new(vs: &nn::VarStore, kind: Kind) -> Result<Self> {
+        if !matches!(kind, Kind::Float | Kind::BFloat16) {
+            anyhow::bail!("the folded EfficientNet-Lite0 runs in fp32 or bf16, not {kind:?}");
+        }
         let vars = Vars(vs.variables());
         let stem = FoldedConv::new(&vars, ("_conv_stem", "_bn0"), STEM, kind)?;
         let blocks = block_shapes()
@@ -153,11 +140,11 @@ impl FoldedLite0 {
                     _ => Some(FoldedConv::new(
                         &vars,
                         (&at("_expand_conv"), &at("_bn0")),
-                        (1, 1),
+                        POINTWISE,
                         kind,
                     )?),
                 };
-                let dw = (shape.kernel, shape.stride);
+                let dw = (shape.kernel, shape.stride, shape.c_in * shape.expand);
                 Ok(FoldedBlock {
                     expand,
                     depthwise: FoldedConv::new(
@@ -169,14 +156,14 @@ impl FoldedLite0 {
                     project: FoldedConv::new(
                         &vars,
                         (&at("_project_conv"), &at("_bn2")),
-                        (1, 1),
+                        POINTWISE,
                         kind,
                     )?,
                     residual: shape.stride == 1 && shape.c_in == shape.c_out,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let head = FoldedConv::new(&vars, ("_conv_head", "_bn1"), (1, 1), kind)?;
+        let head = FoldedConv::new(&vars, ("_conv_head", "_bn1"), POINTWISE, kind)?;
         let fc = |n: &str| {
             vars.get(&format!("_fc.{n}"))
                 .map(|t| t.to_kind(Kind::Float))
@@ -280,6 +267,13 @@ mod tests {
                 "{kind:?}: logits differ by {lerr} of their scale"
             );
         }
+    }
+
+    #[test]
+    fn other_kinds_are_refused() {
+        let net = EfficientNetLite0::new(Device::Cpu, 0).unwrap();
+        let err = FoldedLite0::new(net.var_store(), Kind::Half).unwrap_err();
+        assert!(format!("{err}").contains("fp32 or bf16"), "{err}");
     }
 
     #[test]

@@ -325,16 +325,22 @@ pub fn train_cnn(cfg: &Config, force: bool) -> Result<RunRecord> {
 ///
 /// # Errors
 /// Decoding fails, or the two caches disagree about the train split's photos.
-fn crop_source(cfg: &Config, manifest: &Manifest, cached: &Cached) -> Result<Option<Cached>> {
+/// The second cache training crops are cut from (`augment.crop_source`), if configured,
+/// with what it costs (zero when there is none).
+fn crop_source(
+    cfg: &Config,
+    manifest: &Manifest,
+    cached: &Cached,
+) -> Result<(Option<Cached>, DataCost)> {
     let side = cfg.augment.crop_source;
     if side == 0 {
-        return Ok(None);
+        return Ok((None, DataCost::default()));
     }
-    let source = cache::load_or_build(cfg, manifest, side, side)?;
+    let (source, cost) = cache::load_or_build_costed(cfg, manifest, side, side)?;
     if source.train.ids != cached.train.ids {
         bail!("the {side}-pixel crop source and the evaluation cache list different training photos: delete data/cache and retrain");
     }
-    Ok(Some(source))
+    Ok((Some(source), cost))
 }
 
 /// [`train_cnn`] recording the run as `runs/<name>/` (the ablation study's variants).
@@ -361,9 +367,13 @@ pub(crate) fn train_cnn_on(
     let device = crate::runtime::init(cfg)?;
     let started = Instant::now();
     let p = &cfg.preprocess;
-    let (cached, data_cost) =
+    let (cached, eval_cost) =
         cache::load_or_build_costed(cfg, source, p.image_size, p.resize_shorter)?;
-    let source_crops = crop_source(cfg, source, &cached)?;
+    let (source_crops, crops_cost) = crop_source(cfg, source, &cached)?;
+    let data_cost = DataCost {
+        cold_secs: eval_cost.cold_secs + crops_cost.cold_secs,
+        computed_secs: eval_cost.computed_secs + crops_cost.computed_secs,
+    };
     let cached = cached.restricted_to(kept)?;
     let source_crops = source_crops.map(|c| c.restricted_to(kept)).transpose()?;
     let data = ImageSet::splits_with_source(cached, source_crops, &cfg.augment, cnn_norm());
