@@ -130,19 +130,30 @@ def best(s, root):
 
 
 def table(lab5_rows, torch_rows, cpu, threads, configured_name):
-    configured = next((r for r in lab5_rows if r["variant"] == configured_name), lab5_rows[-1])
+    configured = next((r for r in lab5_rows if r["variant"] == configured_name), None)
     plain = next((r for r in lab5_rows if r["variant"] == "plain"), None)
-    print(f"\nBackbone pass over {configured['images']} photos, decoding included; {cpu}, "
+    print(f"\nBackbone pass over {lab5_rows[0]['images']} photos, decoding included; {cpu}, "
           f"{threads} thread(s)\n")
-    print(f"(configured lab5 pass: {configured['variant']})\n")
-    print("| pipeline | seconds | photos/s | zero-shot agreement, % | lab5 configured is | vs lab5 plain |")
+    found = configured is not None
+    if not found:
+        configured = lab5_rows[-1]
+        print(f"(the configured lab5 pass, {configured_name}, was not among BACKBONE_VARIANTS: "
+              f"the ratios are against {configured['variant']})\n")
+    else:
+        print(f"(the configured lab5 pass: {configured_name}, in bold)\n")
+    base = configured["variant"]
+    print(f"| pipeline | seconds | photos/s | zero-shot agreement, % | its time / lab5 {base}'s "
+          f"| lab5 plain's time / its time |")
     print("|---|---|---|---|---|---|")
     for source, rows in (("lab5", lab5_rows), ("PyTorch", torch_rows)):
         for r in rows:
-            speedup = r["seconds"] / configured["seconds"]
-            vs_plain = f"{plain['seconds'] / r['seconds']:.2f}x faster" if plain else "-"
-            print(f"| {source}, {r['variant']} | {r['seconds']:.1f} | {r['images_per_sec']:.1f} | "
-                  f"{100 * r['zero_shot_agreement']:.2f} | {speedup:.2f}x | {vs_plain} |")
+            name = f"{source}, {r['variant']}"
+            if found and r is configured:
+                name = f"**{name}**"
+            vs_plain = f"{plain['seconds'] / r['seconds']:.2f}" if plain else "-"
+            print(f"| {name} | {r['seconds']:.1f} | {r['images_per_sec']:.1f} | "
+                  f"{100 * r['zero_shot_agreement']:.2f} | {r['seconds'] / configured['seconds']:.2f} | "
+                  f"{vs_plain} |")
 
 
 def main(out):
