@@ -368,6 +368,30 @@ fn empty_unreadable_and_foreign_folders_are_clear_errors() {
     );
 }
 
+/// With `--out`, the next step printed repeats `--out`; and a folder an earlier labelling
+/// wrote into (its rounds/ with the photo grid) is labelled without those files.
+#[test]
+fn another_output_folder_is_named_in_the_next_step_and_old_rounds_are_not_photos() {
+    let p = Project::new("label-out", &[("label.k", json!(2))]);
+    let dir = p.root.join("photos");
+    copy_photos(&dir, Class::Dog, 0, 3);
+    let first = ok(&label(&p, &dir, &[]));
+    assert!(
+        dir.join("rounds").read_dir().unwrap().count() >= 2,
+        "{first}"
+    );
+    let out = p.root.join("elsewhere");
+    let second = ok(&label(&p, &dir, &["--out", out.to_str().unwrap()]));
+    let again = format!("lab5 label {} --out {}", dir.display(), out.display());
+    assert!(second.contains(&again), "no `{again}` in\n{second}");
+    let rows = labels(&out);
+    assert_eq!(
+        rows.len(),
+        3,
+        "the round grid was taken for a photo: {rows:?}"
+    );
+}
+
 /// A small project whose data set is `n` pets photos per class (imported), with the
 /// labelling settings `edits`.
 fn small_data_set(name: &str, n: usize, edits: &[(&str, serde_json::Value)]) -> Project {

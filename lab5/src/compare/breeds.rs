@@ -164,8 +164,9 @@ impl BreedErrors {
                         format!("{} ({} of {} test photos)", r.name(), g.mistakes(), g.n)
                     })
                     .collect();
+                let noun = if total == 1 { "mistake" } else { "mistakes" };
                 format!(
-                    "The {} calls the other species most often on: {} ({total} mistakes in all).",
+                    "The {} calls the other species most often on: {} ({total} {noun} in all).",
                     side.title(),
                     items.join(", ")
                 )

@@ -238,7 +238,12 @@ pub fn label_folder(
 ) -> Result<LabelReport> {
     let out = out_dir(cfg, dir, opts);
     let mut state = load_state(&out, dir)?;
-    let skip = [out.join(ROUNDS_DIR), out.join(CACHE_DIR)];
+    // The labelling's own folders are never photos: in the output folder, and in `dir` when
+    // an earlier labelling wrote there (its state file says so).
+    let mut skip = vec![out.join(ROUNDS_DIR), out.join(CACHE_DIR)];
+    if dir.join(STATE_FILE).is_file() {
+        skip.extend([dir.join(ROUNDS_DIR), dir.join(CACHE_DIR)]);
+    }
     let scanned = scan::scan(dir, &skip)?;
     let listed = assign_ids(&mut state, &scanned.photos);
     let (pass, unreadable) = backbone(cfg, &out, &listed, device)?;
@@ -862,12 +867,17 @@ impl LabelReport {
     }
 
     fn fmt_next(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (dir, out) = (self.dir.display(), self.out.display());
+        let out = self.out.display();
+        // The command to run again, with the output folder when it is not the labelled one.
+        let again = match self.out == self.dir {
+            true => format!("lab5 label {}", self.dir.display()),
+            false => format!("lab5 label {} --out {out}", self.dir.display()),
+        };
         if let Some(file) = &self.waiting {
-            writeln!(f, "  the round in {} is waiting for answers: write cat, dog or neither in its species column, then run `lab5 label {dir}` again (nothing changed)", file.display())?;
+            writeln!(f, "  the round in {} is waiting for answers: write cat, dog or neither in its species column, then run `{again}` again (nothing changed)", file.display())?;
         }
         if let Some((round, ids, file, grid)) = &self.new_round {
-            writeln!(f, "  round {round}: {} photos to label in {} (species: cat, dog or neither; the photos with their ids: {}), then run `lab5 label {dir}` again", ids.len(), file.display(), grid.display())?;
+            writeln!(f, "  round {round}: {} photos to label in {} (species: cat, dog or neither; the photos with their ids: {}), then run `{again}` again", ids.len(), file.display(), grid.display())?;
         } else if self.waiting.is_none() {
             writeln!(f, "  every photo has a human label")?;
         }
