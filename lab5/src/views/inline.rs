@@ -13,7 +13,8 @@
 //! failed cells in an executed notebook.
 
 use super::{Note, RobustnessView, Shown, SourceCode};
-use crate::compare::Comparison;
+use crate::ablation::label_check::LabelCheckAblation;
+use crate::compare::{BreedErrors, Comparison};
 use crate::plot::{escape, Figure, Table};
 use serde_json::json;
 
@@ -75,7 +76,9 @@ inline_via_inherent!(
     Shown,
     Comparison,
     RobustnessView,
-    SourceCode
+    SourceCode,
+    BreedErrors,
+    LabelCheckAblation
 );
 
 /// What kind of failure a block shows.
