@@ -421,19 +421,17 @@ pub struct Transfer {
     /// features computed once (much slower; implied by `unfreeze_blocks > 0`).
     pub augment: bool,
     /// Arithmetic of the backbone pass (the features the head trains on and the label
-    /// check's zero-shot probabilities): `auto` (the default: bf16 on CPUs with native
-    /// bfloat16, AVX512-BF16, else fp32), `fp32` or `bf16`. Either way the pass runs
+    /// check's zero-shot probabilities): `fp32` (the default), `bf16`, or `auto` (bf16 on
+    /// CPUs with native bfloat16, AVX512-BF16, else fp32). Either way the pass runs
     /// EfficientNet-Lite0 with its batch-norms folded into the convolutions, channels-last.
-    #[serde(default = "auto_precision")]
+    /// bf16 is faster but the transfer model's image path (predict, robustness, Grad-CAM)
+    /// runs the fp32 backbone, so its figures can differ by a photo from the run's.
+    #[serde(default)]
     pub backbone_precision: Precision,
     /// Photos per forward pass of the backbone pass (results do not depend on it; speed
     /// and peak memory do).
     #[serde(default = "default_backbone_batch")]
     pub backbone_batch_size: usize,
-}
-
-fn auto_precision() -> Precision {
-    Precision::Auto
 }
 
 fn default_backbone_batch() -> usize {

@@ -115,7 +115,7 @@ const COST: [Measure; 13] = [
         known(m.warm_total_secs)
     }),
     (
-        "this run's total (caches as they were), s",
+        "total of this run (caches as they were), s",
         1,
         Better::Lower,
         |m| m.total_secs,
