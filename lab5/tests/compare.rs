@@ -247,11 +247,15 @@ fn training_cost_counts_the_backbone_pass_a_cache_kept() {
         None
     );
     let v = verdict(cnn, transfer, [89, 1, 9, 1]);
+    assert!(
+        !v.contains("faster to train") || v.contains("no \"faster to train\" ratio"),
+        "{v}"
+    );
     contains_all(
         &v,
         &[
             "As these runs went, training took 402.0 s for the CNN",
-            "not what it read from a cache, because the run(s) transfer were recorded before lab5 counted costs from raw photos: train them again (`lab5 train transfer`)",
+            "not what it read from a cache, so no \"faster to train\" ratio is given: the run(s) transfer were recorded before lab5 counted costs from raw photos; train them again (`lab5 train transfer`)",
         ],
     );
 }

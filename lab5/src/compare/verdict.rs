@@ -239,13 +239,10 @@ fn training_cost_as_run(cnn: &ModelSummary, transfer: &ModelSummary) -> String {
         .filter(|m| m.cold_total_secs.is_none())
         .map(|m| m.model.as_str())
         .collect();
-    let (fast, slow) = faster(cnn, transfer, |m| m.total_secs);
     format!(
-        "As these runs went, training took {} and {} ({} {} faster); this counts only the data preparation each run did itself, not what it read from a cache, because the run(s) {} were recorded before lab5 counted costs from raw photos: train them again ({}) for the full cost.",
+        "As these runs went, training took {} and {}; this counts only the data preparation each run did itself, not what it read from a cache, so no \"faster to train\" ratio is given: the run(s) {} were recorded before lab5 counted costs from raw photos; train them again ({}) for the full cost.",
         part(cnn),
         part(transfer),
-        fast.title(),
-        ratio(slow.total_secs, fast.total_secs),
         old.join(" and "),
         old.iter().map(|m| format!("`lab5 train {m}`")).collect::<Vec<_>>().join(", "),
     )
