@@ -17,6 +17,9 @@
 //! or deeper heading) that holds a code cell must carry a code line, and every
 //! `source_code("file", &["item", ...])` call of a code cell must succeed.
 
+#[path = "support/notebook_files.rs"]
+mod notebook_files;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -26,19 +29,7 @@ fn repo() -> PathBuf {
 
 /// `notebooks/NN_*.ipynb`, sorted.
 fn numbered_notebooks() -> Vec<PathBuf> {
-    let dir = repo().join("notebooks");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.ends_with(".ipynb")
-                && name.len() > 3
-                && name[..2].bytes().all(|b| b.is_ascii_digit())
-                && name.as_bytes()[2] == b'_'
-        })
-        .collect();
-    found.sort();
+    let found = notebook_files::numbered_notebooks(&repo().join("notebooks"));
     assert!(found.len() >= 8, "numbered notebooks: {found:?}");
     found
 }

@@ -41,6 +41,9 @@
 //! `$TMPDIR/lab5-notebooks/` for inspection. The browser tests need Chromium, which
 //! `scripts/setup.sh` installs (`LAB5_BROWSER` names another Chrome or Chromium).
 
+#[path = "support/notebook_files.rs"]
+mod notebook_files;
+
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::io::Write;
@@ -293,20 +296,7 @@ fn printed(cell: &Value) -> String {
 
 /// `notebooks/NN_*.ipynb`, sorted.
 fn numbered_notebooks() -> Vec<PathBuf> {
-    let dir = repo().join("notebooks");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.ends_with(".ipynb")
-                && name.len() > 3
-                && name[..2].bytes().all(|b| b.is_ascii_digit())
-                && name.as_bytes()[2] == b'_'
-        })
-        .collect();
-    found.sort();
-    found
+    notebook_files::numbered_notebooks(&repo().join("notebooks"))
 }
 
 /// Copies the first `n` photos (by file name) of `pets/<class>` into `out/<class>`;

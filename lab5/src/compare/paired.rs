@@ -78,14 +78,7 @@ mod tests {
     use super::*;
     use crate::data::Class;
 
-    fn row(id: &str, split: SplitName, label: Class, p_dog: f64) -> Scored {
-        Scored {
-            id: id.into(),
-            split,
-            label,
-            p_dog,
-        }
-    }
+    use crate::train::board::tests::row;
 
     #[test]
     fn photos_are_paired_by_id_on_the_test_split_only() {

@@ -250,7 +250,8 @@ pub(crate) fn warn_skipped(what: &str, e: &anyhow::Error) {
 pub(crate) mod tests {
     use super::*;
 
-    fn row(id: &str, split: SplitName, label: Class, p_dog: f64) -> Scored {
+    /// A scored photo (also the comparison's paired-test fixtures).
+    pub(crate) fn row(id: &str, split: SplitName, label: Class, p_dog: f64) -> Scored {
         Scored {
             id: id.into(),
             split,
