@@ -387,6 +387,27 @@ pub struct Cnn {
     /// README); costs one forward pass over the training split.
     #[serde(default, skip_serializing_if = "is_false")]
     pub precise_bn: bool,
+    /// Stride of the first block's convolution: 1 (conv at full resolution, then max-pool)
+    /// or 2 (a strided conv does the first halving and the block has no max-pool: the
+    /// "stem" of ResNet-style networks, a quarter of the first block's memory traffic).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub stem_stride: i64,
+    /// Blocks (1-based indices into `channels`) followed by a residual basic block:
+    /// `x + BN(conv3x3(ReLU(BN(conv3x3(x)))))`, then ReLU, at that block's channels and
+    /// resolution (He et al., "Deep Residual Learning for Image Recognition", 2016,
+    /// torchvision's `BasicBlock`). Empty: the plain VGG-style chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub residual_after: Vec<usize>,
+}
+
+/// Serde default: 1.
+fn one() -> i64 {
+    1
+}
+
+/// Serde helper: leaves a stride of 1 out of the written config and run keys.
+fn is_one(v: &i64) -> bool {
+    *v == 1
 }
 
 /// Serde helper: leaves a switch that is off out of the written config and run keys.
@@ -1023,6 +1044,19 @@ impl Config {
         }
         check_range("cnn.embedding_dim", c.embedding_dim, 2, 4096)?;
         check_range("cnn.dropout", c.dropout, 0.0, 0.95)?;
+        check_range("cnn.stem_stride", c.stem_stride, 1, 2)?;
+        let blocks = c.channels.len();
+        for (i, b) in c.residual_after.iter().enumerate() {
+            check_range(&format!("cnn.residual_after[{i}]"), *b, 1, blocks)?;
+        }
+        if c.residual_after.windows(2).any(|w| w[0] >= w[1]) {
+            let v = format!("{:?}", c.residual_after);
+            return Err(invalid(
+                "cnn.residual_after",
+                v,
+                "block numbers in increasing order, each once",
+            ));
+        }
         check_range("ablation.epochs", self.ablation.epochs, 1, 10_000)?;
         check_range("ablation.image_size", self.ablation.image_size, 0, 1024)?;
         c.train.validate("cnn")
@@ -1405,6 +1439,24 @@ mod tests {
         );
         let blank = with(&["data", "unseen_breeds"], serde_json::json!([" "]));
         assert!(Config::from_json(&blank).is_err());
+    }
+
+    #[test]
+    fn stem_stride_and_residual_blocks_are_checked() {
+        let err = Config::from_json(&with(&["cnn", "stem_stride"], 3.into())).unwrap_err();
+        assert!(
+            err.to_string().contains("`cnn.stem_stride`") && err.to_string().contains("1 ..= 2"),
+            "{err}"
+        );
+        let blocks = Config::from_json(&shipped()).unwrap().cnn.channels.len();
+        let past = serde_json::json!([blocks + 1]);
+        let err = Config::from_json(&with(&["cnn", "residual_after"], past)).unwrap_err();
+        assert!(err.to_string().contains("`cnn.residual_after[0]`"), "{err}");
+        let unordered = serde_json::json!([3, 2]);
+        let err = Config::from_json(&with(&["cnn", "residual_after"], unordered)).unwrap_err();
+        assert!(err.to_string().contains("increasing order"), "{err}");
+        let twice = serde_json::json!([2, 2]);
+        assert!(Config::from_json(&with(&["cnn", "residual_after"], twice)).is_err());
     }
 
     #[test]

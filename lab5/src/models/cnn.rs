@@ -11,6 +11,7 @@
 //! The speed machinery (channels-last memory, in-place ReLU, bf16 training) is in
 //! [`super::speed`]; `cnn.precision` switches it.
 
+use super::residual::BasicBlock;
 use super::seq::Seq;
 use super::speed::{self, channels_last};
 use super::summary::Summary;
@@ -33,11 +34,12 @@ const CLASSES: i64 = 2;
 
 /// One conv block, `[N, c_in, S, S] -> [N, c_out, S/2, S/2]`: PyTorch's
 /// `Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), ReLU(), MaxPool2d(2)`
-/// (with `cnn.batch_norm = false`: a conv with bias and no batch-norm).
+/// (with `cnn.batch_norm = false`: a conv with bias and no batch-norm). With `stride` 2
+/// the convolution halves the side itself and there is no max-pool (`cnn.stem_stride`).
 fn conv_block(
     seq: Seq,
     p: nn::Path,
-    (c_in, c_out): (i64, i64),
+    (c_in, c_out, stride): (i64, i64, i64),
     cfg: &config::Cnn,
     kind: Kind,
 ) -> Seq {
@@ -45,13 +47,17 @@ fn conv_block(
     let seq = seq.add(
         p.path("conv"),
         "Conv2d",
-        speed::conv3x3(&p / "conv", c_in, c_out, !bn, kind),
+        speed::conv3x3_strided(&p / "conv", (c_in, c_out), stride, !bn, kind),
     );
     let seq = match bn {
         true => seq.add(p.path("bn"), "BatchNorm2d", batch_norm(&p / "bn", c_out)),
         false => seq,
     };
-    seq.add(p.path("relu"), "ReLU", speed::relu()).add(
+    let seq = seq.add(p.path("relu"), "ReLU", speed::relu());
+    if stride > 1 {
+        return seq;
+    }
+    seq.add(
         p.path("pool"),
         "MaxPool2d",
         nn::func(|xs| xs.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)),
@@ -65,9 +71,21 @@ fn features(root: &nn::Path, cfg: &config::Cnn, kind: Kind) -> Seq {
     let pairs = ins.zip(cfg.channels.iter().copied());
     // block1 [N, 32, 56, 56] -> block2 [N, 64, 28, 28] -> block3 [N, 128, 14, 14]
     // -> block4 [N, 256, 7, 7] -> block5 [N, 256, 3, 3]
-    let seq = pairs.enumerate().fold(Seq::new(), |seq, (i, c)| {
-        conv_block(seq, root / format!("block{}", i + 1), c, cfg, kind)
-    });
+    let seq = pairs
+        .enumerate()
+        .fold(Seq::new(), |seq, (i, (c_in, c_out))| {
+            let (k, p) = (i + 1, root / format!("block{}", i + 1));
+            let stride = if k == 1 { cfg.stem_stride } else { 1 };
+            let seq = conv_block(seq, p, (c_in, c_out, stride), cfg, kind);
+            match cfg.residual_after.contains(&k) {
+                true => {
+                    let block = root / format!("block{k}");
+                    let res = BasicBlock::new(&block / "res", c_out, cfg.batch_norm, kind);
+                    seq.add(block.path("res"), "BasicBlock", res)
+                }
+                false => seq,
+            }
+        });
     let last = cfg.channels.last().copied().unwrap_or(IN_CHANNELS);
     let p = cfg.dropout;
     seq.add(
@@ -377,6 +395,36 @@ mod tests {
             .activations(&x)
             .iter()
             .all(|(_, t)| t.kind() == Kind::Float));
+    }
+
+    #[test]
+    fn strided_stem_and_residual_blocks_keep_the_sides_and_start_as_identity() {
+        tch::manual_seed(3);
+        let mut c = cfg(vec![16, 32, 64, 128, 256]);
+        (c.stem_stride, c.residual_after) = (2, vec![2, 4]);
+        let net = Cnn::new(&c, 64, Device::Cpu).unwrap();
+        let s = net.summary().unwrap();
+        let row = |name: &str| s.rows.iter().find(|r| r.name == name).unwrap();
+        assert_eq!(row("block1.conv").output_shape, vec![-1, 16, 32, 32]);
+        assert!(s.rows.iter().all(|r| r.name != "block1.pool"), "{s}");
+        assert_eq!(row("block2.pool").output_shape, vec![-1, 32, 16, 16]);
+        let res = row("block2.res");
+        assert_eq!(res.output_shape, vec![-1, 32, 16, 16]);
+        // two 3x3 convs without bias and two batch-norms (weight, bias)
+        assert_eq!(res.params, 2 * (32 * 32 * 9) + 2 * (2 * 32));
+        assert_eq!(row("block5.pool").output_shape, vec![-1, 256, 2, 2]);
+        assert!(s.rows.iter().all(|r| r.name != "block3.res"));
+        // The residual branch's last batch-norm starts at zero: the block is the identity
+        // on its (non-negative) input until training moves it.
+        let x = Tensor::rand([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let acts = net.activations(&x);
+        let get = |name: &str| &acts.iter().find(|(n, _)| n == name).unwrap().1;
+        let diff = (get("block2.res") - get("block2.pool")).abs().max();
+        assert_eq!(f64::try_from(diff).unwrap(), 0.0);
+        // and it trains: the gradient reaches the branch's zero-initialised scale
+        net.logits(&x, true).sum(Kind::Float).backward();
+        let g = net.var_store().variables()["block2.res.bn2.weight"].grad();
+        assert!(f64::try_from(g.abs().sum(Kind::Float)).unwrap() > 0.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod backbone;
 pub(crate) mod cnn;
 pub mod efficientnet;
 pub mod folded;
+pub(crate) mod residual;
 pub(crate) mod seq;
 pub(crate) mod speed;
 pub(crate) mod summary;

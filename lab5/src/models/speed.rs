@@ -48,8 +48,20 @@ pub(crate) fn relu_t(xs: &Tensor, train: bool) -> Tensor {
 /// `Var(w) = 2 / fan_in` (He et al. 2015). That is not PyTorch's `Conv2d` default
 /// (`kaiming_uniform_(a = sqrt(5))`, `Var(w) = 1 / (3 fan_in)`); `theory::init` measures it.
 pub(crate) fn conv3x3(p: nn::Path, c_in: i64, c_out: i64, bias: bool, train_kind: Kind) -> Conv {
+    conv3x3_strided(p, (c_in, c_out), 1, bias, train_kind)
+}
+
+/// [`conv3x3`] with a `stride` (2 halves height and width: `(S + 1) / 2` for a side `S`).
+pub(crate) fn conv3x3_strided(
+    p: nn::Path,
+    (c_in, c_out): (i64, i64),
+    stride: i64,
+    bias: bool,
+    train_kind: Kind,
+) -> Conv {
     let cfg = nn::ConvConfig {
         padding: 1,
+        stride,
         bias,
         ..Default::default()
     };
