@@ -21,6 +21,8 @@ pub fn cnn_hyperparameters(cfg: &Config) -> Result<Table> {
     let rows = [
         row("preprocess.image_size", format!("{} px", cfg.preprocess.image_size), "input side: receptive fields, compute (∝ side²)"),
         row("cnn.channels", format!("{:?}", c.channels), "one conv block each: depth and width, parameters"),
+        row("cnn.stem_stride", c.stem_stride.to_string(), "1: block 1 is conv + max-pool; 2: a strided conv halves the side instead"),
+        row("cnn.residual_after", format!("{:?}", c.residual_after), "blocks followed by a residual basic block (He et al. 2016; [] = the plain chain)"),
         row("cnn.embedding_dim", c.embedding_dim.to_string(), "size of the embedding (penultimate layer)"),
         row("cnn.dropout", c.dropout.to_string(), "probability of zeroing a unit before each linear layer, in training (Srivastava et al. 2014)"),
         row("cnn.batch_norm", c.batch_norm.to_string(), "batch norm after every conv (section 7)"),

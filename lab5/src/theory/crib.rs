@@ -4,7 +4,7 @@
 //! fields, the output-size formula and `tch`'s ResNet-18), not typed in; literature claims
 //! name their source.
 
-use super::receptive::fields;
+use super::receptive::{fields, Shape};
 use super::shapes::{output_size, ConvSetting};
 use crate::models::Net;
 use crate::plot::Note;
@@ -27,7 +27,7 @@ pub struct Entry {
 pub(crate) struct Facts {
     /// `cnn.channels`.
     pub channels: Vec<i64>,
-    /// Output side of each block (after pooling).
+    /// Output side of each block (after its pooling, or its strided conv).
     pub sides: Vec<i64>,
     /// Receptive field of each block's conv output (`blockN.relu`), pixels.
     pub fields: Vec<i64>,
@@ -67,7 +67,7 @@ impl Facts {
         let net = super::shapes::cnn(cfg)?;
         let summary = net.summary()?;
         let blocks = cfg.cnn.channels.len();
-        let fs = fields(blocks, cfg.preprocess.image_size);
+        let fs = fields(&Shape::of(&cfg.cnn), cfg.preprocess.image_size);
         let per_block = |part: &str| -> Result<Vec<i64>> {
             (1..=blocks)
                 .map(|b| row_params(&summary.rows, &format!("block{b}.{part}")))
@@ -75,9 +75,11 @@ impl Facts {
         };
         Ok(Facts {
             channels: cfg.cnn.channels.clone(),
-            sides: fs
-                .iter()
-                .filter(|f| f.layer.ends_with(".pool"))
+            sides: (1..=blocks)
+                .filter_map(|b| {
+                    let block = format!("block{b}.");
+                    fs.iter().rev().find(|f| f.layer.starts_with(&block))
+                })
                 .map(|f| f.side)
                 .collect(),
             fields: fs

@@ -31,12 +31,60 @@ pub(crate) const CONV: Geometry = Geometry {
     stride: 1,
     padding: 1,
 };
+/// The first block's conv with `cnn.stem_stride` 2: 3x3, stride 2, padding 1.
+pub(crate) const STEM: Geometry = Geometry {
+    kernel: 3,
+    stride: 2,
+    padding: 1,
+};
 /// The CNN block's max pool: 2x2, stride 2, no padding.
 pub(crate) const POOL: Geometry = Geometry {
     kernel: 2,
     stride: 2,
     padding: 0,
 };
+
+/// One named layer of the CNN as the windows its input passes through: one conv or pool,
+/// or a residual block's two convs (its skip path sees a subset of their field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layer {
+    /// Name as in the CNN's summary.
+    pub name: String,
+    /// The windows in order, each with whether it is a pool.
+    pub steps: Vec<(Geometry, bool)>,
+}
+
+/// The blocks of the CNN the receptive fields are computed for (`cnn.channels.len()`,
+/// `cnn.stem_stride`, `cnn.residual_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Number of conv blocks.
+    pub blocks: usize,
+    /// Stride of block 1's conv (2: no max-pool in block 1).
+    pub stem_stride: i64,
+    /// Blocks followed by a residual basic block.
+    pub residual_after: Vec<usize>,
+}
+
+impl Shape {
+    /// The plain chain of `blocks` conv + pool blocks.
+    pub fn plain(blocks: usize) -> Shape {
+        Shape {
+            blocks,
+            stem_stride: 1,
+            residual_after: Vec::new(),
+        }
+    }
+
+    /// The configured CNN's blocks.
+    pub fn of(cfg: &crate::config::Cnn) -> Shape {
+        Shape {
+            blocks: cfg.channels.len(),
+            stem_stride: cfg.stem_stride,
+            residual_after: cfg.residual_after.clone(),
+        }
+    }
+}
 
 /// The receptive field of one layer's units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,29 +110,41 @@ impl Field {
     }
 }
 
-/// The layers of a CNN with `blocks` blocks, each a conv then a pool.
-fn layers(blocks: usize) -> Vec<(String, Geometry)> {
-    (1..=blocks)
+/// The layers of a CNN of `shape`: per block a conv (`blockK.relu`: batch-norm and ReLU
+/// keep the geometry), then a pool unless the conv is strided, then the residual block
+/// if there is one.
+fn layers(shape: &Shape) -> Vec<Layer> {
+    let layer = |name: String, steps: Vec<(Geometry, bool)>| Layer { name, steps };
+    (1..=shape.blocks)
         .flat_map(|b| {
-            [
-                (format!("block{b}.relu"), CONV),
-                (format!("block{b}.pool"), POOL),
-            ]
+            let strided = b == 1 && shape.stem_stride > 1;
+            let conv = if strided { STEM } else { CONV };
+            let mut out = vec![layer(format!("block{b}.relu"), vec![(conv, false)])];
+            if !strided {
+                out.push(layer(format!("block{b}.pool"), vec![(POOL, true)]));
+            }
+            if shape.residual_after.contains(&b) {
+                let two = vec![(CONV, false), (CONV, false)];
+                out.push(layer(format!("block{b}.res"), two));
+            }
+            out
         })
         .collect()
 }
 
-/// The recursion over the layers of a CNN with `blocks` blocks on an input of side `n`.
-pub fn fields(blocks: usize, n: i64) -> Vec<Field> {
+/// The recursion over the layers of a CNN of `shape` on an input of side `n`.
+pub fn fields(shape: &Shape, n: i64) -> Vec<Field> {
     let (mut size, mut jump, mut start, mut side) = (1, 1, 0, n);
     let mut out = Vec::new();
-    for (layer, g) in layers(blocks) {
-        size += (g.kernel - 1) * jump;
-        start -= g.padding * jump;
-        jump *= g.stride;
-        side = (side + 2 * g.padding - g.kernel) / g.stride + 1;
+    for layer in layers(shape) {
+        for (g, _) in &layer.steps {
+            size += (g.kernel - 1) * jump;
+            start -= g.padding * jump;
+            jump *= g.stride;
+            side = (side + 2 * g.padding - g.kernel) / g.stride + 1;
+        }
         out.push(Field {
-            layer,
+            layer: layer.name,
             side,
             jump,
             size,
@@ -109,11 +169,17 @@ fn ones_layer(x: &Tensor, g: Geometry, pool: bool) -> Tensor {
 
 /// Measured field of layer `index` of [`layers`]: the rows whose input gradient is non-zero
 /// for the centre unit, as `(first, last)`.
-pub(crate) fn measured_span(blocks: usize, n: i64, index: usize) -> Result<(i64, i64)> {
+pub(crate) fn measured_span(shape: &Shape, n: i64, index: usize) -> Result<(i64, i64)> {
     let x = Tensor::ones([1, 1, n, n], (Kind::Double, Device::Cpu)).set_requires_grad(true);
     let mut y = x.shallow_clone();
-    for (i, (_, g)) in layers(blocks).into_iter().take(index + 1).enumerate() {
-        y = ones_layer(&y, g, i % 2 == 1);
+    for layer in layers(shape).into_iter().take(index + 1) {
+        let input = y.shallow_clone();
+        for (g, pool) in layer.steps.iter().copied() {
+            y = ones_layer(&y, g, pool);
+        }
+        if layer.name.ends_with(".res") {
+            y = y.f_add(&input)?; // the skip connection (out of place: autograd needs y)
+        }
     }
     let c = (y.size()[2] - 1) / 2;
     y.get(0).get(0).get(c).get(c).backward();
@@ -132,21 +198,21 @@ pub(crate) fn measured_span(blocks: usize, n: i64, index: usize) -> Result<(i64,
 }
 
 /// Blocks and input side of the configured CNN.
-fn cnn_geometry(cfg: &Config) -> (usize, i64) {
-    (cfg.cnn.channels.len(), cfg.preprocess.image_size)
+fn cnn_geometry(cfg: &Config) -> (Shape, i64) {
+    (Shape::of(&cfg.cnn), cfg.preprocess.image_size)
 }
 
 /// The table: per layer of the configured CNN its output side, jump, receptive field from
 /// the recursion, and the field of its centre unit from the recursion and from the gradient
 /// (clipped to the image); the call fails if the two disagree.
 pub fn table(cfg: &Config) -> Result<Table> {
-    let (blocks, n) = cnn_geometry(cfg);
-    let fs = fields(blocks, n);
+    let (shape, n) = cnn_geometry(cfg);
+    let fs = fields(&shape, n);
     let mut computed = Vec::new();
     let mut measured = Vec::new();
     for (i, f) in fs.iter().enumerate() {
         let want = f.span((f.side - 1) / 2, n);
-        let got = measured_span(blocks, n, i)?;
+        let got = measured_span(&shape, n, i)?;
         anyhow::ensure!(
             want == got,
             "{}: recursion gives rows {want:?}, the gradient {got:?}",
@@ -186,7 +252,7 @@ fn draw_square(img: &mut RgbImage, (a, b): (i64, i64)) {
 /// The photo `(3, S, S)` enlarged [`ZOOM`] times, with the field of the centre unit of each
 /// conv output (`blockN.relu`) of the configured CNN drawn on its own copy.
 pub fn figure(cfg: &Config, rgb: &Tensor) -> Result<Figure> {
-    let (blocks, n) = cnn_geometry(cfg);
+    let (shape, n) = cnn_geometry(cfg);
     let base = to_rgb_image(rgb)?;
     let big = image::imageops::resize(
         &base,
@@ -194,7 +260,7 @@ pub fn figure(cfg: &Config, rgb: &Tensor) -> Result<Figure> {
         base.height() * ZOOM,
         image::imageops::FilterType::Nearest,
     );
-    let items: Vec<(Photo, String)> = fields(blocks, n)
+    let items: Vec<(Photo, String)> = fields(&shape, n)
         .iter()
         .filter(|f| f.layer.ends_with(".relu"))
         .map(|f| {
@@ -214,7 +280,7 @@ mod tests {
 
     #[test]
     fn recursion_gives_the_fields_of_the_five_block_cnn() {
-        let fs = fields(5, 112);
+        let fs = fields(&Shape::plain(5), 112);
         let relu: Vec<i64> = fs.iter().step_by(2).map(|f| f.size).collect();
         assert_eq!(relu, vec![3, 8, 18, 38, 78]);
         let pool: Vec<i64> = fs.iter().skip(1).step_by(2).map(|f| f.size).collect();
@@ -226,10 +292,18 @@ mod tests {
 
     #[test]
     fn gradient_support_is_the_computed_field() {
-        let fs = fields(5, 112);
-        for (i, f) in fs.iter().enumerate() {
-            let want = f.span((f.side - 1) / 2, 112);
-            assert_eq!(measured_span(5, 112, i).unwrap(), want, "{}", f.layer);
+        let plain = Shape::plain(5);
+        let resnet = Shape {
+            blocks: 5,
+            stem_stride: 2,
+            residual_after: vec![2, 4],
+        };
+        for shape in [plain, resnet] {
+            for (i, f) in fields(&shape, 112).iter().enumerate() {
+                let want = f.span((f.side - 1) / 2, 112);
+                let got = measured_span(&shape, 112, i).unwrap();
+                assert_eq!(got, want, "{}", f.layer);
+            }
         }
         let cfg =
             crate::Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
@@ -244,11 +318,23 @@ mod tests {
         use crate::models::Net;
         let cfg =
             crate::Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
-        let net = super::super::shapes::cnn(&cfg).unwrap();
-        let rows = net.summary().unwrap().rows;
-        for f in fields(cfg.cnn.channels.len(), cfg.preprocess.image_size) {
-            let row = rows.iter().find(|r| r.name == f.layer).unwrap();
-            assert_eq!(row.output_shape[2..], [f.side, f.side], "{}", f.layer);
+        let mut cfg = cfg;
+        for (stem_stride, residual_after) in [(1, vec![]), (2, vec![2, 4])] {
+            (cfg.cnn.stem_stride, cfg.cnn.residual_after) = (stem_stride, residual_after);
+            let net = super::super::shapes::cnn(&cfg).unwrap();
+            let rows = net.summary().unwrap().rows;
+            let fs = fields(&Shape::of(&cfg.cnn), cfg.preprocess.image_size);
+            for f in &fs {
+                let row = rows.iter().find(|r| r.name == f.layer).unwrap();
+                assert_eq!(row.output_shape[2..], [f.side, f.side], "{}", f.layer);
+            }
+            let summarised = rows.iter().filter(|r| {
+                r.name.starts_with("block")
+                    && [".relu", ".pool", ".res"]
+                        .iter()
+                        .any(|e| r.name.ends_with(e))
+            });
+            assert_eq!(summarised.count(), fs.len());
         }
     }
 }
