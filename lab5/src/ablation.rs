@@ -109,6 +109,7 @@ fn no_augment(a: &Augment) -> Augment {
         blur: 0.0,
         noise: 0.0,
         downscale: 0.0,
+        mix_prob: 0.0,
         ..a.clone()
     }
 }

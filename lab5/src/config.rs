@@ -314,12 +314,30 @@ pub struct Augment {
     /// they appear smaller.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub train_size: i64,
+    /// CNN only: probability that a training batch is mixed (0 = off): with mixup
+    /// (Zhang et al., *mixup: Beyond Empirical Risk Minimization*, ICLR 2018) or CutMix
+    /// (Yun et al., *CutMix*, ICCV 2019), each photo with another photo of the batch, and
+    /// the loss weighted between their two labels; timm's `Mixup(prob=...)`.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub mix_prob: f64,
+    /// α of the Beta(α, α) that draws mixup's weight λ (0 = no mixup); timm's default 0.8.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub mixup_alpha: f64,
+    /// α of the Beta(α, α) that draws CutMix's pasted area, 1 − λ (0 = no CutMix); 1.0 in
+    /// the paper. With both α above 0 a mixed batch is CutMix or mixup with equal odds
+    /// (timm's `switch_prob` 0.5).
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub cutmix_alpha: f64,
 }
 
 /// Serde helper: leaves an option at its "off" value out of the written config (and out
 /// of run keys, so runs trained before the option existed still match).
 fn is_zero(v: &i64) -> bool {
     *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_blur_sigma() -> f64 {
@@ -1030,6 +1048,16 @@ impl Config {
                 self.preprocess.image_size,
             )?;
         }
+        check_range("augment.mix_prob", a.mix_prob, 0.0, 1.0)?;
+        check_range("augment.mixup_alpha", a.mixup_alpha, 0.0, 10.0)?;
+        check_range("augment.cutmix_alpha", a.cutmix_alpha, 0.0, 10.0)?;
+        if a.mix_prob > 0.0 && a.mixup_alpha == 0.0 && a.cutmix_alpha == 0.0 {
+            return Err(invalid(
+                "augment.mix_prob",
+                a.mix_prob,
+                "0 unless augment.mixup_alpha or augment.cutmix_alpha is above 0",
+            ));
+        }
         check_range("augment.grayscale", a.grayscale, 0.0, 1.0)
     }
 
@@ -1457,6 +1485,26 @@ mod tests {
         assert!(err.to_string().contains("increasing order"), "{err}");
         let twice = serde_json::json!([2, 2]);
         assert!(Config::from_json(&with(&["cnn", "residual_after"], twice)).is_err());
+    }
+
+    #[test]
+    fn batch_mixing_is_checked_and_stays_out_of_the_written_config_when_off() {
+        let err = Config::from_json(&with(&["augment", "mix_prob"], 1.5.into())).unwrap_err();
+        assert!(err.to_string().contains("`augment.mix_prob`"), "{err}");
+        // a probability without a kind of mixing would silently do nothing
+        let err = Config::from_json(&with(&["augment", "mix_prob"], 0.5.into())).unwrap_err();
+        assert!(err.to_string().contains("cutmix_alpha"), "{err}");
+        let err =
+            Config::from_json(&with(&["augment", "cutmix_alpha"], (-1.0).into())).unwrap_err();
+        assert!(err.to_string().contains("`augment.cutmix_alpha`"), "{err}");
+        let mut on: serde_json::Value =
+            serde_json::from_str(&with(&["augment", "mix_prob"], 0.5.into())).unwrap();
+        on["augment"]["cutmix_alpha"] = 1.0.into();
+        let cfg = Config::from_json(&on.to_string()).unwrap();
+        assert_eq!((cfg.augment.mix_prob, cfg.augment.cutmix_alpha), (0.5, 1.0));
+        let shipped = Config::from_json(&shipped()).unwrap();
+        let written = serde_json::to_value(&shipped.augment).unwrap();
+        assert!(written.get("mix_prob").is_none() && written.get("mixup_alpha").is_none());
     }
 
     #[test]

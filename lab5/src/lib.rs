@@ -35,6 +35,7 @@
 //! | `optim.AdamW` + `lr_scheduler.OneCycleLR` | [`train::trainer::fit`] with [`train::schedule::OneCycle`] |
 //! | the training loop (`loss.backward(); opt.step()`) | [`train::trainer::fit`], top to bottom |
 //! | `CrossEntropyLoss(label_smoothing=...)` | [`train::trainer::cross_entropy`] |
+//! | `timm.data.Mixup` (mixup, CutMix) | [`train::mix::Mix`] (`augment.mix_prob`) |
 //! | `torch.optim.swa_utils.AveragedModel` (EMA) | [`train::ema::Ema`] |
 //! | `state_dict`, `torch.save` / `load` | [`train::checkpoint`] (safetensors) |
 //! | `SummaryWriter` (TensorBoard) | [`train::tensorboard`] |

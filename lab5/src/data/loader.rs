@@ -512,6 +512,9 @@ mod tests {
             downscale_min: 0.4,
             crop_source: 0,
             train_size: 0,
+            mix_prob: 0.0,
+            mixup_alpha: 0.0,
+            cutmix_alpha: 0.0,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod dataset;
 pub(crate) mod ema;
 pub(crate) mod infer;
 pub mod metrics;
+pub mod mix;
 pub mod monitor;
 pub(crate) mod precise_bn;
 pub mod record;

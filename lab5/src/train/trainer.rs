@@ -9,11 +9,14 @@
 use super::checkpoint::Snapshot;
 use super::dataset::{Dataset, Splits};
 use super::ema::Ema;
+use super::mix::{dominant_labels, mixed_loss, Mix};
 use super::monitor::{EpochStats, Monitor};
 use super::schedule::OneCycle;
 use crate::config::{self, Config};
 use crate::models::Net;
 use anyhow::{bail, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -31,6 +34,9 @@ pub struct Hyper {
     /// clean training photos after training (never for the transfer model, whose frozen
     /// backbone keeps its pretrained statistics).
     pub precise_bn: bool,
+    /// `augment.mix_prob`, `mixup_alpha`, `cutmix_alpha`: batch mixing (CNN only; off for
+    /// the transfer head, trained on features).
+    pub mix: Mix,
 }
 
 impl Hyper {
@@ -40,6 +46,7 @@ impl Hyper {
             train: cfg.cnn.train.clone(),
             seed: cfg.runtime.seed,
             precise_bn: cfg.cnn.precise_bn,
+            mix: Mix::from_augment(&cfg.augment),
         }
     }
 
@@ -49,6 +56,7 @@ impl Hyper {
             train: cfg.transfer.train.clone(),
             seed: cfg.runtime.seed,
             precise_bn: false,
+            mix: Mix::default(),
         }
     }
 }
@@ -198,7 +206,8 @@ pub(crate) fn cross_entropy(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tens
 /// `h.train.epochs` or until the validation loss has not improved for `h.train.patience`
 /// epochs (counted from the end of the high-learning-rate phase at the earliest).
 ///
-/// The loop of every PyTorch tutorial, top to bottom: per batch forward, loss, backward
+/// The loop of every PyTorch tutorial, top to bottom: per batch mixing when drawn
+/// ([`Mix`]: mixup or CutMix, `augment.mix_prob`), forward, loss, backward
 /// and optimiser step (AdamW, Loshchilov & Hutter 2019, with the one-cycle schedule of
 /// Smith & Topin 2019 setting learning rate and beta1 at every step); per epoch
 /// validation, early stopping and the in-memory checkpoint of the best weights; the
@@ -226,6 +235,7 @@ pub fn fit(
     let mut ema = (t.ema_decay > 0.0).then(|| Ema::new(vs, t.ema_decay));
     let mut stop = EarlyStop::new(t.patience, schedule.calm_step().div_ceil(steps_per_epoch));
     let (started, mut history, mut step) = (Instant::now(), Vec::new(), 0);
+    let mut mix_rng = StdRng::seed_from_u64(h.seed ^ MIX_SEED);
     for epoch in 1..=t.epochs {
         let (epoch_started, mut sums) = (Instant::now(), EpochSums::default());
         let seed = h.seed.wrapping_add(epoch as u64);
@@ -234,8 +244,14 @@ pub fn fit(
             if step == 0 {
                 m.first_batch(&*data.train, &x);
             }
-            let logits = net.logits(&x, true); // forward
-            let loss = cross_entropy(&logits, &y, t.label_smoothing);
+            let mixed = h.mix.apply(&x, &y, &mut mix_rng)?; // mixup / CutMix, if drawn
+            let logits = net.logits(mixed.as_ref().map_or(&x, |m| &m.x), true); // forward
+            let smoothed =
+                |l: &Tensor, target: &Tensor| cross_entropy(l, target, t.label_smoothing);
+            let loss = match &mixed {
+                Some(m) => mixed_loss(&logits, &y, m, smoothed),
+                None => smoothed(&logits, &y),
+            };
             sums.lr = schedule.lr(step);
             opt.set_lr(sums.lr);
             opt.set_momentum(schedule.momentum(step));
@@ -244,13 +260,21 @@ pub fn fit(
             if let Some(ema) = &mut ema {
                 ema.update(vs);
             }
-            // train and validation losses on one scale: plain cross-entropy
-            let plain = if t.label_smoothing == 0.0 {
-                loss
-            } else {
-                tch::no_grad(|| logits.cross_entropy_for_logits(&y))
+            // train and validation losses on one scale: plain cross-entropy (of the mixed
+            // targets for a mixed batch, whose accuracy counts the label it mostly shows)
+            let plain = match &mixed {
+                _ if t.label_smoothing == 0.0 => loss,
+                Some(m) => tch::no_grad(|| {
+                    mixed_loss(&logits, &y, m, |l, target| {
+                        l.cross_entropy_for_logits(target)
+                    })
+                }),
+                None => tch::no_grad(|| logits.cross_entropy_for_logits(&y)),
             };
-            sums.add(&plain, &logits, &y)?;
+            let y_shown = mixed
+                .as_ref()
+                .map_or_else(|| y.shallow_clone(), |m| dominant_labels(&y, m));
+            sums.add(&plain, &logits, &y_shown)?;
             m.step();
         }
         let train_secs = epoch_started.elapsed().as_secs_f64();
@@ -275,6 +299,10 @@ pub fn fit(
     m.finish();
     finish(stop, history, t.epochs, started, net)
 }
+
+/// Mixed into `runtime.seed` for the batch-mixing draws, so that they do not repeat the
+/// loader's.
+const MIX_SEED: u64 = 0x6d69_7875_7021;
 
 /// Runs `f`, adding the seconds it took to `secs`.
 fn timed<T>(secs: &mut f64, f: impl FnOnce() -> T) -> T {
