@@ -336,6 +336,7 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+/// Serde helper: [`is_zero`] for the probability and α of batch mixing.
 fn is_zero_f64(v: &f64) -> bool {
     *v == 0.0
 }
@@ -407,13 +408,16 @@ pub struct Cnn {
     pub precise_bn: bool,
     /// Stride of the first block's convolution: 1 (conv at full resolution, then max-pool)
     /// or 2 (a strided conv does the first halving and the block has no max-pool: the
-    /// "stem" of ResNet-style networks, a quarter of the first block's memory traffic).
+    /// "stem" of ResNet-style networks: a quarter of block 1's conv multiply-adds).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub stem_stride: i64,
     /// Blocks (1-based indices into `channels`) followed by a residual basic block:
     /// `x + BN(conv3x3(ReLU(BN(conv3x3(x)))))`, then ReLU, at that block's channels and
     /// resolution (He et al., "Deep Residual Learning for Image Recognition", 2016,
-    /// torchvision's `BasicBlock`). Empty: the plain VGG-style chain.
+    /// torchvision's `BasicBlock` with `zero_init_residual=True`: the last batch-norm's γ
+    /// starts at 0, Goyal et al. 2017, so each block starts as the identity; with
+    /// `batch_norm` false its convs have biases and it does not). Empty: the plain
+    /// VGG-style chain.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub residual_after: Vec<usize>,
 }
@@ -1051,11 +1055,20 @@ impl Config {
         check_range("augment.mix_prob", a.mix_prob, 0.0, 1.0)?;
         check_range("augment.mixup_alpha", a.mixup_alpha, 0.0, 10.0)?;
         check_range("augment.cutmix_alpha", a.cutmix_alpha, 0.0, 10.0)?;
-        if a.mix_prob > 0.0 && a.mixup_alpha == 0.0 && a.cutmix_alpha == 0.0 {
+        let alphas = a.mixup_alpha > 0.0 || a.cutmix_alpha > 0.0;
+        if a.mix_prob > 0.0 && !alphas {
             return Err(invalid(
                 "augment.mix_prob",
                 a.mix_prob,
                 "0 unless augment.mixup_alpha or augment.cutmix_alpha is above 0",
+            ));
+        }
+        if a.mix_prob == 0.0 && alphas {
+            // timm's Mixup mixes every batch by default; here an alpha alone would do nothing
+            return Err(invalid(
+                "augment.mix_prob",
+                a.mix_prob,
+                "above 0 (e.g. 0.5) when augment.mixup_alpha or augment.cutmix_alpha is set; 0 mixes no batch",
             ));
         }
         check_range("augment.grayscale", a.grayscale, 0.0, 1.0)
@@ -1281,6 +1294,19 @@ impl Train {
 /// (`parsed`, the config serialised back), as a dotted path. serde's
 /// `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`; this check covers
 /// every section the same way.
+/// The keys that are left out of the written config at their "off" value
+/// (`skip_serializing_if`, so that runs trained before they existed keep their keys): one
+/// written out at that value is missing from the round trip but known.
+const OFF_BY_DEFAULT: &[&str] = &[
+    "augment.train_size",
+    "augment.mix_prob",
+    "augment.mixup_alpha",
+    "augment.cutmix_alpha",
+    "cnn.precise_bn",
+    "cnn.stem_stride",
+    "cnn.residual_after",
+];
+
 fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) -> Option<String> {
     let (Some(given), Some(parsed)) = (given.as_object(), parsed.as_object()) else {
         return None;
@@ -1292,6 +1318,7 @@ fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) 
             format!("{at}.{k}")
         };
         match parsed.get(k) {
+            None if OFF_BY_DEFAULT.contains(&path.as_str()) => None,
             None => Some(path),
             Some(p) => unknown_key(v, p, &path),
         }
@@ -1419,6 +1446,34 @@ mod tests {
     }
 
     #[test]
+    fn off_by_default_keys_may_be_written_at_their_off_value() {
+        let off: [(&[&str], serde_json::Value); 7] = [
+            (&["augment", "train_size"], 0.into()),
+            (&["augment", "mix_prob"], 0.0.into()),
+            (&["augment", "mixup_alpha"], 0.0.into()),
+            (&["augment", "cutmix_alpha"], 0.into()),
+            (&["cnn", "precise_bn"], false.into()),
+            (&["cnn", "stem_stride"], 1.into()),
+            (&["cnn", "residual_after"], serde_json::json!([])),
+        ];
+        for (path, value) in &off {
+            let cfg = Config::from_json(&with(path, value.clone()));
+            assert!(cfg.is_ok(), "{path:?} = {value}: {}", cfg.unwrap_err());
+        }
+        // and the list names every such key: one per `skip_serializing_if` in this file
+        let attribute = concat!("skip_serializing", "_if = \"");
+        let declared = include_str!("config.rs").matches(attribute).count();
+        assert_eq!(declared, OFF_BY_DEFAULT.len());
+        assert_eq!(off.len(), OFF_BY_DEFAULT.len());
+        // a misspelt key next to them is still refused
+        let err = Config::from_json(&with(&["cnn", "stem_strid"], 1.into())).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `stem_strid`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn wrong_type_is_rejected() {
         let err = Config::from_json(&with(&["cnn", "epochs"], "many".into())).unwrap_err();
         assert!(err.to_string().contains("invalid type"), "{err}");
@@ -1497,6 +1552,11 @@ mod tests {
         let err =
             Config::from_json(&with(&["augment", "cutmix_alpha"], (-1.0).into())).unwrap_err();
         assert!(err.to_string().contains("`augment.cutmix_alpha`"), "{err}");
+        let err = Config::from_json(&with(&["augment", "mixup_alpha"], 11.0.into())).unwrap_err();
+        assert!(err.to_string().contains("`augment.mixup_alpha`"), "{err}");
+        // an alpha without a probability would silently mix nothing
+        let err = Config::from_json(&with(&["augment", "cutmix_alpha"], 1.0.into())).unwrap_err();
+        assert!(err.to_string().contains("`augment.mix_prob`"), "{err}");
         let mut on: serde_json::Value =
             serde_json::from_str(&with(&["augment", "mix_prob"], 0.5.into())).unwrap();
         on["augment"]["cutmix_alpha"] = 1.0.into();
@@ -1504,7 +1564,17 @@ mod tests {
         assert_eq!((cfg.augment.mix_prob, cfg.augment.cutmix_alpha), (0.5, 1.0));
         let shipped = Config::from_json(&shipped()).unwrap();
         let written = serde_json::to_value(&shipped.augment).unwrap();
-        assert!(written.get("mix_prob").is_none() && written.get("mixup_alpha").is_none());
+        for key in ["mix_prob", "mixup_alpha", "cutmix_alpha"] {
+            assert!(
+                written.get(key).is_none(),
+                "augment.{key} written while off"
+            );
+        }
+        // the same for the CNN's off-by-default levers: old runs' keys stay the same
+        let cnn = serde_json::to_value(&shipped.cnn).unwrap();
+        for key in ["stem_stride", "residual_after", "precise_bn"] {
+            assert!(cnn.get(key).is_none(), "cnn.{key} written while off");
+        }
     }
 
     #[test]
