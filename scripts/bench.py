@@ -53,6 +53,9 @@ class Cnn(nn.Module):
 
 
 def make_training(cfg, steps):
+    if cfg.get("stem_stride", 1) != 1 or cfg.get("residual_after"):
+        sys.exit("bench.py's PyTorch twin is the plain conv-BN-ReLU-pool chain; set "
+                 "cnn.stem_stride 1 and cnn.residual_after [] to compare like with like")
     torch.manual_seed(42)
     model = Cnn(cfg["channels"], cfg["embedding_dim"], cfg["dropout"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["max_lr"], weight_decay=cfg["weight_decay"])

@@ -79,7 +79,11 @@ def main(project, run="cnn"):
     std = torch.tensor(rec["normalize"]["std"]).view(1, 3, 1, 1)
     norm = lambda x: (x.float() / 255 - mean) / std
     splits = load_cache(project, rec["image_size"], rec["resize_shorter"])
-    features, head = build(run_dir, rec["config"]["cnn"]["channels"])
+    cnn = rec["config"]["cnn"]
+    if cnn.get("stem_stride", 1) != 1 or cnn.get("residual_after"):
+        sys.exit("this probe rebuilds the plain conv-BN-ReLU-pool chain only; the run uses "
+                 "cnn.stem_stride or cnn.residual_after")
+    features, head = build(run_dir, cnn["channels"])
 
     def p_dog(x):
         features.eval()

@@ -110,6 +110,8 @@ fn no_augment(a: &Augment) -> Augment {
         noise: 0.0,
         downscale: 0.0,
         mix_prob: 0.0,
+        mixup_alpha: 0.0,
+        cutmix_alpha: 0.0,
         ..a.clone()
     }
 }

@@ -11,7 +11,7 @@
 //! The speed machinery (channels-last memory, in-place ReLU, bf16 training) is in
 //! [`super::speed`]; `cnn.precision` switches it.
 
-use super::residual::BasicBlock;
+use super::residual::{batch_norm, BasicBlock};
 use super::seq::Seq;
 use super::speed::{self, channels_last};
 use super::summary::Summary;
@@ -50,7 +50,11 @@ fn conv_block(
         speed::conv3x3_strided(&p / "conv", (c_in, c_out), stride, !bn, kind),
     );
     let seq = match bn {
-        true => seq.add(p.path("bn"), "BatchNorm2d", batch_norm(&p / "bn", c_out)),
+        true => seq.add(
+            p.path("bn"),
+            "BatchNorm2d",
+            batch_norm(&p / "bn", c_out, false),
+        ),
         false => seq,
     };
     let seq = seq.add(p.path("relu"), "ReLU", speed::relu());
@@ -125,15 +129,6 @@ fn classifier(root: &nn::Path, cfg: &config::Cnn) -> Seq {
                 Default::default(),
             ),
         ) // [N, 2]
-}
-
-/// Batch-norm initialised like PyTorch (weight 1, bias 0).
-fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
-    let c = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, channels, c)
 }
 
 /// The CNN: its var store, the features up to the embedding and the classifier.

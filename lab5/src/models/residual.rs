@@ -27,7 +27,7 @@ pub(crate) struct BasicBlock {
 /// Batch-norm initialised like PyTorch (weight 1, bias 0); `zero` starts the weight at 0,
 /// so that the block starts as the identity (Goyal et al., "Accurate, Large Minibatch SGD",
 /// 2017, section 5.1: "zero γ" for the last batch-norm of each residual branch).
-fn batch_norm(p: nn::Path, channels: i64, zero: bool) -> nn::BatchNorm {
+pub(super) fn batch_norm(p: nn::Path, channels: i64, zero: bool) -> nn::BatchNorm {
     let c = nn::BatchNormConfig {
         ws_init: nn::Init::Const(if zero { 0.0 } else { 1.0 }),
         ..Default::default()

@@ -216,7 +216,7 @@ mod tests {
         };
         assert_eq!(html.matches("<h3>").count(), 9, "{html}");
         assert!(
-            html.contains("<li><em>") && html.contains("78×78"),
+            html.contains("<li><em>") && html.contains("94×94"),
             "{html}"
         );
     }

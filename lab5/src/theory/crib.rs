@@ -31,6 +31,11 @@ pub(crate) struct Facts {
     pub sides: Vec<i64>,
     /// Receptive field of each block's conv output (`blockN.relu`), pixels.
     pub fields: Vec<i64>,
+    /// Receptive field of the last layer before global pooling (the last block's pool or
+    /// residual block), pixels.
+    pub last_field: i64,
+    /// Side of block 1's conv output (the input side, halved by a strided stem).
+    pub first_side: i64,
     /// Input side.
     pub input: i64,
     /// Parameters of each block's conv and of each block's batch norm.
@@ -87,6 +92,11 @@ impl Facts {
                 .filter(|f| f.layer.ends_with(".relu"))
                 .map(|f| f.size)
                 .collect(),
+            last_field: fs.last().map_or(0, |f| f.size),
+            first_side: fs
+                .iter()
+                .find(|f| f.layer == "block1.relu")
+                .map_or(cfg.preprocess.image_size, |f| f.side),
             input: cfg.preprocess.image_size,
             conv_params: per_block("conv")?,
             bn_params: if cfg.cnn.batch_norm {
@@ -100,10 +110,10 @@ impl Facts {
         })
     }
 
-    /// Weights of a fully connected layer from the input image to block 1's maps (same size).
+    /// Weights of a fully connected layer from the input image to block 1's conv maps.
     fn dense_equivalent(&self) -> f64 {
-        let n = self.input as f64;
-        (3.0 * n * n) * (self.channels[0] as f64 * n * n)
+        let (n, m) = (self.input as f64, self.first_side as f64);
+        (3.0 * n * n) * (self.channels[0] as f64 * m * m)
     }
 }
 
@@ -135,9 +145,9 @@ fn q1() -> Entry {
 fn q2(f: &Facts) -> Entry {
     Entry {
         question: "2. The convolutional layer: hyper-parameters, their effect, how it is trained, what layers at different depths extract.".into(),
-        answer: format!("A conv layer slides c_out learned kernels of c_in/groups × k × k weights over its input and writes each kernel's weighted sum (+ bias) at every position into one feature map; its hyper-parameters (in/out channels, kernel size, stride, padding and padding mode, dilation, groups, bias) fix its parameters c_out·(c_in/groups·k² + bias), output size, receptive field and cost. It is trained by back-propagation: a shared kernel weight's gradient is the sum over all positions and images of input patch × output gradient (section 3 checks it against autograd), and the optimiser (AdamW here) updates it; early layers learn edges and colour blobs, deeper layers larger patterns (block5 of our CNN sees {}×{} of the {} pixels).", f.fields[f.fields.len() - 1], f.fields[f.fields.len() - 1], f.input),
+        answer: format!("A conv layer slides c_out learned kernels of c_in/groups × k × k weights over its input and writes each kernel's weighted sum (+ bias) at every position into one feature map; its hyper-parameters (in/out channels, kernel size, stride, padding and padding mode, dilation, groups, bias) fix its parameters c_out·(c_in/groups·k² + bias), output size, receptive field and cost. It is trained by back-propagation: a shared kernel weight's gradient is the sum over all positions and images of input patch × output gradient (section 3 checks it against autograd), and the optimiser (AdamW here) updates it; early layers learn edges and colour blobs, deeper layers larger patterns (a unit of our CNN's last block sees {}×{} of the {} pixels).", f.last_field, f.last_field, f.input),
         follow_ups: vec![
-            qa("Why share weights?", &format!("Equivariance and far fewer parameters: block1.conv has {} weights; a fully connected layer from the 3×{n}×{n} image to 32×{n}×{n} outputs would have {:.1e}.", f.conv_params[0], f.dense_equivalent(), n = f.input)),
+            qa("Why share weights?", &format!("Equivariance and far fewer parameters: block1.conv has {} weights; a fully connected layer from the 3×{n}×{n} image to {c}×{m}×{m} outputs would have {:.1e}.", f.conv_params[0], f.dense_equivalent(), n = f.input, c = f.channels[0], m = f.first_side)),
             qa("Why 3×3 kernels?", "Two stacked 3×3 convs see 5×5 with 18 instead of 25 weights per channel pair and an extra non-linearity (Simonyan & Zisserman 2015, VGG)."),
             qa("How are our CNN's weights initialised?", "He initialisation (He et al. 2015): tch's default conv and linear init is uniform on ±√(6/fan_in), Var(w) = 2/fan_in (section 3 measures it on a fresh CNN); batch norm γ = 1, β = 0. PyTorch's own default, kaiming_uniform_(a=√5), gives 1/(3·fan_in), a sixth of it (section 10a shows what that does to deep plain stacks)."),
             qa("Why bias = false in our convs?", "Batch norm subtracts the mean and adds its own shift β, which makes a conv bias redundant."),
@@ -172,7 +182,7 @@ fn q3(f: &Facts) -> Entry {
 fn q4(f: &Facts) -> Entry {
     Entry {
         question: "4. What is a feature map, how is it computed, is it a layer, what does it hold at different depths, how many per layer?".into(),
-        answer: format!("A feature map is one output channel of a conv layer: for every position, the weighted sum of the input window over all input channels plus bias (then batch norm and ReLU); it is the layer's output, not a layer, and a layer makes one map per kernel (out_channels). Our CNN's blocks make {} maps of {}×{} … pixels (sides after pooling {}); early maps are sharp and respond to local edges and colours, late maps are coarse and each unit sees most of the photo (section 9 shows both for the trained CNN).", list(&f.channels), f.input, f.input, list(&f.sides)),
+        answer: format!("A feature map is one output channel of a conv layer: for every position, the weighted sum of the input window over all input channels plus bias (then batch norm and ReLU); it is the layer's output, not a layer, and a layer makes one map per kernel (out_channels). Our CNN's blocks make {} maps of {}×{} … pixels (sides after pooling {}); early maps are sharp and respond to local edges and colours, late maps are coarse and each unit sees most of the photo (section 9 shows both for the trained CNN).", list(&f.channels), f.first_side, f.first_side, list(&f.sides)),
         follow_ups: vec![
             qa("What does the next layer see?", "All feature maps of the previous layer as its input channels."),
             qa("Feature map, activation, channel?", "The same array seen three ways: a channel of the layer's output tensor, its values are the activations."),
@@ -307,10 +317,28 @@ mod tests {
         assert_eq!(f.bn_params[3], 2 * 256);
         assert_eq!(f.resnet18_params, 11_689_512);
         let md = page(&cfg).unwrap().0;
-        assert!(md.contains("78×78") && md.contains("11689512"), "{md}");
+        // the last block's pool: 78 + (2 - 1) x the jump of 16 before it
+        assert_eq!((f.last_field, f.first_side), (94, 112));
+        assert!(md.contains("94×94") && md.contains("11689512"), "{md}");
+        assert!(md.contains("to 32×112×112 outputs"), "{md}");
         assert!(
             md.contains("28×28 (C1), then 2×2 subsampling: 14×14 (S2)"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_strided_stem_and_residual_blocks_change_the_computed_numbers() {
+        let mut cfg =
+            crate::Config::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json")).unwrap();
+        cfg.cnn.stem_stride = 2;
+        cfg.cnn.residual_after = vec![2, 5];
+        let f = Facts::of(&cfg).unwrap();
+        assert_eq!(f.first_side, 56);
+        assert_eq!(f.sides, vec![56, 28, 14, 7, 3]);
+        // block 5's pool (+1 x jump 16), then its residual block's two 3x3 convs at jump 32
+        assert_eq!(f.last_field, f.fields[4] + 16 + 2 * 2 * 32);
+        let md = page(&cfg).unwrap().0;
+        assert!(md.contains("to 32×56×56 outputs"), "{md}");
     }
 }

@@ -1,7 +1,10 @@
 //! Batch mixing for the CNN's training: mixup (Zhang et al., *mixup: Beyond Empirical Risk
 //! Minimization*, ICLR 2018) and CutMix (Yun et al., *CutMix: Regularization Strategy to
 //! Train Strong Classifiers with Localizable Features*, ICCV 2019), drawn per batch like
-//! timm's `timm.data.Mixup` (`prob`, `switch_prob` 0.5, one λ per batch, `mode="batch"`).
+//! timm's `timm.data.Mixup` (`prob`, `switch_prob` 0.5, one λ per batch, `mode="batch"`),
+//! except that each photo's partner comes from a random permutation of the batch, as in
+//! the papers' code (timm pairs the batch with its reverse); a photo drawn as its own
+//! partner (about one a batch) stays as it was.
 //! Config: `augment.mix_prob`, `augment.mixup_alpha`, `augment.cutmix_alpha`.
 
 use crate::config::Augment;
@@ -57,10 +60,10 @@ impl Mix {
     /// `rng`, so a seeded run mixes the same way every time.
     ///
     /// # Errors
-    /// A Beta distribution that cannot be built (α not finite), or a tensor operation
-    /// that fails (shapes).
+    /// `x` not 4-D, a Beta distribution that cannot be built (α not finite), or a tensor
+    /// operation that fails (`y` not of length N).
     pub fn apply(&self, x: &Tensor, y: &Tensor, rng: &mut StdRng) -> Result<Option<Mixed>> {
-        let n = x.size()[0];
+        let (n, _, _, _) = x.size4()?;
         if !self.is_on() || n < 2 || rng.random::<f64>() >= self.prob {
             return Ok(None);
         }
@@ -76,9 +79,9 @@ impl Mix {
         let lambda: f64 = Beta::new(alpha, alpha)?.sample(rng);
         let mut order: Vec<i64> = (0..n).collect();
         order.shuffle(rng);
-        let partner = Tensor::from_slice(&order).to_device(x.device());
-        let x_partner = x.f_index_select(0, &partner)?;
-        let y_partner = y.f_index_select(0, &partner)?;
+        let partner = Tensor::from_slice(&order);
+        let x_partner = x.f_index_select(0, &partner.to_device(x.device()))?;
+        let y_partner = y.f_index_select(0, &partner.to_device(y.device()))?;
         let (x, lambda) = if cutmix {
             cut_and_paste(x, &x_partner, lambda, rng)?
         } else {
@@ -103,7 +106,7 @@ fn cut_and_paste(
     lambda: f64,
     rng: &mut StdRng,
 ) -> Result<(Tensor, f64)> {
-    let (h, w) = (x.size()[2], x.size()[3]);
+    let (_, _, h, w) = x.size4()?;
     let cut = (1.0 - lambda).sqrt();
     let span = |len: i64, centre: i64| -> (i64, i64) {
         let half = ((len as f64 * cut) / 2.0) as i64;
@@ -143,12 +146,6 @@ pub fn dominant_labels(y: &Tensor, m: &Mixed) -> Tensor {
     } else {
         m.y_partner.shallow_clone()
     }
-}
-
-/// Largest absolute difference, for the tests.
-#[cfg(test)]
-fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
 }
 
 #[cfg(test)]
@@ -231,6 +228,16 @@ mod tests {
                         "λ {} vs kept {kept}",
                         m.lambda
                     );
+                    // the pasted pixels carry the partner's value, hence its label
+                    let (lo, hi) = (
+                        values.min().double_value(&[]),
+                        values.max().double_value(&[]),
+                    );
+                    let partner = if lo == i as f64 { hi } else { lo };
+                    assert_eq!(
+                        i64::try_from(m.y_partner.get(i)).unwrap(),
+                        partner as i64 % 2
+                    );
                     checked += 1;
                 }
             }
@@ -270,25 +277,64 @@ mod tests {
         assert_eq!(again(9), again(9));
     }
 
+    fn fixed(lambda: f64) -> (Tensor, Mixed) {
+        let y = Tensor::from_slice(&[0i64, 1, 1, 0]);
+        let m = Mixed {
+            x: Tensor::zeros([4, 3, 2, 2], (Kind::Float, Device::Cpu)),
+            y_partner: Tensor::from_slice(&[1i64, 1, 0, 0]),
+            lambda,
+            kind: "mixup",
+        };
+        (y, m)
+    }
+
+    /// Cross-entropy against soft targets, `-(soft · log_softmax).sum(1).mean()`: what
+    /// timm's `SoftTargetCrossEntropy` computes with `mixup_target(..., smoothing)`.
+    fn soft_target_ce(logits: &Tensor, soft: &[[f32; 2]]) -> f64 {
+        let flat: Vec<f32> = soft.iter().flatten().copied().collect();
+        let soft = Tensor::from_slice(&flat).view([soft.len() as i64, 2]);
+        let log_p = logits.log_softmax(-1, Kind::Float);
+        -(soft * log_p)
+            .sum_dim_intlist(1, false, Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[])
+    }
+
     #[test]
-    fn the_mixed_loss_weights_the_two_labels_by_lambda() {
-        let (x, y) = batch(4);
-        let mut rng = StdRng::seed_from_u64(3);
-        let m = mix(1.0, 0.8, 0.0).apply(&x, &y, &mut rng).unwrap().unwrap();
+    fn the_mixed_loss_is_cross_entropy_against_the_blended_soft_targets() {
         let logits =
             Tensor::from_slice(&[2.0f32, -1.0, 0.5, 0.5, -3.0, 1.0, 0.0, 2.0]).view([4, 2]);
-        let ce = |l: &Tensor, t: &Tensor| l.cross_entropy_for_logits(t);
-        let got = mixed_loss(&logits, &y, &m, ce);
-        let want = ce(&logits, &y) * m.lambda + ce(&logits, &m.y_partner) * (1.0 - m.lambda);
-        assert!(max_abs(&got, &want) < 1e-6);
-        let dominant = dominant_labels(&y, &m);
-        let expected = if m.lambda >= 0.5 { &y } else { &m.y_partner };
-        assert_eq!(
-            max_abs(
-                &dominant.to_kind(Kind::Float),
-                &expected.to_kind(Kind::Float)
-            ),
-            0.0
-        );
+        let (y, m) = fixed(0.7);
+        for eps in [0.0, 0.1] {
+            let smoothed = |l: &Tensor, t: &Tensor| super::super::trainer::cross_entropy(l, t, eps);
+            let got = mixed_loss(&logits, &y, &m, smoothed).double_value(&[]);
+            // one-hot of y and of the partner, blended by λ, then smoothed (ε/2 per class)
+            let target = |own: i64, other: i64| -> [f32; 2] {
+                let mut t = [0f32; 2];
+                t[own as usize] += 0.7;
+                t[other as usize] += 0.3;
+                t.map(|v| v * (1.0 - eps as f32) + eps as f32 / 2.0)
+            };
+            let soft = [target(0, 1), target(1, 1), target(1, 0), target(0, 0)];
+            let want = soft_target_ce(&logits, &soft);
+            assert!((got - want).abs() < 1e-5, "ε {eps}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn accuracy_on_a_mixed_batch_counts_the_label_it_mostly_shows() {
+        let label = |t: Tensor| Vec::<i64>::try_from(t).unwrap();
+        let (y, m) = fixed(0.7);
+        assert_eq!(label(dominant_labels(&y, &m)), vec![0, 1, 1, 0]);
+        let (y, m) = fixed(0.3);
+        assert_eq!(label(dominant_labels(&y, &m)), vec![1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_batch_that_is_not_four_dimensional_is_an_error() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let flat = Tensor::zeros([4, 12], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
+        assert!(mix(1.0, 1.0, 0.0).apply(&flat, &y, &mut rng).is_err());
     }
 }

@@ -29,9 +29,12 @@ pub const TAGS: [&str; 5] = [
 pub struct EpochStats {
     /// Epoch number, from 1.
     pub epoch: usize,
-    /// Mean training loss (cross-entropy, with dropout and augmentation on).
+    /// Mean training loss (plain cross-entropy, with dropout and augmentation on; for
+    /// batches mixed by mixup or CutMix, against their blended targets, so it stays above
+    /// the validation loss's floor).
     pub train_loss: f64,
-    /// Training accuracy over the epoch's batches.
+    /// Training accuracy over the epoch's batches (a mixed photo counts as its dominant
+    /// label).
     pub train_acc: f64,
     /// Validation loss.
     pub val_loss: f64,

@@ -9,7 +9,7 @@
 use super::checkpoint::Snapshot;
 use super::dataset::{Dataset, Splits};
 use super::ema::Ema;
-use super::mix::{dominant_labels, mixed_loss, Mix};
+use super::mix::{dominant_labels, mixed_loss, Mix, Mixed};
 use super::monitor::{EpochStats, Monitor};
 use super::schedule::OneCycle;
 use crate::config::{self, Config};
@@ -241,40 +241,22 @@ pub fn fit(
         let seed = h.seed.wrapping_add(epoch as u64);
         let mut batches = data.train.train_batches(t.batch_size, seed, device);
         while let Some((x, y)) = timed(&mut sums.data_secs, || batches.next()) {
-            if step == 0 {
-                m.first_batch(&*data.train, &x);
-            }
             let mixed = h.mix.apply(&x, &y, &mut mix_rng)?; // mixup / CutMix, if drawn
-            let logits = net.logits(mixed.as_ref().map_or(&x, |m| &m.x), true); // forward
-            let smoothed =
-                |l: &Tensor, target: &Tensor| cross_entropy(l, target, t.label_smoothing);
-            let loss = match &mixed {
-                Some(m) => mixed_loss(&logits, &y, m, smoothed),
-                None => smoothed(&logits, &y),
-            };
+            let x = mixed.as_ref().map_or(x, |m| m.x.shallow_clone());
+            if step == 0 {
+                m.first_batch(&*data.train, &x); // as the network sees it
+            }
+            let logits = net.logits(&x, true); // forward
+            let b = batch_loss(&logits, &y, mixed.as_ref(), t.label_smoothing);
             sums.lr = schedule.lr(step);
             opt.set_lr(sums.lr);
             opt.set_momentum(schedule.momentum(step));
-            opt.backward_step(&loss); // zero_grad, backward, step
+            opt.backward_step(&b.loss); // zero_grad, backward, step
             step += 1;
             if let Some(ema) = &mut ema {
                 ema.update(vs);
             }
-            // train and validation losses on one scale: plain cross-entropy (of the mixed
-            // targets for a mixed batch, whose accuracy counts the label it mostly shows)
-            let plain = match &mixed {
-                _ if t.label_smoothing == 0.0 => loss,
-                Some(m) => tch::no_grad(|| {
-                    mixed_loss(&logits, &y, m, |l, target| {
-                        l.cross_entropy_for_logits(target)
-                    })
-                }),
-                None => tch::no_grad(|| logits.cross_entropy_for_logits(&y)),
-            };
-            let y_shown = mixed
-                .as_ref()
-                .map_or_else(|| y.shallow_clone(), |m| dominant_labels(&y, m));
-            sums.add(&plain, &logits, &y_shown)?;
+            sums.add(&b.plain, &logits, &b.y_shown)?;
             m.step();
         }
         let train_secs = epoch_started.elapsed().as_secs_f64();
@@ -298,6 +280,43 @@ pub fn fit(
     }
     m.finish();
     finish(stop, history, t.epochs, started, net)
+}
+
+/// One training batch's loss and what the epoch's figures count of it.
+struct BatchLoss {
+    /// The loss to minimise: (smoothed) cross-entropy, weighted between the two labels
+    /// for a mixed batch.
+    loss: Tensor,
+    /// The same without label smoothing and without gradients: train and validation losses
+    /// on one scale (for a mixed batch, the cross-entropy of its blended targets, which
+    /// cannot reach 0).
+    plain: Tensor,
+    /// The labels the accuracy counts: for a mixed batch, the one each photo mostly shows.
+    y_shown: Tensor,
+}
+
+/// The loss of `logits` `[N, 2]` against labels `y` `[N]`, mixed or not
+/// ([`mixed_loss`], [`dominant_labels`]), with label smoothing `smoothing`.
+fn batch_loss(logits: &Tensor, y: &Tensor, mixed: Option<&Mixed>, smoothing: f64) -> BatchLoss {
+    let smoothed = |l: &Tensor, target: &Tensor| cross_entropy(l, target, smoothing);
+    let plain_ce = |l: &Tensor, target: &Tensor| l.cross_entropy_for_logits(target);
+    let (loss, plain, y_shown) = match mixed {
+        Some(m) => (
+            mixed_loss(logits, y, m, smoothed),
+            tch::no_grad(|| mixed_loss(logits, y, m, plain_ce)),
+            dominant_labels(y, m),
+        ),
+        None => (
+            smoothed(logits, y),
+            tch::no_grad(|| plain_ce(logits, y)),
+            y.shallow_clone(),
+        ),
+    };
+    BatchLoss {
+        loss,
+        plain,
+        y_shown,
+    }
 }
 
 /// Mixed into `runtime.seed` for the batch-mixing draws, so that they do not repeat the

@@ -478,7 +478,14 @@ mod tests {
         let parsed: syn::ItemFn = syn::parse_str(&fit.text).expect("the cut parses alone");
         assert_eq!(parsed.sig.ident, "fit");
         assert!(fit.text.starts_with("/// "), "{}", fit.text);
-        assert!(fit.text.contains("opt.backward_step(&loss)"));
+        assert!(fit.text.contains("opt.backward_step(&b.loss)"));
+        // notebook 03 shows the loss helper next to the loop
+        let loss = real("lab5/src/train/trainer.rs", "batch_loss");
+        assert!(
+            loss.text.contains("mixed_loss(logits, y, m, smoothed)"),
+            "{}",
+            loss.text
+        );
         assert!(fit.text.ends_with("\n}"), "{}", fit.text);
         let lines: Vec<&str> = src.lines().collect();
         assert!(
