@@ -63,8 +63,11 @@ impl Mix {
     /// `x` not 4-D, a Beta distribution that cannot be built (α not finite), or a tensor
     /// operation that fails (`y` not of length N).
     pub fn apply(&self, x: &Tensor, y: &Tensor, rng: &mut StdRng) -> Result<Option<Mixed>> {
+        if !self.is_on() {
+            return Ok(None); // before any shape check: the transfer head trains on [N, D]
+        }
         let (n, _, _, _) = x.size4()?;
-        if !self.is_on() || n < 2 || rng.random::<f64>() >= self.prob {
+        if n < 2 || rng.random::<f64>() >= self.prob {
             return Ok(None);
         }
         let cutmix = match (self.mixup_alpha > 0.0, self.cutmix_alpha > 0.0) {
@@ -336,5 +339,10 @@ mod tests {
         let flat = Tensor::zeros([4, 12], (Kind::Float, Device::Cpu));
         let y = Tensor::from_slice(&[0i64, 1, 0, 1]);
         assert!(mix(1.0, 1.0, 0.0).apply(&flat, &y, &mut rng).is_err());
+        // with mixing off, feature vectors (the transfer head's input) pass untouched
+        assert!(mix(0.0, 0.0, 0.0)
+            .apply(&flat, &y, &mut rng)
+            .unwrap()
+            .is_none());
     }
 }
