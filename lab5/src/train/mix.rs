@@ -184,28 +184,18 @@ mod tests {
         assert!((0.0..=1.0).contains(&m.lambda));
         // the partner of photo i is the photo whose label and value went in with 1 - λ
         let partner_values = (&m.x - &x * m.lambda) / (1.0 - m.lambda);
-        for i in 0..6 {
-            let j = partner_values
-                .get(i)
-                .mean(Kind::Float)
-                .double_value(&[])
-                .round() as i64;
-            assert_eq!(
-                i64::try_from(m.y_partner.get(i)).unwrap(),
-                j % 2,
-                "photo {i}"
-            );
-        }
-        // a permutation: every photo is someone's partner once
-        let mut seen: Vec<i64> = (0..6)
+        let partners: Vec<i64> = (0..6)
             .map(|i| {
-                partner_values
-                    .get(i)
-                    .mean(Kind::Float)
-                    .double_value(&[])
-                    .round() as i64
+                let v = partner_values.get(i).mean(Kind::Float).double_value(&[]);
+                v.round() as i64
             })
             .collect();
+        for (i, j) in partners.iter().enumerate() {
+            let label = i64::try_from(m.y_partner.get(i as i64)).unwrap();
+            assert_eq!(label, j % 2, "photo {i}");
+        }
+        // a permutation: every photo is someone's partner once
+        let mut seen = partners;
         seen.sort();
         assert_eq!(seen, (0..6).collect::<Vec<_>>());
     }
