@@ -331,14 +331,42 @@ pub struct Augment {
 }
 
 /// Serde helper: leaves an option at its "off" value out of the written config (and out
-/// of run keys, so runs trained before the option existed still match).
+/// of run keys, so runs trained before the option existed still match), except while
+/// [`Config::to_pretty_json`] writes every key for a person to read.
 fn is_zero(v: &i64) -> bool {
-    *v == 0
+    *v == 0 && !EVERY_KEY.get()
 }
 
 /// Serde helper: [`is_zero`] for the probability and α of batch mixing.
 fn is_zero_f64(v: &f64) -> bool {
-    *v == 0.0
+    *v == 0.0 && !EVERY_KEY.get()
+}
+
+/// Serde helper: [`is_zero`] for a list.
+fn is_empty(v: &[usize]) -> bool {
+    v.is_empty() && !EVERY_KEY.get()
+}
+
+thread_local! {
+    /// Set while [`Config::to_pretty_json`] serialises: the `skip_serializing_if`
+    /// helpers then keep every key.
+    static EVERY_KEY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets [`EVERY_KEY`] until dropped, then restores its previous value (also when the
+/// serialisation panics, so run keys never pick up the off keys afterwards).
+struct EveryKey(bool);
+
+impl EveryKey {
+    fn set() -> EveryKey {
+        EveryKey(EVERY_KEY.replace(true))
+    }
+}
+
+impl Drop for EveryKey {
+    fn drop(&mut self) {
+        EVERY_KEY.set(self.0);
+    }
 }
 
 fn default_blur_sigma() -> f64 {
@@ -418,7 +446,7 @@ pub struct Cnn {
     /// starts at 0, Goyal et al. 2017, so each block starts as the identity; with
     /// `batch_norm` false its convs have biases and it does not). Empty: the plain
     /// VGG-style chain.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub residual_after: Vec<usize>,
 }
 
@@ -429,12 +457,12 @@ fn one() -> i64 {
 
 /// Serde helper: leaves a stride of 1 out of the written config and run keys.
 fn is_one(v: &i64) -> bool {
-    *v == 1
+    *v == 1 && !EVERY_KEY.get()
 }
 
 /// Serde helper: leaves a switch that is off out of the written config and run keys.
 fn is_false(v: &bool) -> bool {
-    !*v
+    !*v && !EVERY_KEY.get()
 }
 
 /// The transfer-learning model: frozen backbone plus our head.
@@ -886,7 +914,8 @@ impl Config {
     /// name: serde's `deny_unknown_fields` cannot be combined with the flattened training
     /// settings, so the parsed config is serialised back and compared key by key.
     fn from_value(given: serde_json::Value) -> Result<Self, ConfigError> {
-        let cfg: Config = serde_json::from_value(given.clone()).map_err(parse_error)?;
+        let cfg: Config =
+            serde_path_to_error::deserialize(given.clone()).map_err(|e| type_error(&given, e))?;
         let parsed = serde_json::to_value(&cfg).map_err(parse_error)?;
         if let Some(key) = unknown_key(&given, &parsed, "") {
             let (section, field) = key.rsplit_once('.').unwrap_or(("", &key));
@@ -1100,7 +1129,47 @@ impl Config {
         }
         check_range("ablation.epochs", self.ablation.epochs, 1, 10_000)?;
         check_range("ablation.image_size", self.ablation.image_size, 0, 1024)?;
+        self.validate_input_sides()?;
         c.train.validate("cnn")
+    }
+
+    /// The smallest input side the CNN of this config takes, in px: each conv block
+    /// halves the side (its max-pool rounds down, the strided stem rounds up, so
+    /// 2^blocks px is enough for both), and a residual block after block K needs maps of
+    /// at least 2×2 there, 2^(K+1) px (its batch-norm would average one value per channel
+    /// for a last batch of one photo).
+    pub fn min_input_side(&self) -> i64 {
+        let blocks = self.cnn.channels.len() as u32;
+        let residual = self.cnn.residual_after.iter().max();
+        let residual = residual.map_or(0, |&k| 1_i64 << (k as u32 + 1));
+        (1_i64 << blocks).max(residual)
+    }
+
+    /// Every side the CNN is fed ([`Config::min_input_side`]): the evaluation side, the
+    /// training side and the ablation's side, which keeps `augment.train_size` (it must
+    /// then fit the ablation's smaller photos).
+    fn validate_input_sides(&self) -> Result<(), ConfigError> {
+        let min = self.min_input_side();
+        let why = format!("at least {min} px: each conv block of cnn.channels halves the side, and a block of cnn.residual_after needs 2x2 maps");
+        let sides = [
+            ("preprocess.image_size", self.preprocess.image_size),
+            ("augment.train_size", self.augment.train_size),
+            ("ablation.image_size", self.ablation.image_size),
+        ];
+        for (key, side) in sides {
+            if side != 0 && side < min {
+                return Err(invalid(key, side, &why));
+            }
+        }
+        let (train, ablation) = (self.augment.train_size, self.ablation.image_size);
+        if train != 0 && ablation != 0 && train > ablation {
+            return Err(invalid(
+                "augment.train_size",
+                train,
+                &format!("at most ablation.image_size ({ablation} px): the ablation trains at train_size and evaluates at its own side"),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_transfer(&self) -> Result<(), ConfigError> {
@@ -1270,8 +1339,11 @@ impl Config {
         }
     }
 
-    /// The config as pretty JSON (what `lab5 config check` prints).
+    /// The config as pretty JSON with every key, including those that recorded runs leave
+    /// out at their off value (`augment.train_size` 0, `cnn.stem_stride` 1, ...): what
+    /// `lab5 config check` prints and the report shows.
     pub fn to_pretty_json(&self) -> String {
+        let _every_key = EveryKey::set();
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 }
@@ -1290,10 +1362,6 @@ impl Train {
     }
 }
 
-/// The first key of `given` (the JSON as written) that the parsed config does not have
-/// (`parsed`, the config serialised back), as a dotted path. serde's
-/// `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`; this check covers
-/// every section the same way.
 /// The keys that are left out of the written config at their "off" value
 /// (`skip_serializing_if`, so that runs trained before they existed keep their keys): one
 /// written out at that value is missing from the round trip but known.
@@ -1307,6 +1375,10 @@ const OFF_BY_DEFAULT: &[&str] = &[
     "cnn.residual_after",
 ];
 
+/// The first key of `given` (the JSON as written) that the parsed config does not have
+/// (`parsed`, the config serialised back), as a dotted path. serde's
+/// `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`; this check covers
+/// every section the same way.
 fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) -> Option<String> {
     let (Some(given), Some(parsed)) = (given.as_object(), parsed.as_object()) else {
         return None;
@@ -1323,6 +1395,34 @@ fn unknown_key(given: &serde_json::Value, parsed: &serde_json::Value, at: &str) 
             Some(p) => unknown_key(v, p, &path),
         }
     })
+}
+
+/// A value serde could not read (wrong type, missing key), naming its key. Inside the
+/// flattened training settings (`cnn.epochs`, `transfer.max_lr`) serde's path stops at
+/// the section, so the section is read again as [`Train`] alone to find the key.
+fn type_error(
+    given: &serde_json::Value,
+    e: serde_path_to_error::Error<serde_json::Error>,
+) -> ConfigError {
+    let mut key = e.path().to_string();
+    if matches!(key.as_str(), "cnn" | "transfer") {
+        if let Err(inner) = serde_path_to_error::deserialize::<_, Train>(given[&key].clone()) {
+            let at = inner.path().to_string();
+            // the same error found inside the training settings, not another one
+            if at != "." && inner.inner().to_string() == e.inner().to_string() {
+                key = format!("{key}.{at}");
+            }
+        }
+    }
+    let e = e.into_inner();
+    ConfigError::Parse {
+        path: PathBuf::from("<text>"),
+        message: if key == "." {
+            e.to_string()
+        } else {
+            format!("`{key}`: {e}")
+        },
+    }
 }
 
 fn parse_error(e: serde_json::Error) -> ConfigError {
@@ -1440,6 +1540,66 @@ mod tests {
     }
 
     #[test]
+    fn input_sides_must_survive_the_conv_blocks() {
+        // 5 blocks by default: 32 px is the smallest side that leaves a 1x1 map
+        for key in ["train_size", "image_size"] {
+            let section = if key == "train_size" {
+                "augment"
+            } else {
+                "ablation"
+            };
+            let err = Config::from_json(&with(&[section, key], 16.into())).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(&format!("`{section}.{key}`")), "{text}");
+            assert!(text.contains("at least 32 px"), "{text}");
+            assert!(Config::from_json(&with(&[section, key], 32.into())).is_ok());
+        }
+        let err = Config::from_json(&with(&["preprocess", "image_size"], 16.into())).unwrap_err();
+        assert!(err.to_string().contains("`preprocess.image_size`"), "{err}");
+        // a residual block after the last of five blocks needs 2x2 maps there: 64 px
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        v["cnn"]["residual_after"] = serde_json::json!([5]);
+        v["augment"]["train_size"] = 48.into();
+        let err = Config::from_json(&v.to_string()).unwrap_err();
+        assert!(err.to_string().contains("at least 64 px"), "{err}");
+        // four blocks need only 16 px
+        let mut v: serde_json::Value = serde_json::from_str(&shipped()).unwrap();
+        v["cnn"]["channels"] = serde_json::json!([32, 64, 128, 256]);
+        v["augment"]["train_size"] = 16.into();
+        assert!(Config::from_json(&v.to_string()).is_ok());
+        // the ablation keeps train_size, so it must fit the ablation's photos
+        v["augment"]["train_size"] = 96.into();
+        v["ablation"]["image_size"] = 64.into();
+        let err = Config::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            err.to_string().contains("at most ablation.image_size"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let cases: [(&[&str], serde_json::Value, &str); 6] = [
+            (&["augment", "mix_prob"], "0.5".into(), "`augment.mix_prob`"),
+            (&["cnn", "epochs"], "2".into(), "`cnn.epochs`"),
+            (&["transfer", "max_lr"], "0.001".into(), "`transfer.max_lr`"),
+            (&["cnn", "stem_stride"], "2".into(), "`cnn.stem_stride`"),
+            (&["cnn", "residual_after"], 2.into(), "`cnn.residual_after`"),
+            (
+                &["data", "split", "train"],
+                true.into(),
+                "`data.split.train`",
+            ),
+        ];
+        for (path, value, key) in cases {
+            let err = Config::from_json(&with(path, value))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains("invalid type"), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_rejected_by_name() {
         let err = Config::from_json(&with(&["cnn", "epoch"], 3.into())).unwrap_err();
         assert!(err.to_string().contains("unknown field `epoch`"), "{err}");
@@ -1465,6 +1625,25 @@ mod tests {
         let declared = include_str!("config.rs").matches(attribute).count();
         assert_eq!(declared, OFF_BY_DEFAULT.len());
         assert_eq!(off.len(), OFF_BY_DEFAULT.len());
+        // `config check` shows them, and what it prints reads back as the same config
+        let shipped_cfg = Config::from_json(&shipped()).unwrap();
+        let printed = shipped_cfg.to_pretty_json();
+        let v: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        for key in OFF_BY_DEFAULT {
+            let (section, field) = key.split_once('.').unwrap();
+            assert!(
+                v[section].get(field).is_some(),
+                "{key} missing from\n{printed}"
+            );
+        }
+        let again = Config::from_json(&printed).unwrap();
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&shipped_cfg).unwrap()
+        );
+        // while run keys still leave them out
+        let run_key = serde_json::to_value(&shipped_cfg).unwrap();
+        assert!(run_key["cnn"].get("stem_stride").is_none());
         // a misspelt key next to them is still refused
         let err = Config::from_json(&with(&["cnn", "stem_strid"], 1.into())).unwrap_err();
         assert!(

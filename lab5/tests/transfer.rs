@@ -68,7 +68,15 @@ fn train_transfer_then_evaluate_and_predict() {
 }
 
 fn check_evaluate_and_predict(p: &Project, run: &Path) {
-    let folder = p.root.join("incoming");
+    // new photos, plus two of the data set that `evaluate` must leave out
+    let folder = p.root.join("unseen");
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        for f in photos(class, 600, 6).into_iter().chain(photos(class, 0, 1)) {
+            std::os::unix::fs::symlink(&f, folder.join(class).join(f.file_name().unwrap()))
+                .unwrap();
+        }
+    }
     let out = p.run(
         &[
             "evaluate",
@@ -81,7 +89,14 @@ fn check_evaluate_and_predict(p: &Project, run: &Path) {
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("accuracy"), "{stdout}");
+    assert!(
+        stdout.contains("accuracy") && stdout.contains("(12 images"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("left out 2 photos whose bytes are in the lab's data set"),
+        "{stderr}"
+    );
     let cat = photos("cat", 500, 1).remove(0);
     let dog = photos("dog", 500, 1).remove(0);
     let out = p.run(

@@ -446,7 +446,11 @@ fn folder_record(
         breed_id: None,
         breed_name: breed,
         source: Origin::Folder,
-        url: c.path.to_string_lossy().into_owned(),
+        // absolute: a path relative to where `lab5 import` ran means nothing later
+        url: std::path::absolute(&c.path)
+            .unwrap_or_else(|_| c.path.clone())
+            .to_string_lossy()
+            .into_owned(),
         width: info.width,
         height: info.height,
         bytes: ck.bytes,

@@ -292,6 +292,31 @@ mod tests {
     }
 
     #[test]
+    fn the_smallest_side_the_config_accepts_trains() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config.json"));
+        let shipped = crate::Config::from_json(&text.unwrap()).unwrap();
+        for (stem_stride, residual_after) in
+            [(1, vec![]), (2, vec![]), (1, vec![5]), (2, vec![2, 5])]
+        {
+            tch::manual_seed(3);
+            let mut cfg = shipped.clone();
+            (cfg.cnn.stem_stride, cfg.cnn.residual_after) = (stem_stride, residual_after);
+            let side = cfg.min_input_side();
+            cfg.augment.train_size = side - 1;
+            assert!(cfg.validate().is_err(), "{side} - 1 px accepted");
+            let net = Cnn::new(&cfg.cnn, side, Device::Cpu).unwrap();
+            // a batch of one photo: batch-norm in training mode needs two values per channel
+            let x = Tensor::rand([1, 3, side, side], (Kind::Float, Device::Cpu));
+            let logits = net.logits(&x, true);
+            assert_eq!(logits.size(), vec![1, 2]);
+            assert!(
+                bool::try_from(logits.isfinite().all()).unwrap(),
+                "{side} px"
+            );
+        }
+    }
+
+    #[test]
     fn shapes_params_and_embedding() {
         tch::manual_seed(1);
         let c = cfg(vec![32, 64, 128, 256]);

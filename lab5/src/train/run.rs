@@ -298,7 +298,7 @@ pub(crate) fn reusable_run(
         return None;
     }
     println!(
-        "reusing the finished run {} (force = true trains again)",
+        "reusing the finished run {} (to train again: `force = true` in a notebook, `lab5 train` without --reuse)",
         dir.display()
     );
     Some(rec)

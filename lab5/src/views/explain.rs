@@ -265,22 +265,55 @@ pub struct CollectionEvaluation {
 /// Files of the ImageFolder `dir` whose bytes (SHA-256) are those of a photo of the lab's
 /// data set.
 fn known_files(cfg: &Config, dir: &Path) -> Result<HashSet<PathBuf>> {
-    let known: HashSet<String> = manifest(cfg)?
-        .records
-        .into_iter()
-        .map(|r| r.sha256)
-        .collect();
+    known_files_in(&manifest(cfg)?, dir)
+}
+
+/// [`known_files`] against the given manifest.
+fn known_files_in(
+    manifest: &crate::data::manifest::Manifest,
+    dir: &Path,
+) -> Result<HashSet<PathBuf>> {
+    let known: HashSet<&str> = manifest.records.iter().map(|r| r.sha256.as_str()).collect();
     let listing = crate::data::folder::list_files(dir)?;
     let mut out = HashSet::new();
     for c in listing.files {
         let Ok(bytes) = std::fs::read(&c.path) else {
             continue;
         };
-        if known.contains(&crate::data::images::sha256_hex(&bytes)) {
+        if known.contains(crate::data::images::sha256_hex(&bytes).as_str()) {
             out.insert(c.path);
         }
     }
     Ok(out)
+}
+
+/// One run evaluated on the labelled folder `dir` (`lab5 evaluate --run RUN --data DIR`),
+/// leaving out the photos whose bytes are in the lab's data set, as [`evaluate_collection`]
+/// does for both models: a training photo scored again says nothing about photos the
+/// model has never seen. The data set is the one of `cfg` (its manifest; nothing is left
+/// out before there is one), not necessarily the one `run_dir` was trained on when the
+/// run comes from another config. Returns the evaluation (saved in the run) and how
+/// many photos were left out.
+///
+/// # Errors
+/// `dir` is no ImageFolder or holds no readable photo outside the data set, the run is
+/// missing or unreadable, or the manifest cannot be read.
+pub fn evaluate_run_on(cfg: &Config, run_dir: &Path, dir: &Path) -> Result<(Evaluation, usize)> {
+    let manifest = crate::data::manifest::Manifest::load_or_empty(&cfg.data_dir())?;
+    let except = match manifest.records.is_empty() {
+        true => HashSet::new(),
+        false => known_files_in(&manifest, dir)?,
+    };
+    let n = except.len();
+    let e = evaluate_except(run_dir, dir, &except).with_context(|| match n {
+        0 => format!("{} on {}", run_dir.display(), dir.display()),
+        n => format!(
+            "{} on {} ({n} photos left out: already in the lab's data set)",
+            run_dir.display(),
+            dir.display()
+        ),
+    })?;
+    Ok((e, n))
 }
 
 /// Both finished runs (current for the config) evaluated on the labelled collection
@@ -439,4 +472,58 @@ pub fn other_collection(cfg: &Config) -> Result<Shown> {
         println!("{line}");
     }
     Ok(Shown::Table(e.table()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::images::sha256_hex;
+    use crate::data::manifest::Manifest;
+    use crate::data::{Origin, Record};
+
+    fn record(sha256: String) -> Record {
+        Record {
+            id: "a".into(),
+            label: Class::Cat,
+            breed_id: None,
+            breed_name: None,
+            source: Origin::Folder,
+            url: String::new(),
+            path: "raw/cat/a.jpg".into(),
+            width: 1,
+            height: 1,
+            bytes: 1,
+            sha256,
+            split: Some(SplitName::Train),
+            excluded: None,
+            phash: None,
+        }
+    }
+
+    #[test]
+    fn photos_of_the_data_set_are_found_by_their_bytes_not_their_names() {
+        let dir = std::env::temp_dir().join(format!("lab5-known-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for class in ["cat", "dog"] {
+            std::fs::create_dir_all(dir.join(class)).unwrap();
+        }
+        let files = [
+            ("cat/a.jpg", &b"a training photo"[..]),
+            ("dog/renamed.jpg", &b"a training photo"[..]), // same bytes, other name and class
+            ("dog/a.jpg", &b"a new photo"[..]),            // the data set's name, new bytes
+        ];
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let manifest = Manifest {
+            records: vec![record(sha256_hex(b"a training photo"))],
+        };
+        let found = known_files_in(&manifest, &dir).unwrap();
+        let expected: HashSet<PathBuf> =
+            [dir.join("cat/a.jpg"), dir.join("dog/renamed.jpg")].into();
+        assert_eq!(found, expected);
+        let nothing = known_files_in(&Manifest::default(), &dir).unwrap();
+        assert!(nothing.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -109,6 +109,9 @@ fn dispatch(cfg: &Config, cmd: Cmd) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if prints_for_a_pipe(&cli.cmd) {
+        restore_sigpipe();
+    }
     let cfg = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -119,5 +122,27 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The commands whose output people pipe into `head` or `grep` and that open no network
+/// connection and stage no files: for them a closed pipe ends the process quietly. The
+/// others keep Rust's default (SIGPIPE ignored): a connection the server resets must be
+/// an error that `api.retries` retries, and a training must unwind (staging folders).
+fn prints_for_a_pipe(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Config { .. } | Cmd::Summary | Cmd::Predict(_) | Cmd::Evaluate(_)
+    )
+}
+
+/// `lab5 summary | head -1` ends quietly, like other Unix tools, instead of panicking on
+/// the closed pipe: Rust ignores SIGPIPE by default, so `println!` fails and panics.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called in `main` before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

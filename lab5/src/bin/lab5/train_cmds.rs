@@ -20,6 +20,7 @@ pub struct AuditArgs {
 #[derive(Args)]
 pub struct TrainArgs {
     /// `cnn` or `transfer`.
+    #[arg(value_parser = ["cnn", "transfer"])]
     pub model: String,
     /// Reuse a finished run trained with the same settings and data instead of training
     /// again (the default trains, replacing the run only when training succeeds).
@@ -183,9 +184,7 @@ pub fn train(cfg: &Config, a: TrainArgs) -> anyhow::Result<()> {
     match a.model.as_str() {
         "cnn" => lab5::train::train_cnn(cfg, !a.reuse).map(|_| ()),
         "transfer" => lab5::train::train_transfer(cfg, !a.reuse).map(|_| ()),
-        other => {
-            anyhow::bail!("unknown model {other:?}: use `lab5 train cnn` or `lab5 train transfer`")
-        }
+        other => unreachable!("clap's value_parser allows cnn or transfer, not {other:?}"),
     }
 }
 
@@ -195,7 +194,7 @@ pub fn train(cfg: &Config, a: TrainArgs) -> anyhow::Result<()> {
 pub fn evaluate(cfg: &Config, a: EvaluateArgs) -> anyhow::Result<()> {
     lab5::runtime::init(cfg)?;
     match (a.run, a.data) {
-        (Some(run), Some(data)) => evaluate_run(&run, &data),
+        (Some(run), Some(data)) => evaluate_run(cfg, &run, &data),
         (Some(_), None) => {
             anyhow::bail!("--run needs --data DIR (an ImageFolder: DIR/cat, DIR/dog)")
         }
@@ -227,8 +226,15 @@ fn evaluate_both(cfg: &Config, data: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// `lab5 evaluate --run RUN --data DIR`.
-fn evaluate_run(run: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()> {
-    let e = lab5::train::evaluate(run, data)?;
+fn evaluate_run(cfg: &Config, run: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()> {
+    let (e, in_data_set) = lab5::views::evaluate_run_on(cfg, run, data)?;
+    if in_data_set > 0 {
+        eprintln!(
+            "left out {in_data_set} photo{} whose bytes are in the lab's data set ({}): scores on photos the model may have trained on say nothing about new ones",
+            if in_data_set == 1 { "" } else { "s" },
+            lab5::data::Manifest::path_in(&cfg.data_dir()).display()
+        );
+    }
     for (path, why) in &e.skipped {
         eprintln!("skipped {}: {why}", path.display());
     }
