@@ -20,15 +20,20 @@ use tch::{nn, Device, Kind, Tensor};
 /// Photos per class of the small data sets.
 const PER_CLASS: usize = 24;
 
+/// Links `files` into the ImageFolder `dir` under `class`.
+fn link_photos(dir: &Path, class: &str, files: impl IntoIterator<Item = PathBuf>) {
+    std::fs::create_dir_all(dir.join(class)).unwrap();
+    for f in files {
+        std::os::unix::fs::symlink(&f, dir.join(class).join(f.file_name().unwrap())).unwrap();
+    }
+}
+
 /// A project with `n` pets photos per class imported (splits assigned by the import).
 fn project(name: &str, n: usize, edits: &[(&str, serde_json::Value)]) -> Project {
     let p = Project::new(name, edits);
     let dir = p.root.join("incoming");
     for class in ["cat", "dog"] {
-        std::fs::create_dir_all(dir.join(class)).unwrap();
-        for f in photos(class, 0, n) {
-            std::os::unix::fs::symlink(&f, dir.join(class).join(f.file_name().unwrap())).unwrap();
-        }
+        link_photos(&dir, class, photos(class, 0, n));
     }
     let out = p.run(&["import", dir.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -71,11 +76,11 @@ fn check_evaluate_and_predict(p: &Project, run: &Path) {
     // new photos, plus two of the data set that `evaluate` must leave out
     let folder = p.root.join("unseen");
     for class in ["cat", "dog"] {
-        std::fs::create_dir_all(folder.join(class)).unwrap();
-        for f in photos(class, 600, 6).into_iter().chain(photos(class, 0, 1)) {
-            std::os::unix::fs::symlink(&f, folder.join(class).join(f.file_name().unwrap()))
-                .unwrap();
-        }
+        link_photos(
+            &folder,
+            class,
+            photos(class, 600, 6).into_iter().chain(photos(class, 0, 1)),
+        );
     }
     let out = p.run(
         &[

@@ -274,8 +274,11 @@ fn known_files_in(
     dir: &Path,
 ) -> Result<HashSet<PathBuf>> {
     let known: HashSet<&str> = manifest.records.iter().map(|r| r.sha256.as_str()).collect();
-    let listing = crate::data::folder::list_files(dir)?;
     let mut out = HashSet::new();
+    if known.is_empty() {
+        return Ok(out); // nothing to find: no file of `dir` is read
+    }
+    let listing = crate::data::folder::list_files(dir)?;
     for c in listing.files {
         let Ok(bytes) = std::fs::read(&c.path) else {
             continue;
@@ -300,10 +303,7 @@ fn known_files_in(
 /// missing or unreadable, or the manifest cannot be read.
 pub fn evaluate_run_on(cfg: &Config, run_dir: &Path, dir: &Path) -> Result<(Evaluation, usize)> {
     let manifest = crate::data::manifest::Manifest::load_or_empty(&cfg.data_dir())?;
-    let except = match manifest.records.is_empty() {
-        true => HashSet::new(),
-        false => known_files_in(&manifest, dir)?,
-    };
+    let except = known_files_in(&manifest, dir)?;
     let n = except.len();
     let e = evaluate_except(run_dir, dir, &except).with_context(|| match n {
         0 => format!("{} on {}", run_dir.display(), dir.display()),
